@@ -1,0 +1,351 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) triage.k8s contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Carry out an isolation plan: read, plan, write conditionally, retry on conflicts, wait, report.
+
+Phases (their durations come back as `timings`):
+  plan               reads and planning
+  release            the first patch (replace-first: pod-template-hash; immediate: every key)
+  replacement_ready  the controller released the pod and its replacement is Ready
+  service_cut        replace-first only: the Service labels are rewritten
+  endpoints_drained  the pod IP left the Endpoints and EndpointSlices of every Service that selected it
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible_collections.triage.k8s.plugins.module_utils import undo_record
+from ansible_collections.triage.k8s.plugins.module_utils.cluster_view import list_objects, read_pod, read_view
+from ansible_collections.triage.k8s.plugins.module_utils.durations import format_rfc3339, parse_rfc3339, utc_now
+from ansible_collections.triage.k8s.plugins.module_utils.isolation_plan import (
+    _hits,
+    _selector_targets,
+    is_serving_endpoint,
+    plan_isolation,
+    quarantine_value,
+    smallest_hitting_set,
+)
+from ansible_collections.triage.k8s.plugins.module_utils.kube_requests import ApiCallError
+from ansible_collections.triage.k8s.plugins.module_utils.label_selectors import service_selector_matches
+from ansible_collections.triage.k8s.plugins.module_utils.pod_writes import (
+    MAX_CONFLICT_RETRIES,
+    StaleRead,
+    apply_ops_locally,
+    create_event,
+    patch_pod,
+    set_metadata_ops,
+)
+from ansible_collections.triage.k8s.plugins.module_utils.waiting import Deadline, PhaseTimer, WaitTimeout, wait_until
+
+
+class IsolationRefused(Exception):
+    """A guard failed (and force was not set). `plan` holds the full plan for the result."""
+
+    def __init__(self, message, plan):
+        Exception.__init__(self, message)
+        self.plan = plan
+
+
+class IsolationFailed(Exception):
+    """The isolation started but could not finish; `partial` is the result so far."""
+
+    def __init__(self, message, partial):
+        Exception.__init__(self, message)
+        self.partial = partial
+
+
+def pod_summary(pod):
+    metadata = pod.get("metadata") or {}
+    status = pod.get("status") or {}
+    return {
+        "name": metadata.get("name"),
+        "namespace": metadata.get("namespace"),
+        "uid": metadata.get("uid"),
+        "ip": status.get("podIP"),
+        "node": (pod.get("spec") or {}).get("nodeName"),
+        "labels": dict(metadata.get("labels") or {}),
+        "annotations": dict(metadata.get("annotations") or {}),
+    }
+
+
+def _metadata_diff(pod, labels_after, annotations_after, name):
+    metadata = pod.get("metadata") or {}
+    return {
+        "before": {"labels": dict(metadata.get("labels") or {}), "annotations": dict(metadata.get("annotations") or {})},
+        "after": {"labels": labels_after, "annotations": annotations_after},
+        "before_header": "pod %s" % name,
+        "after_header": "pod %s" % name,
+    }
+
+
+def _owned_by(pod, uid):
+    return any(ref.get("uid") == uid for ref in (pod.get("metadata") or {}).get("ownerReferences") or [])
+
+
+def wait_for_replacement(api_client, pod, controller, pods_before, since, deadline):
+    """Wait until the controller released `pod` and a new pod it owns is Ready; return that pod's name."""
+    namespace, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
+    uid = controller.get("uid")
+    since_time = parse_rfc3339(since) if since else None
+
+    def is_new(candidate):
+        if pods_before is not None:
+            return candidate["metadata"]["name"] not in pods_before
+        created = candidate["metadata"].get("creationTimestamp")
+        return bool(created and since_time and parse_rfc3339(created) >= since_time)
+
+    def condition(objects):
+        current = objects.get(name)
+        if current is not None and _owned_by(current, uid):
+            return None
+        ready = [p for p in objects.values()
+                 if p["metadata"]["name"] != name and _owned_by(p, uid) and is_new(p) and is_serving_endpoint(p)]
+        if not ready:
+            return None
+        ready.sort(key=lambda p: p["metadata"].get("creationTimestamp") or "")
+        return ready[-1]["metadata"]["name"]
+
+    def describe(objects):
+        current = objects.get(name)
+        if current is not None and _owned_by(current, uid):
+            return "%s %s has not released pod %s yet" % (controller.get("kind"), controller.get("name"), name)
+        new = sorted(p["metadata"]["name"] for p in objects.values()
+                     if p["metadata"]["name"] != name and _owned_by(p, uid) and is_new(p))
+        if not new:
+            return "%s %s released pod %s but has created no replacement" % (
+                controller.get("kind"), controller.get("name"), name)
+        return "the replacement pod(s) %s of %s %s are not Ready yet" % (
+            ", ".join(new), controller.get("kind"), controller.get("name"))
+
+    return wait_until(api_client, "api/v1", "pods", namespace, condition, deadline, describe)
+
+
+def wait_for_endpoints_drained(api_client, pod, services, deadline, notes):
+    """Wait until no Endpoints/EndpointSlice of `services` lists the pod (by uid or IP)."""
+    if not services:
+        return
+    namespace = pod["metadata"]["namespace"]
+    uid = pod["metadata"]["uid"]
+    ip = (pod.get("status") or {}).get("podIP")
+
+    def listed(address):
+        return (address.get("targetRef") or {}).get("uid") == uid or (ip and address.get("ip") == ip)
+
+    def endpoints_holding(objects):
+        holding = []
+        for service in services:
+            endpoints = objects.get(service) or {}
+            for subset in endpoints.get("subsets") or []:
+                if any(listed(a) for a in (subset.get("addresses") or []) + (subset.get("notReadyAddresses") or [])):
+                    holding.append(service)
+                    break
+        return holding
+
+    wait_until(api_client, "api/v1", "endpoints", namespace, lambda objs: not endpoints_holding(objs), deadline,
+               lambda objs: "pod %s is still an endpoint of Service(s) %s" % (
+                   pod["metadata"]["name"], ", ".join(endpoints_holding(objs))))
+
+    def slices_holding(objects):
+        holding = set()
+        for endpoint_slice in objects.values():
+            for endpoint in endpoint_slice.get("endpoints") or []:
+                if (endpoint.get("targetRef") or {}).get("uid") == uid:
+                    holding.add(((endpoint_slice.get("metadata") or {}).get("labels") or {}).get(
+                        "kubernetes.io/service-name", endpoint_slice["metadata"]["name"]))
+        return sorted(holding)
+
+    selector = "kubernetes.io/service-name in (%s)" % ",".join(sorted(services))
+    try:
+        wait_until(api_client, "apis/discovery.k8s.io/v1", "endpointslices", namespace,
+                   lambda objs: not slices_holding(objs), deadline,
+                   lambda objs: "pod %s is still in the EndpointSlices of Service(s) %s" % (
+                       pod["metadata"]["name"], ", ".join(slices_holding(objs))),
+                   label_selector=selector)
+    except ApiCallError as exc:
+        if exc.status not in (403, 404):
+            raise
+        notes.append("EndpointSlices were not checked: %s" % exc.describe())
+
+
+def _cut_services_ops(api_client, pod, record):
+    """Resume an interrupted replace-first: the label changes that remove the pod from every Service."""
+    namespace = pod["metadata"]["namespace"]
+    labels = dict(pod["metadata"].get("labels") or {})
+    services, _rv = list_objects(api_client, "api/v1", "services", namespace, "Service")
+    selecting = [s for s in services if service_selector_matches((s.get("spec") or {}).get("selector"), labels)]
+    if not selecting:
+        return {}, []
+    targets = _selector_targets(pod, selecting, None, include_controller=False)
+    new_values = dict((k, quarantine_value(v)) for k, v in labels.items())
+    keys = smallest_hitting_set(_hits(labels, new_values, targets), set(t[0] for t in targets),
+                                avoid=("pod-template-hash",))
+    changes = dict((k, {"from": labels[k], "to": new_values[k]}) for k in keys or [])
+    return changes, sorted(s["metadata"]["name"] for s in selecting)
+
+
+def isolate_pod(api_client, namespace, name, options, check_mode=False, leaving=()):
+    """Isolate one pod. Returns the per-pod result dict; raises IsolationRefused / IsolationFailed /
+    PodNotFound / PlanError / ApiCallError with messages meant for the user."""
+    timer = PhaseTimer()
+    deadline = Deadline(options.get("wait_timeout", 300))
+    warnings = []
+    for _attempt in range(MAX_CONFLICT_RETRIES):
+        pod = read_pod(api_client, namespace, name)
+        if undo_record.is_marked(pod):
+            record = undo_record.parse_record(pod)
+            if record.get("phase") == undo_record.PHASE_RELEASING:
+                if check_mode:
+                    return {"changed": True, "pod": pod_summary(pod), "plan": {"resume": True, "record": record},
+                            "warnings": ["pod %s is in the middle of a replace-first isolation; a real run resumes "
+                                         "it" % name], "timings": timer.timings}
+                return _finish_replace_first(api_client, pod, record, None, options, timer, deadline, warnings,
+                                             {"resume": True, "record": record}, changed=False)
+            return {"changed": False, "pod": pod_summary(pod), "record": record,
+                    "plan": {"already_isolated": True, "record": record}, "warnings": warnings,
+                    "timings": timer.timings}
+        warnings = []
+        view = read_view(api_client, pod, warnings)
+        plan = plan_isolation(view, keys=options.get("keys"), values=options.get("values"),
+                              strategy=options.get("strategy", "auto"), force=options.get("force", False),
+                              max_isolated=options.get("max_isolated", 1), leaving=leaving)
+        warnings.extend(plan["warnings"])
+        timer.mark("plan")
+        if plan["blocked"]:
+            raise IsolationRefused(
+                "refusing to isolate pod %s in namespace %s: %s. Nothing was changed; set force: true to override." % (
+                    name, namespace, "; ".join(g["message"] for g in plan["guards"])), plan)
+        if plan["forced"]:
+            warnings.append("guards overridden by force: %s" % ", ".join(plan["forced"]))
+        replace_first = plan["strategy"] == "replace-first"
+        original_labels = dict(pod["metadata"].get("labels") or {})
+        annotations = undo_record.build_annotations(
+            original_labels, format_rfc3339(utc_now()), options.get("isolated_by"), options.get("reason"),
+            options.get("ticket"), plan["strategy"],
+            undo_record.PHASE_RELEASING if replace_first else undo_record.PHASE_ISOLATED,
+            plan["controller"], plan["top_owner"], plan["services"])
+        first_changes = plan["release_labels"] if replace_first else plan["label_changes"]
+        new_labels = dict((k, c["to"]) for k, c in first_changes.items())
+        new_labels[undo_record.ISOLATED_LABEL] = "true"
+        ops = set_metadata_ops(pod, "labels", new_labels) + set_metadata_ops(pod, "annotations", annotations)
+        if check_mode:
+            final_annotations = dict(annotations)
+            final_annotations[undo_record.PHASE] = undo_record.PHASE_ISOLATED
+            labels_after, annotations_after = apply_ops_locally(
+                pod, set_metadata_ops(pod, "labels", plan["final_labels"]) +
+                set_metadata_ops(pod, "annotations", final_annotations))
+            return {"changed": True, "pod": pod_summary(pod), "plan": plan, "warnings": warnings,
+                    "diff": _metadata_diff(pod, labels_after, annotations_after, name), "timings": timer.timings}
+        pods_before = set(p["metadata"]["name"] for p in view["pods"])
+        before = pod
+        try:
+            pod = patch_pod(api_client, pod, ops)
+        except StaleRead:
+            continue
+        timer.mark("release")
+        break
+    else:
+        raise IsolationFailed("pod %s kept changing under us; gave up after %d attempts" % (name, MAX_CONFLICT_RETRIES),
+                              {"changed": False})
+    record = undo_record.parse_record(pod)
+    result_base = {"before": before, "plan": plan}
+    if replace_first:
+        return _finish_replace_first(api_client, pod, record, pods_before, options, timer, deadline, warnings, plan,
+                                     changed=True, before=before)
+    replacement = None
+    notes = []
+    try:
+        if options.get("wait", True):
+            if plan["replacement_expected"]:
+                replacement = wait_for_replacement(api_client, pod, plan["controller"], pods_before,
+                                                   record["isolated_at"], deadline)
+                timer.mark("replacement_ready")
+            wait_for_endpoints_drained(api_client, pod, plan["services"], deadline, notes)
+            timer.mark("endpoints_drained")
+    except WaitTimeout as exc:
+        raise IsolationFailed("pod %s is isolated (labels and record written) but the wait did not finish within "
+                              "wait_timeout: %s" % (name, exc), _result(pod, before, plan, replacement, timer,
+                                                                        warnings + notes))
+    event_warning = create_event(api_client, pod, "Isolated", _event_message(plan, options))
+    return _result(pod, before, plan, replacement, timer, warnings + notes + ([event_warning] if event_warning else []),
+                   result_base=result_base)
+
+
+def _event_message(plan, options):
+    message = "Isolated by triage.k8s (strategy %s): left Service(s) %s" % (
+        plan.get("strategy") or "replace-first", ", ".join(plan.get("services") or []) or "none")
+    if plan.get("controller"):
+        message += " and %s %s" % (plan["controller"].get("kind"), plan["controller"].get("name"))
+    if options.get("reason"):
+        message += "; reason: %s" % options["reason"]
+    if options.get("ticket"):
+        message += "; ticket: %s" % options["ticket"]
+    return message
+
+
+def _result(pod, before, plan, replacement, timer, warnings, changed=True, result_base=None):
+    labels_after = dict(pod["metadata"].get("labels") or {})
+    annotations_after = dict(pod["metadata"].get("annotations") or {})
+    return {
+        "changed": changed,
+        "pod": pod_summary(pod),
+        "plan": plan,
+        "replacement": replacement,
+        "timings": timer.timings,
+        "warnings": [w for w in warnings if w],
+        "diff": _metadata_diff(before, labels_after, annotations_after, pod["metadata"]["name"]),
+    }
+
+
+def _finish_replace_first(api_client, pod, record, pods_before, options, timer, deadline, warnings, plan, changed,
+                          before=None):
+    """Phase 2 of replace-first: wait for the Ready replacement, then cut the Service labels."""
+    name = pod["metadata"]["name"]
+    before = before or pod
+    replacement = None
+    controller = record.get("controller")
+    try:
+        if controller:
+            replacement = wait_for_replacement(api_client, pod, controller, pods_before, record.get("isolated_at"),
+                                               deadline)
+        timer.mark("replacement_ready")
+    except WaitTimeout as exc:
+        raise IsolationFailed(
+            "pod %s was released from its controller but still serves traffic: %s. It is marked %s=%s; run the "
+            "isolation again to resume." % (name, exc, undo_record.PHASE, undo_record.PHASE_RELEASING),
+            _result(pod, before, plan, None, timer, warnings, changed=changed))
+    services = []
+    for _attempt in range(MAX_CONFLICT_RETRIES):
+        current = read_pod(api_client, pod["metadata"]["namespace"], name)
+        current_record = undo_record.parse_record(current)
+        if current_record and current_record.get("phase") == undo_record.PHASE_ISOLATED:
+            pod = current  # another run finished the cut
+            break
+        changes, services = _cut_services_ops(api_client, current, current_record)
+        ops = set_metadata_ops(current, "labels", dict((k, c["to"]) for k, c in changes.items()))
+        ops += set_metadata_ops(current, "annotations", {undo_record.PHASE: undo_record.PHASE_ISOLATED})
+        try:
+            pod = patch_pod(api_client, current, ops)
+        except StaleRead:
+            continue
+        changed = True
+        if isinstance(plan, dict) and "cut_labels" in plan and not plan.get("resume"):
+            plan["cut_labels"] = changes
+        timer.mark("service_cut")
+        break
+    else:
+        raise IsolationFailed("pod %s kept changing while its Service labels were being cut" % name,
+                              _result(pod, before, plan, replacement, timer, warnings, changed=changed))
+    notes = []
+    try:
+        if options.get("wait", True):
+            wait_for_endpoints_drained(api_client, pod, services or record.get("services") or [], deadline, notes)
+            timer.mark("endpoints_drained")
+    except WaitTimeout as exc:
+        raise IsolationFailed("pod %s is isolated but the wait did not finish within wait_timeout: %s" % (name, exc),
+                              _result(pod, before, plan, replacement, timer, warnings + notes, changed=changed))
+    event_plan = plan if not plan.get("resume") else {
+        "strategy": "replace-first", "services": record.get("services"), "controller": controller}
+    event_warning = create_event(api_client, pod, "Isolated", _event_message(event_plan, options))
+    return _result(pod, before, plan, replacement, timer, warnings + notes + ([event_warning] if event_warning else []),
+                   changed=changed)

@@ -1,0 +1,139 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) triage.k8s contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The undo record an isolation leaves on the pod, and the parser restore and hijack read it with.
+
+It is written in the same JSON patch as the label change, so an interruption can never leave labels
+changed without the record (or the reverse). Layout (names are a contract with pod_restore and pod_hijack):
+
+label      triage.k8s/isolated: "true"              `kubectl get pods -l triage.k8s/isolated` finds them all
+annotation triage.k8s/original-labels               JSON object of ALL labels before isolation
+           triage.k8s/isolated-at                   RFC 3339 UTC
+           triage.k8s/isolated-by                   who
+           triage.k8s/reason, triage.k8s/ticket     why
+           triage.k8s/strategy                      replace-first | immediate
+           triage.k8s/phase                         releasing (replace-first, Services not cut yet) | isolated
+           triage.k8s/owner                         JSON {controller: {...}, top: {..., templateHash}}
+           triage.k8s/services                      JSON list of the Service names that selected the pod
+           triage.k8s/original-images               JSON {container: image}, written by pod_hijack
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import json
+
+PREFIX = "triage.k8s/"
+ISOLATED_LABEL = PREFIX + "isolated"
+ORIGINAL_LABELS = PREFIX + "original-labels"
+ISOLATED_AT = PREFIX + "isolated-at"
+ISOLATED_BY = PREFIX + "isolated-by"
+REASON = PREFIX + "reason"
+TICKET = PREFIX + "ticket"
+STRATEGY = PREFIX + "strategy"
+PHASE = PREFIX + "phase"
+OWNER = PREFIX + "owner"
+SERVICES = PREFIX + "services"
+ORIGINAL_IMAGES = PREFIX + "original-images"
+
+PHASE_RELEASING = "releasing"
+PHASE_ISOLATED = "isolated"
+STRATEGIES = ("replace-first", "immediate")
+
+
+class UndoRecordError(Exception):
+    """The record on a pod is missing or unreadable; the message says which annotation and why."""
+
+
+def build_annotations(original_labels, isolated_at, isolated_by, reason, ticket, strategy, phase,
+                      controller, top_owner, services):
+    """The annotations of a fresh isolation record (all values are strings, as the API requires)."""
+    if strategy not in STRATEGIES:
+        raise ValueError("strategy must be one of %s, got %r" % (", ".join(STRATEGIES), strategy))
+    owner = {"controller": controller, "top": top_owner}
+    return {
+        ORIGINAL_LABELS: json.dumps(original_labels, sort_keys=True, separators=(",", ":")),
+        ISOLATED_AT: isolated_at,
+        ISOLATED_BY: isolated_by or "",
+        REASON: reason or "",
+        TICKET: ticket or "",
+        STRATEGY: strategy,
+        PHASE: phase,
+        OWNER: json.dumps(owner, sort_keys=True, separators=(",", ":")),
+        SERVICES: json.dumps(sorted(services), separators=(",", ":")),
+    }
+
+
+def is_marked(pod):
+    """The pod carries the isolation marker label."""
+    return ((pod.get("metadata") or {}).get("labels") or {}).get(ISOLATED_LABEL) == "true"
+
+
+def record_keys(pod):
+    """(labels, annotations) keys in the triage.k8s/ prefix present on the pod."""
+    metadata = pod.get("metadata") or {}
+    labels = [k for k in (metadata.get("labels") or {}) if k.startswith(PREFIX)]
+    annotations = [k for k in (metadata.get("annotations") or {}) if k.startswith(PREFIX)]
+    return sorted(labels), sorted(annotations)
+
+
+def _load_json(annotations, key, expected_type):
+    raw = annotations.get(key)
+    if raw is None:
+        return None
+    try:
+        value = json.loads(raw)
+    except ValueError as exc:
+        raise UndoRecordError("annotation %s is not valid JSON (%s): %r" % (key, exc, raw[:200]))
+    if not isinstance(value, expected_type):
+        raise UndoRecordError("annotation %s should hold a JSON %s, got %r" % (key, expected_type.__name__, raw[:200]))
+    return value
+
+
+def parse_record(pod):
+    """The record as a dict, or None when the pod has no triage.k8s/ annotations at all.
+
+    Raises UndoRecordError when the record is present but unusable (restore must not guess labels).
+    """
+    annotations = (pod.get("metadata") or {}).get("annotations") or {}
+    if not any(k.startswith(PREFIX) for k in annotations) and not is_marked(pod):
+        return None
+    original_labels = _load_json(annotations, ORIGINAL_LABELS, dict)
+    if original_labels is not None:
+        for key, value in original_labels.items():
+            if not isinstance(value, str):
+                raise UndoRecordError("annotation %s: label %r has a non-string value %r" % (ORIGINAL_LABELS, key, value))
+    owner = _load_json(annotations, OWNER, dict) or {}
+    services = _load_json(annotations, SERVICES, list) or []
+    images = _load_json(annotations, ORIGINAL_IMAGES, dict)
+    return {
+        "marked": is_marked(pod),
+        "original_labels": original_labels,
+        "isolated_at": annotations.get(ISOLATED_AT),
+        "isolated_by": annotations.get(ISOLATED_BY),
+        "reason": annotations.get(REASON),
+        "ticket": annotations.get(TICKET),
+        "strategy": annotations.get(STRATEGY),
+        "phase": annotations.get(PHASE),
+        "controller": owner.get("controller"),
+        "top_owner": owner.get("top"),
+        "services": services,
+        "original_images": images,
+    }
+
+
+def owner_summary(obj, template_hash=None):
+    """The {apiVersion, kind, name, uid} identity of an owner object (plus templateHash when known)."""
+    if not obj:
+        return None
+    metadata = obj.get("metadata") or {}
+    summary = {
+        "apiVersion": obj.get("apiVersion"),
+        "kind": obj.get("kind"),
+        "name": metadata.get("name"),
+        "uid": metadata.get("uid"),
+    }
+    if template_hash:
+        summary["templateHash"] = template_hash
+    return summary
