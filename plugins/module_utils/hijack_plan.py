@@ -27,19 +27,21 @@ import copy
 import json
 import re
 
-# The undo record shared with pod_isolate / pod_restore (names are fixed across the collection).
-ISOLATED_LABEL = "triage.k8s/isolated"
-ANNOTATION_ORIGINAL_LABELS = "triage.k8s/original-labels"
-ANNOTATION_ISOLATED_AT = "triage.k8s/isolated-at"
-ANNOTATION_ISOLATED_BY = "triage.k8s/isolated-by"
-ANNOTATION_REASON = "triage.k8s/reason"
-ANNOTATION_TICKET = "triage.k8s/ticket"
-ANNOTATION_STRATEGY = "triage.k8s/strategy"
-ANNOTATION_PHASE = "triage.k8s/phase"
-ANNOTATION_OWNER = "triage.k8s/owner"
-ANNOTATION_SERVICES = "triage.k8s/services"
+# The undo record shared with pod_isolate / pod_restore: the names are defined once, in undo_record.
+from ansible_collections.triage.k8s.plugins.module_utils import undo_record
+
+ISOLATED_LABEL = undo_record.ISOLATED_LABEL
+ANNOTATION_ORIGINAL_LABELS = undo_record.ORIGINAL_LABELS
+ANNOTATION_ISOLATED_AT = undo_record.ISOLATED_AT
+ANNOTATION_ISOLATED_BY = undo_record.ISOLATED_BY
+ANNOTATION_REASON = undo_record.REASON
+ANNOTATION_TICKET = undo_record.TICKET
+ANNOTATION_STRATEGY = undo_record.STRATEGY
+ANNOTATION_PHASE = undo_record.PHASE
+ANNOTATION_OWNER = undo_record.OWNER
+ANNOTATION_SERVICES = undo_record.SERVICES
+ANNOTATION_ORIGINAL_IMAGES = undo_record.ORIGINAL_IMAGES
 # Added by pod_hijack.
-ANNOTATION_ORIGINAL_IMAGES = "triage.k8s/original-images"
 ANNOTATION_HIJACKED_AT = "triage.k8s/hijacked-at"
 ANNOTATION_HIJACKED_BY = "triage.k8s/hijacked-by"
 ANNOTATION_HIJACK_MODE = "triage.k8s/hijack-mode"
@@ -251,8 +253,7 @@ def resolve_container(pod, requested=None):
 
 
 def is_isolated(pod):
-    labels = (pod.get("metadata") or {}).get("labels") or {}
-    return labels.get(ISOLATED_LABEL) == "true"
+    return undo_record.is_marked(pod)
 
 
 def is_terminating(pod):
@@ -530,6 +531,7 @@ def build_copy_pod(source, copy_name, container, now, user, image=None, command=
         ANNOTATION_REASON: src_annotations.get(ANNOTATION_REASON)
         or "copy of pod %s made by triage.k8s.pod_hijack" % src_meta.get("name"),
         ANNOTATION_STRATEGY: "copy",
+        ANNOTATION_PHASE: undo_record.PHASE_ISOLATED,
         ANNOTATION_SERVICES: "[]",
         ANNOTATION_HIJACKED_AT: now,
         ANNOTATION_HIJACKED_BY: user,

@@ -14,7 +14,6 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import json
 import time
 
 from ansible_collections.triage.k8s.plugins.module_utils.hijack_plan import (
@@ -23,17 +22,17 @@ from ansible_collections.triage.k8s.plugins.module_utils.hijack_plan import (
     images_equivalent,
 )
 
-try:
-    from kubernetes import watch as k8s_watch
-    from kubernetes.client.rest import ApiException
-except ImportError:  # the module reports the missing library before any of this runs
-    k8s_watch = None
-    ApiException = Exception
+from ansible_collections.triage.k8s.plugins.module_utils.cluster_view import pod_path, read_pod
+from ansible_collections.triage.k8s.plugins.module_utils.kube_requests import watch_json
 
 DONE = "done"
 FAILED = "failed"
 PENDING = "pending"
 TIMEOUT = "timeout"
+
+
+class WatchError(Exception):
+    """The watch itself failed (not the pod); the message says how."""
 
 
 def describe_container(status):
@@ -122,13 +121,21 @@ def copy_verdict(pod, container):
     return PENDING, detail
 
 
-def watch_pod(core_v1, namespace, name, pod, verdict, timeout, clock=time.monotonic):
+def _is_gone(exc):
+    return getattr(exc, "status", None) == 410
+
+
+def watch_pod(api_client, namespace, name, pod, verdict, timeout, clock=time.monotonic, stream=None, read=None):
     """Watch one pod until ``verdict(pod)`` is not pending, or ``timeout`` seconds pass.
 
     ``pod`` is the latest version already in hand (from the write's response), so the watch starts
     from its resourceVersion and misses nothing. Returns ``(outcome, detail, last_pod, seconds)``.
-    A watch that the server closes is resumed; a 410 Gone (history too old) re-reads the pod.
+    A watch that the server closes is resumed from the last version seen; a 410 Gone (the watch
+    history no longer reaches that version, §8) re-reads the pod and watches on from there.
+    ``stream`` and ``read`` default to the shared raw-JSON request layer; tests pass fakes.
     """
+    stream = stream or watch_json
+    read = read or read_pod
     started = clock()
     deadline = started + timeout
     outcome, detail = verdict(pod)
@@ -136,30 +143,33 @@ def watch_pod(core_v1, namespace, name, pod, verdict, timeout, clock=time.monoto
         remaining = deadline - clock()
         if remaining <= 0:
             return TIMEOUT, detail, pod, clock() - started
-        watcher = k8s_watch.Watch()
+        seconds = max(1, int(remaining + 0.999))
+        path = pod_path(namespace, watch="1", fieldSelector="metadata.name=%s" % name,
+                        resourceVersion=pod["metadata"]["resourceVersion"], timeoutSeconds=str(seconds))
+        gone = False
         try:
-            for event in watcher.stream(core_v1.list_namespaced_pod, namespace,
-                                        field_selector="metadata.name=%s" % name,
-                                        resource_version=pod["metadata"]["resourceVersion"],
-                                        timeout_seconds=max(1, int(remaining + 0.999))):
+            for event in stream(api_client, path, seconds):
                 kind = event.get("type")
-                obj = event.get("raw_object") or {}
+                obj = event.get("object") or {}
+                if kind == "ERROR":
+                    if obj.get("code") == 410:
+                        gone = True
+                        break
+                    raise WatchError("watching pod %s/%s failed: %s" % (namespace, name, obj.get("message") or obj))
                 if kind == "BOOKMARK":
                     continue
                 if kind == "DELETED":
-                    watcher.stop()
                     detail = dict(detail, reason="Deleted", message="pod %s/%s was deleted" % (namespace, name))
                     return FAILED, detail, obj, clock() - started
                 pod = obj
                 outcome, detail = verdict(pod)
                 if outcome != PENDING or clock() >= deadline:
-                    watcher.stop()
                     break
-        except ApiException as exc:
-            if getattr(exc, "status", None) != 410:
+        except Exception as exc:  # pylint: disable=broad-except
+            if not _is_gone(exc) and not _is_gone(getattr(exc, "cause", None)):
                 raise
-            # The watch history no longer reaches our resourceVersion: start again from a fresh read.
-            response = core_v1.read_namespaced_pod(name, namespace, _preload_content=False)
-            pod = json.loads(response.data)
+            gone = True
+        if gone:
+            pod = read(api_client, namespace, name)
             outcome, detail = verdict(pod)
     return outcome, detail, pod, clock() - started

@@ -9,8 +9,6 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import json
-
 import pytest
 
 from ansible_collections.triage.k8s.plugins.module_utils import hijack_waits as waits
@@ -105,27 +103,20 @@ def test_copy_states():
     assert waits.copy_verdict(pod_with(None, phase="Succeeded"), "app")[0] == "done"
 
 
-class FakeWatch:
-    """Stands in for kubernetes.watch.Watch: replays scripted event batches, one per stream() call."""
+class FakeStream:
+    """Stands in for kube_requests.watch_json: replays one scripted batch of events per watch request."""
 
-    batches = []
-    calls = []
+    def __init__(self, *batches):
+        self.batches = list(batches)
+        self.paths = []
 
-    def __init__(self):
-        self.stopped = False
-
-    def stream(self, func, namespace, **kwargs):
-        FakeWatch.calls.append(kwargs)
-        batch = FakeWatch.batches.pop(0)
+    def __call__(self, api_client, path, timeout_seconds):
+        self.paths.append(path)
+        batch = self.batches.pop(0)
         if isinstance(batch, Exception):
             raise batch
         for event in batch:
-            if self.stopped:
-                return
             yield event
-
-    def stop(self):
-        self.stopped = True
 
 
 class FakeClock:
@@ -137,78 +128,65 @@ class FakeClock:
         return self.now
 
 
-@pytest.fixture
-def fake_watch(monkeypatch):
-    monkeypatch.setattr(waits.k8s_watch, "Watch", FakeWatch)
-    FakeWatch.calls = []
-    return FakeWatch
-
-
-class FakeCore:
-    """Only the method names matter to the fake watch; reads return ``pod_on_read``."""
-
-    def __init__(self, pod_on_read=None):
-        self.pod_on_read = pod_on_read
-
-    def list_namespaced_pod(self, namespace, **kwargs):
-        raise AssertionError("the watch, not a list, must be used")
-
-    def read_namespaced_pod(self, name, namespace, _preload_content):
-        class Response:
-            data = json.dumps(self.pod_on_read)
-        return Response()
-
-
 def modified(pod, rv):
     pod["metadata"]["resourceVersion"] = rv
-    return {"type": "MODIFIED", "raw_object": pod}
+    return {"type": "MODIFIED", "object": pod}
 
 
-def test_watch_pod_follows_events_until_done_and_resumes_closed_watches(fake_watch):
+def swapped_to_web2(pod):
+    return waits.image_verdict(pod, "app", "kubesim/web:2", 0)
+
+
+def test_watch_pod_follows_events_until_done_and_resumes_closed_watches():
     start = pod_with(running("kubesim/web:1", 0))
-    fake_watch.batches = [
+    stream = FakeStream(
         [modified(pod_with(waiting("kubesim/web:2", 0, "ContainerCreating")), "11")],
         [modified(pod_with(running("kubesim/web:2", 1, ready=False)), "12"),
          modified(pod_with(running("kubesim/web:2", 1)), "13"),
          modified(pod_with(running("kubesim/web:2", 1)), "14")],
-    ]
-
-    def verdict(pod):
-        return waits.image_verdict(pod, "app", "kubesim/web:2", 0)
-
-    outcome, detail, last, _ = waits.watch_pod(FakeCore(), "ns", "p", start, verdict, 60, clock=FakeClock())
+    )
+    outcome, detail, last, _ = waits.watch_pod(None, "ns", "p", start, swapped_to_web2, 60, clock=FakeClock(),
+                                               stream=stream)
     assert outcome == "done" and last["metadata"]["resourceVersion"] == "13"
-    # The first watch starts at the version in hand, the resumed one where the first stopped.
-    assert [c["resource_version"] for c in fake_watch.calls] == ["10", "11"]
-    assert fake_watch.calls[0]["field_selector"] == "metadata.name=p"
+    # The first watch starts at the version in hand, the resumed one where the first stopped,
+    # and both watch only this pod.
+    assert "resourceVersion=10" in stream.paths[0] and "resourceVersion=11" in stream.paths[1]
+    assert all("watch=1" in p and "fieldSelector=metadata.name%3Dp" in p for p in stream.paths)
 
 
-def test_watch_pod_times_out_with_the_last_state(fake_watch):
-    fake_watch.batches = [[modified(pod_with(waiting("kubesim/web:2", 0, "ContainerCreating")), "11")]] * 100
-
-    def verdict(pod):
-        return waits.image_verdict(pod, "app", "kubesim/web:2", 0)
-
-    outcome, detail, _, _ = waits.watch_pod(FakeCore(), "ns", "p", pod_with(running("kubesim/web:1", 0)), verdict, 5,
-                                            clock=FakeClock())
+def test_watch_pod_times_out_with_the_last_state():
+    stream = FakeStream(*([[modified(pod_with(waiting("kubesim/web:2", 0, "ContainerCreating")), "11")]] * 100))
+    outcome, detail, _, _ = waits.watch_pod(None, "ns", "p", pod_with(running("kubesim/web:1", 0)), swapped_to_web2,
+                                            5, clock=FakeClock(), stream=stream)
     assert outcome == "timeout" and detail["reason"] == "ContainerCreating"
 
 
-def test_watch_pod_reports_deletion(fake_watch):
-    fake_watch.batches = [[{"type": "DELETED", "raw_object": pod_with(None)}]]
-    outcome, detail, _, _ = waits.watch_pod(FakeCore(), "ns", "p", pod_with(running("kubesim/web:1", 0)),
-                                            lambda pod: waits.image_verdict(pod, "app", "kubesim/web:2", 0), 30,
-                                            clock=FakeClock())
+def test_watch_pod_reports_deletion():
+    stream = FakeStream([{"type": "DELETED", "object": pod_with(None)}])
+    outcome, detail, _, _ = waits.watch_pod(None, "ns", "p", pod_with(running("kubesim/web:1", 0)), swapped_to_web2,
+                                            30, clock=FakeClock(), stream=stream)
     assert outcome == "failed" and detail["reason"] == "Deleted"
 
 
-def test_watch_pod_rereads_after_410_gone(fake_watch):
-    class Gone(waits.ApiException):
-        def __init__(self):
-            super(Gone, self).__init__(status=410, reason="Expired")
+def test_watch_pod_rereads_after_410_gone_event_or_exception():
+    class Gone(Exception):
+        status = 410
 
-    fake_watch.batches = [Gone()]
-    outcome, _, _, _ = waits.watch_pod(FakeCore(pod_with(running("kubesim/web:2", 1))), "ns", "p", pod_with(running("kubesim/web:1", 0)),
-                                       lambda pod: waits.image_verdict(pod, "app", "kubesim/web:2", 0), 30,
-                                       clock=FakeClock())
-    assert outcome == "done"
+    reads = []
+
+    def read(api_client, namespace, name):
+        reads.append(name)
+        return pod_with(running("kubesim/web:2", 1))
+
+    for gone in ([{"type": "ERROR", "object": {"kind": "Status", "code": 410, "reason": "Expired"}}], Gone()):
+        outcome, _, _, _ = waits.watch_pod(None, "ns", "p", pod_with(running("kubesim/web:1", 0)), swapped_to_web2,
+                                           30, clock=FakeClock(), stream=FakeStream(gone), read=read)
+        assert outcome == "done"
+    assert reads == ["p", "p"]
+
+
+def test_other_watch_errors_are_reported():
+    stream = FakeStream([{"type": "ERROR", "object": {"kind": "Status", "code": 500, "message": "boom"}}])
+    with pytest.raises(waits.WatchError, match="boom"):
+        waits.watch_pod(None, "ns", "p", pod_with(running("kubesim/web:1", 0)), swapped_to_web2, 30,
+                        clock=FakeClock(), stream=stream)
