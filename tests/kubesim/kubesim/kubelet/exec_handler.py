@@ -1,0 +1,205 @@
+"""`pods/exec` (spec §7): the command runs for real, as an asyncio subprocess, in the container's sandbox.
+
+- working directory: the per-container sandbox directory (relative paths land there); HOME=<sandbox>/root,
+  TMPDIR=<sandbox>/tmp; PATH starts with the image's tools (kubesim/java: jcmd, jstack) then the host's PATH;
+  the container's env (env, envFrom, valueFrom) and HOSTNAME=<pod name>.
+- not emulated: absolute paths are the host's (``/tmp/x`` is the host /tmp), no user/PID/mount isolation, and a
+  TTY is not a real pty (stderr is merged into stdout).
+- protocol: websocket v5/v4/v1 (+ base64 variants) channel framing from channels.py, the initial empty frame on
+  the lowest writable channel, the exit Status on channel 3, then the websocket closes.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+
+from aiohttp import web
+
+from kubesim import errors
+from kubesim.kubelet import channels
+from kubesim.kubelet.channels import CLOSE, ERROR, RESIZE, STDERR, STDIN, STDOUT
+from kubesim.kubelet.env import container_environment
+from kubesim.kubelet.lookup import container_spec, get_pod, query_bool, resolve_container
+
+log = logging.getLogger("kubesim.kubelet.exec")
+
+HOST_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+def exit_status(command: list[str], code: int) -> dict:
+    """What the kubelet writes on channel 3 (§7)."""
+    if code == 0:
+        return {"metadata": {}, "status": "Success"}
+    return {"metadata": {}, "status": "Failure",
+            "message": f"command terminated with non-zero exit code: error executing command "
+                       f"[{' '.join(command)}], exit code {code}",
+            "reason": "NonZeroExitCode",
+            "details": {"causes": [{"reason": "ExitCode", "message": str(code)}]}}
+
+
+def internal_status(message: str) -> dict:
+    return {"metadata": {}, "status": "Failure", "message": f"Internal error occurred: {message}",
+            "reason": "InternalError", "details": {"causes": [{"message": message}]}, "code": 500}
+
+
+def should_drop(cluster, ctx):
+    """Ask the fault injector whether this stream is to be dropped mid-way: False, True or a delay in seconds."""
+    faults = getattr(cluster, "faults", None)
+    check = getattr(faults, "should_drop_stream", None)
+    if check is None:
+        return False
+    try:
+        return check(ctx)
+    except Exception:
+        log.exception("fault check failed")
+        return False
+
+
+async def drop_later(request: web.BaseRequest, decision, on_drop) -> None:
+    """Reset the connection (no close frame, no status), as a broken network would."""
+    delay = decision if isinstance(decision, (int, float)) and not isinstance(decision, bool) else 0.05
+    await asyncio.sleep(delay)
+    on_drop()
+    transport = request.transport
+    if transport is not None:
+        transport.abort()
+
+
+class ExecHandler:
+    def __init__(self, cluster, kubelet):
+        self.cluster = cluster
+        self.kubelet = kubelet
+
+    def prepare(self, ctx):
+        """Validation before the upgrade: errors are plain HTTP Status responses (§6)."""
+        pod = get_pod(self.cluster.store, ctx.namespace, ctx.name)
+        if not pod["spec"].get("nodeName"):
+            raise errors.bad_request(f"pod {ctx.name} does not have a host assigned")
+        query = ctx.query
+        container = resolve_container(pod, query.get("container"))
+        command = query.getall("command", [])
+        if not command:
+            raise errors.bad_request("you must specify at least 1 command")
+        stdin = query_bool(query, "stdin")
+        stdout = query_bool(query, "stdout", True)
+        stderr = query_bool(query, "stderr", True)
+        tty = query_bool(query, "tty")
+        if not (stdin or stdout or stderr):
+            raise errors.bad_request("you must specify at least 1 of stdin, stdout, stderr")
+        phase = (pod.get("status") or {}).get("phase")
+        if phase in ("Succeeded", "Failed"):
+            raise errors.bad_request(f"cannot exec into a container in a completed pod; current phase is {phase}")
+        sandbox = self.kubelet.sandbox_for(ctx.namespace, ctx.name, pod["metadata"].get("uid"))
+        slot = sandbox.slots.get(container) if sandbox else None
+        if slot is None or slot.current is None or not slot.current.running:
+            raise errors.bad_request(f'unable to upgrade connection: container not found ("{container}")')
+        spec = container_spec(pod, container)
+        env = {"PATH": HOST_PATH}
+        tools = self.kubelet.tool_dirs.get(slot.current.image.kind)
+        if tools:
+            env["PATH"] = tools + ":" + HOST_PATH
+        workdir = sandbox.container_dir(container)
+        env.update(HOSTNAME=pod["spec"].get("hostname") or ctx.name, HOME=os.path.join(workdir, "root"),
+                   TMPDIR=os.path.join(workdir, "tmp"), KUBERNETES_SERVICE_HOST="10.96.0.1",
+                   KUBERNETES_SERVICE_PORT="443", LANG="C.UTF-8")
+        if tty:
+            env["TERM"] = "xterm"
+        env.update(container_environment(self.cluster.store, pod, spec))
+        return dict(command=command, stdin=stdin, stdout=stdout, stderr=stderr, tty=tty, env=env, cwd=workdir)
+
+    async def __call__(self, request: web.BaseRequest, ctx) -> web.StreamResponse:
+        plan = self.prepare(ctx)
+        if not channels.is_websocket_request(request):
+            raise errors.bad_request("Upgrade request required")
+        sock = await channels.upgrade(request, channels.EXEC_PROTOCOLS)
+        try:
+            await self._run(request, ctx, sock, **plan)
+        finally:
+            await sock.close()
+        return sock.ws
+
+    async def _run(self, request, ctx, sock: channels.ChannelSocket, command, stdin, stdout, stderr, tty, env, cwd):
+        first = STDOUT if stdout else STDERR if stderr and not tty else ERROR
+        await sock.send(first, b"")
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *command, cwd=cwd, env=env, start_new_session=True,
+                stdin=asyncio.subprocess.PIPE if stdin else asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE if stdout or (tty and stderr) else asyncio.subprocess.DEVNULL,
+                stderr=(asyncio.subprocess.STDOUT if tty else asyncio.subprocess.PIPE) if stderr
+                else asyncio.subprocess.DEVNULL)
+        except (FileNotFoundError, PermissionError, NotADirectoryError) as exc:
+            what = "executable file not found in $PATH" if isinstance(exc, FileNotFoundError) else \
+                "permission denied"
+            detail = (f'error executing command in container: failed to exec in container: failed to start exec: '
+                      f'OCI runtime exec failed: exec failed: unable to start container process: exec: '
+                      f'"{command[0]}": {what}: unknown')
+            await sock.send_status(internal_status(detail))
+            return
+
+        def kill():
+            if proc.returncode is None:
+                try:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
+
+        async def pump(stream, channel):
+            while True:
+                chunk = await stream.read(65536)
+                if not chunk:
+                    return
+                await sock.send(channel, chunk)
+
+        async def read_client():
+            while True:
+                frame = await sock.receive()
+                if frame is None:
+                    return
+                channel, data = frame
+                if channel == STDIN and proc.stdin is not None and data:
+                    try:
+                        proc.stdin.write(data)
+                        await proc.stdin.drain()
+                    except (BrokenPipeError, ConnectionResetError):
+                        pass
+                elif channel == CLOSE and data[:1] == bytes([STDIN]) and proc.stdin is not None:
+                    proc.stdin.close()
+                elif channel == RESIZE:
+                    pass  # no pty: nothing to resize
+
+        pumps = []
+        if proc.stdout is not None:
+            pumps.append(asyncio.ensure_future(pump(proc.stdout, STDOUT if stdout else STDERR)))
+        if proc.stderr is not None:
+            pumps.append(asyncio.ensure_future(pump(proc.stderr, STDERR)))
+        client = asyncio.ensure_future(read_client())
+        dropper = None
+        decision = should_drop(self.cluster, ctx)
+        if decision:
+            dropper = asyncio.ensure_future(drop_later(request, decision, kill))
+        finished = asyncio.ensure_future(self._wait_exit(proc, pumps))
+        try:
+            done, _ = await asyncio.wait({finished, client}, return_when=asyncio.FIRST_COMPLETED)
+            if finished not in done:
+                kill()  # the client went away: end the command, as the runtime does when the stream closes
+                await finished
+                return
+            code = finished.result()
+            await sock.send_status(exit_status(command, code))
+        finally:
+            kill()
+            for task in (client, dropper, finished, *pumps):
+                if task is not None and not task.done():
+                    task.cancel()
+            if proc.stdin is not None and not proc.stdin.is_closing():
+                proc.stdin.close()
+
+    @staticmethod
+    async def _wait_exit(proc, pumps) -> int:
+        if pumps:
+            await asyncio.gather(*pumps, return_exceptions=True)
+        code = await proc.wait()
+        return 128 - code if code < 0 else code

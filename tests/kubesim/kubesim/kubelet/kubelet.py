@@ -1,0 +1,393 @@
+"""The kubelets of every simulated node, as one component (spec §5.2, §10.5).
+
+Store callbacks only mark pods dirty; one worker task syncs dirty pods: it reconciles the simulated runtime with
+the pod spec (start, image-change restart, crash loop, image pull back-off, ephemeral containers), then writes the
+status through the `status` subresource as `system:node:<node>`, only when it changed. Timed transitions
+(readiness delay, back-offs) re-mark the pod dirty with `loop.call_later`.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+
+from kubesim.errors import ApiError
+from kubesim.kubelet.images import CRASH, EXIT, InvalidImageName, install_tools, parse_image
+from kubesim.kubelet.recorder import EventRecorder
+from kubesim.kubelet.runtime import ContainerInstance, ContainerSlot, PodSandbox
+from kubesim.kubelet.status import build_status
+
+log = logging.getLogger("kubesim.kubelet")
+
+MAX_BACKOFF = 300.0           # kubelet MaxContainerBackOff and image pull back-off cap
+ERR_IMAGE_PULL_HOLD = 0.3     # how long ErrImagePull shows before ImagePullBackOff (the next sync in the kubelet)
+
+
+def _option(options, name, default):
+    value = getattr(options, name, None)
+    return default if value is None else value
+
+
+def _fmt_duration(seconds: float) -> str:
+    """Go's time.Duration.String() for whole seconds: 10s, 1m20s, 5m0s."""
+    s = int(seconds)
+    if s < 60:
+        return f"{s}s"
+    return f"{s // 60}m{s % 60}s"
+
+
+class Kubelet:
+    user_prefix = "system:node:"
+
+    def __init__(self, cluster):
+        self.cluster = cluster
+        self.store = cluster.store
+        self.api = cluster.api
+        self.options = cluster.options
+        self.events = EventRecorder(self.api, "kubelet")
+        self.sandboxes: dict[tuple[str, str], PodSandbox] = {}
+        self._dirty: set[tuple[str, str]] = set()
+        self._wakeup = asyncio.Event()
+        self._worker: asyncio.Task | None = None
+        self._ips_in_use: set[str] = set()
+        self._next_ip: dict[str, int] = {}
+        self._pulled: set[tuple[str, str]] = set()   # (node, image) already present on the node
+        self.tool_dirs: dict[str, str] = {}
+        state_dir = _option(self.options, "state_dir", None) or "/tmp/kubesim-state"
+        self.root = os.path.join(str(state_dir), "kubelet")
+
+    # ------------------------------------------------------------------------------------------------ lifecycle
+    async def start(self) -> None:
+        os.makedirs(self.root, exist_ok=True)
+        self.tool_dirs = install_tools(os.path.join(self.root, "images"))
+        self.store.subscribe(self._on_store_event)
+        for pod in self.store.list("pods"):
+            self._dirty.add((pod["metadata"]["namespace"], pod["metadata"]["name"]))
+        self._worker = asyncio.get_running_loop().create_task(self._run())
+        self._wakeup.set()
+
+    async def stop(self) -> None:
+        if self._worker is not None:
+            self._worker.cancel()
+            try:
+                await self._worker
+            except (asyncio.CancelledError, Exception):
+                pass
+        for sandbox in list(self.sandboxes.values()):
+            sandbox.stop_all()
+            for slot in sandbox.slots.values():
+                if slot.current is not None:
+                    for server in slot.current.servers.values():
+                        await server.close()
+
+    def _on_store_event(self, event) -> None:
+        if event.rtype.key != "pods":
+            if event.rtype.key == "nodes":  # a node appeared: pods bound to it can start
+                for pod in self.store.list("pods"):
+                    if pod["spec"].get("nodeName") == event.obj["metadata"]["name"]:
+                        self.mark_dirty(pod["metadata"]["namespace"], pod["metadata"]["name"])
+            return
+        meta = event.obj["metadata"]
+        self.mark_dirty(meta["namespace"], meta["name"])
+
+    def mark_dirty(self, namespace: str, name: str) -> None:
+        self._dirty.add((namespace, name))
+        self._wakeup.set()
+
+    async def _run(self) -> None:
+        while True:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            while self._dirty:
+                batch, self._dirty = self._dirty, set()
+                for key in batch:
+                    try:
+                        self.sync_pod(*key)
+                    except Exception:  # one broken pod must not stop the node
+                        log.exception("kubelet: sync of pod %s/%s failed", *key)
+                await asyncio.sleep(0)  # let the API serve requests between batches
+
+    # ------------------------------------------------------------------------------------------------ lookups
+    def sandbox_for(self, namespace: str, name: str, uid: str | None = None) -> PodSandbox | None:
+        sandbox = self.sandboxes.get((namespace, name))
+        if sandbox is not None and uid and sandbox.uid != uid:
+            return None
+        return sandbox
+
+    def sandbox_by_ip(self, ip: str) -> PodSandbox | None:
+        for sandbox in self.sandboxes.values():
+            if sandbox.ip == ip:
+                return sandbox
+        return None
+
+    def _node_addresses(self, node_name: str) -> tuple[str, str] | None:
+        """(pod IP prefix, host IP) for a node, or None when there is no such Node object."""
+        nodes = sorted(n["metadata"]["name"] for n in self.store.list("nodes"))
+        if node_name not in nodes:
+            return None
+        node = self.store.get("nodes", None, node_name) or {}
+        index = nodes.index(node_name) + 1
+        cidr = (node.get("spec") or {}).get("podCIDR") or ""
+        prefix = ".".join(cidr.split("/")[0].split(".")[:3]) + "." if cidr.count(".") == 3 else f"10.244.{index}."
+        host_ip = next((a["address"] for a in (node.get("status") or {}).get("addresses") or []
+                        if a.get("type") == "InternalIP"), f"172.18.0.{index + 1}")
+        return prefix, host_ip
+
+    def _allocate_ip(self, node: str, prefix: str) -> str:
+        start = self._next_ip.get(node, 2)
+        for offset in range(253):
+            n = (start - 2 + offset) % 253 + 2
+            ip = f"{prefix}{n}"
+            if ip not in self._ips_in_use:
+                self._ips_in_use.add(ip)
+                self._next_ip[node] = n + 1
+                return ip
+        raise RuntimeError(f"no pod IP left on node {node}")
+
+    # ------------------------------------------------------------------------------------------------ sync
+    def sync_pod(self, namespace: str, name: str) -> None:
+        pod = self.store.get("pods", namespace, name)
+        sandbox = self.sandboxes.get((namespace, name))
+        if sandbox is not None and (pod is None or pod["metadata"].get("uid") != sandbox.uid):
+            self._teardown(sandbox)
+            sandbox = None
+        if pod is None:
+            return
+        node = pod["spec"].get("nodeName")
+        if not node:
+            return
+        if sandbox is None:
+            phase = (pod.get("status") or {}).get("phase")
+            if phase in ("Succeeded", "Failed"):
+                return  # finished before this kubelet saw it (e.g. a restart): nothing to run
+            addresses = self._node_addresses(node)
+            if addresses is None:
+                return  # bound to a node that does not exist: no kubelet will ever run it, as in a cluster
+            prefix, host_ip = addresses
+            ip = self._allocate_ip(node, prefix)
+            sandbox = PodSandbox(uid=pod["metadata"]["uid"], namespace=namespace, name=name, node=node, ip=ip,
+                                 host_ip=host_ip, directory=os.path.join(self.root, "pods", pod["metadata"]["uid"]))
+            self.sandboxes[(namespace, name)] = sandbox
+        if pod["metadata"].get("deletionTimestamp"):
+            self._terminate(pod, sandbox)
+            return
+        if sandbox.terminating:
+            return
+        now = time.time()
+        self._reconcile_containers(pod, sandbox, now)
+        status = build_status(pod, sandbox, now)
+        self._write_status(pod, status, node)
+        self._schedule_wake(sandbox, now)
+
+    def _teardown(self, sandbox: PodSandbox) -> None:
+        sandbox.stop_all()
+        self._ips_in_use.discard(sandbox.ip)
+        self.sandboxes.pop((sandbox.namespace, sandbox.name), None)
+        sandbox.remove_files()
+
+    def _terminate(self, pod: dict, sandbox: PodSandbox) -> None:
+        """Graceful deletion: stop the containers, then remove the pod with grace 0 (§5.1). The simulated
+        processes exit on SIGTERM at once, so the pod goes well before its grace period ends."""
+        if sandbox.terminating:
+            return
+        sandbox.terminating = True
+        for spec in pod["spec"].get("containers") or []:
+            slot = sandbox.slots.get(spec["name"])
+            if slot is not None and slot.current is not None and slot.current.running:
+                self.events.pod_event(pod, "Normal", "Killing", f"Stopping container {spec['name']}",
+                                      host=sandbox.node, field_path=f"spec.containers{{{spec['name']}}}")
+        sandbox.stop_all()
+        grace = pod["metadata"].get("deletionGracePeriodSeconds") or 0
+        delay = min(float(_option(self.options, "termination_delay", 0.05)), float(grace))
+        uid = sandbox.uid
+        asyncio.get_running_loop().call_later(delay, self._finish_deletion, pod["metadata"]["namespace"],
+                                              pod["metadata"]["name"], uid, sandbox.node)
+
+    def _finish_deletion(self, namespace: str, name: str, uid: str, node: str) -> None:
+        try:
+            self.api.delete("pods", namespace, name, grace_period_seconds=0, preconditions={"uid": uid},
+                            user=self.user_prefix + node)
+        except ApiError as exc:
+            if exc.code not in (404, 409):
+                log.warning("kubelet: removing pod %s/%s failed: %s", namespace, name, exc)
+        except Exception:
+            log.exception("kubelet: removing pod %s/%s failed", namespace, name)
+        self.mark_dirty(namespace, name)
+
+    def _write_status(self, pod: dict, status: dict, node: str) -> None:
+        old = pod.get("status") or {}
+        if old == status:
+            return
+        patch_status = dict(status)
+        for key in old:
+            if key not in status:
+                patch_status[key] = None   # merge patch: remove what the kubelet no longer reports
+        meta = pod["metadata"]
+        try:
+            self.api.patch("pods", meta["namespace"], meta["name"], {"status": patch_status}, "merge",
+                           subresource="status", user=self.user_prefix + node)
+        except ApiError as exc:
+            if exc.code != 404:
+                log.warning("kubelet: status update of %s/%s failed: %s", meta["namespace"], meta["name"], exc)
+
+    def _schedule_wake(self, sandbox: PodSandbox, now: float) -> None:
+        times = []
+        for slot in sandbox.slots.values():
+            for t in (slot.ready_at, slot.next_attempt_at, getattr(slot, "backoff_shown_at", None)):
+                if t is not None and t > now:
+                    times.append(t)
+        if sandbox.wake_handle is not None:
+            sandbox.wake_handle.cancel()
+            sandbox.wake_handle = None
+        if times:
+            delay = min(times) - now + 0.005
+            sandbox.wake_handle = asyncio.get_running_loop().call_later(
+                delay, self.mark_dirty, sandbox.namespace, sandbox.name)
+
+    # --------------------------------------------------------------------------------------- container logic
+    def _reconcile_containers(self, pod: dict, sandbox: PodSandbox, now: float) -> None:
+        spec = pod["spec"]
+        policy = spec.get("restartPolicy", "Always")
+        init_policy = "OnFailure" if policy == "Always" else policy
+        for c in spec.get("initContainers") or []:
+            slot = self._slot(sandbox, c["name"], "init")
+            self._reconcile_slot(pod, sandbox, slot, c, init_policy, now, "initContainers", run_to_completion=True)
+            inst = slot.current
+            if not (inst is not None and not inst.running and inst.exit_code == 0):
+                return  # the next init container (and the app containers) wait for this one
+        for c in spec.get("containers") or []:
+            slot = self._slot(sandbox, c["name"], "container")
+            self._reconcile_slot(pod, sandbox, slot, c, policy, now, "containers")
+        for c in spec.get("ephemeralContainers") or []:
+            slot = self._slot(sandbox, c["name"], "ephemeral")
+            if slot.spec_image and slot.spec_image != c.get("image"):
+                continue  # ephemeral containers cannot change (§5.3)
+            self._reconcile_slot(pod, sandbox, slot, c, "Never", now, "ephemeralContainers")
+
+    @staticmethod
+    def _slot(sandbox: PodSandbox, name: str, kind: str) -> ContainerSlot:
+        slot = sandbox.slots.get(name)
+        if slot is None:
+            slot = sandbox.slots[name] = ContainerSlot(name=name, kind=kind)
+        return slot
+
+    def _reconcile_slot(self, pod, sandbox, slot: ContainerSlot, spec: dict, policy: str, now: float,
+                        field: str, run_to_completion: bool = False) -> None:
+        image = spec.get("image", "")
+        field_path = f"spec.{field}{{{slot.name}}}"
+
+        def event(etype, reason, message):
+            self.events.pod_event(pod, etype, reason, message, host=sandbox.node, field_path=field_path)
+
+        if slot.spec_image != image:
+            if slot.spec_image:  # the image changed: restart in place (§5.2)
+                if slot.current is not None and slot.current.running:
+                    event("Normal", "Killing", f"Container {slot.name} definition changed, will be restarted")
+                    slot.current.stop()
+                if slot.current is not None:
+                    slot.previous, slot.current = slot.current, None
+            slot.spec_image = image
+            slot.waiting = None
+            slot.next_attempt_at = None
+            slot.backoff_shown_at = None
+            slot.pull_failures = 0
+            slot.crash_count = 0
+
+        inst = slot.current
+        if inst is not None and inst.running:
+            return
+        if inst is not None:  # exited
+            restart = policy == "Always" or (policy == "OnFailure" and inst.exit_code != 0)
+            if not restart:
+                return
+            slot.previous, slot.current = inst, None
+            if slot.crash_count > 0:
+                base = float(_option(self.options, "crash_backoff_base", 10.0))
+                backoff = min(base * (2 ** (slot.crash_count - 1)), MAX_BACKOFF)
+                slot.crash_count += 1
+                slot.next_attempt_at = (inst.finished_at or now) + backoff
+                slot.waiting = ("CrashLoopBackOff", f"back-off {_fmt_duration(backoff)} restarting failed "
+                                f"container={slot.name} pod={sandbox.name}_{sandbox.namespace}({sandbox.uid})")
+                event("Warning", "BackOff", f"Back-off restarting failed container {slot.name} in pod "
+                      f"{sandbox.name}_{sandbox.namespace}({sandbox.uid})")
+                return
+            slot.crash_count = 1   # the first restart is immediate; later ones back off
+        if slot.waiting and slot.waiting[0] == "ErrImagePull" and slot.backoff_shown_at and \
+                now >= slot.backoff_shown_at:
+            slot.waiting = ("ImagePullBackOff", f'Back-off pulling image "{image}": ErrImagePull: '
+                            f'{slot.waiting[1]}')
+            slot.backoff_shown_at = None
+            event("Normal", "BackOff", f'Back-off pulling image "{image}"')
+            event("Warning", "Failed", "Error: ImagePullBackOff")
+        if slot.next_attempt_at is not None and now < slot.next_attempt_at:
+            return
+        self._start(pod, sandbox, slot, spec, now, event, run_to_completion)
+
+    def _start(self, pod, sandbox, slot: ContainerSlot, spec: dict, now: float, event, run_to_completion) -> None:
+        image = spec.get("image", "")
+        try:
+            ref = parse_image(image)
+        except InvalidImageName as exc:
+            slot.waiting = ("InvalidImageName", f'Failed to apply default image tag "{image}": {exc}')
+            event("Warning", "InspectFailed", f'Failed to apply default image tag "{image}": {exc}')
+            event("Warning", "Failed", "Error: InvalidImageName")
+            slot.next_attempt_at = None
+            return
+        present = (sandbox.node, ref.normalized) in self._pulled
+        if not ref.pullable:
+            event("Normal", "Pulling", f'Pulling image "{image}"')
+            host = ref.registry
+            message = (f'rpc error: code = Unknown desc = failed to pull and unpack image "{ref.normalized}": '
+                       f'failed to resolve reference "{ref.normalized}": failed to do request: Head '
+                       f'"https://{host}/v2/{ref.repository}/manifests/{ref.tag or ref.digest}": dial tcp: '
+                       f'lookup {host.split(":")[0]}: no such host')
+            event("Warning", "Failed", f'Failed to pull image "{image}": {message}')
+            event("Warning", "Failed", "Error: ErrImagePull")
+            slot.pull_failures += 1
+            base = float(_option(self.options, "image_pull_backoff_base", 10.0))
+            slot.waiting = ("ErrImagePull", message)
+            slot.backoff_shown_at = now + ERR_IMAGE_PULL_HOLD
+            slot.next_attempt_at = now + min(base * (2 ** (slot.pull_failures - 1)), MAX_BACKOFF)
+            return
+        policy = spec.get("imagePullPolicy") or "IfNotPresent"
+        if present and policy != "Always":
+            event("Normal", "Pulled", f'Container image "{image}" already present on machine')
+        else:
+            event("Normal", "Pulling", f'Pulling image "{image}"')
+            size = 10_000_000 + int(ref.image_id[-6:], 16) % 90_000_000
+            event("Normal", "Pulled", f'Successfully pulled image "{image}" in 12ms (12ms including waiting). '
+                                      f'Image size: {size} bytes.')
+            self._pulled.add((sandbox.node, ref.normalized))
+        had_instance = slot.previous is not None or slot.current is not None
+        if slot.current is not None:
+            slot.previous = slot.current
+        meta = pod["metadata"]
+
+        def describe(ref=ref, container=slot.name):
+            return {"pod": meta["name"], "namespace": meta["namespace"], "container": container,
+                    "image": ref.original, "tag": ref.tag or ref.digest, "podIP": sandbox.ip, "node": sandbox.node}
+
+        inst = ContainerInstance(slot, ref, spec, describe, lambda _inst: self.mark_dirty(sandbox.namespace,
+                                                                                         sandbox.name))
+        slot.current = inst
+        slot.waiting = None
+        slot.next_attempt_at = None
+        slot.backoff_shown_at = None
+        slot.pull_failures = 0
+        slot.image_id = ref.image_id
+        if had_instance:
+            slot.restart_count += 1
+        event("Normal", "Created", f"Created container: {slot.name}")
+        event("Normal", "Started", f"Started container {slot.name}")
+        if run_to_completion and ref.kind not in (CRASH, EXIT):
+            inst.stop()              # an init container of a long-running image "completes" at once
+            inst.exit_code, inst.reason = 0, "Completed"
+            return
+        probe = spec.get("readinessProbe") or {}
+        delay = float(_option(self.options, "readiness_delay", 0.2))
+        try:
+            delay += float(probe.get("initialDelaySeconds") or 0)
+        except (TypeError, ValueError):
+            pass
+        slot.ready_at = now + delay
