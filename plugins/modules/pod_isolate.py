@@ -1,0 +1,381 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) triage.k8s contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+module: pod_isolate
+short_description: Take a misbehaving pod out of traffic and out of its controller, and keep it running
+version_added: 1.0.0
+description:
+  - Rewrites the labels of a running pod so that no Service selects it any more and its controller (ReplicaSet,
+    DaemonSet) releases it. The controller starts a replacement; the pod keeps running, so you can investigate it
+    with C(kubectl exec), C(kubectl port-forward) or C(kubectl logs) without it serving users.
+  - B(How the labels are chosen.) The module reads the pod, every Service of the namespace in one list call (selectors
+    are matched locally), the owner chain (ReplicaSet to Deployment, StatefulSet, DaemonSet, Job to CronJob),
+    PodDisruptionBudgets, HorizontalPodAutoscalers and NetworkPolicies. It then picks the smallest set of label
+    keys whose rewrite breaks every match, and rewrites each value to V(quarantined-<old value>) (kept a valid label
+    value of at most 63 characters). O(keys) and O(values) let you choose instead.
+  - B(Strategies.) V(replace-first) first changes only the label that releases the pod from its controller but that
+    no Service selects (for a Deployment this is C(pod-template-hash)), waits until the replacement pod is Ready,
+    and only then rewrites the Service labels. Capacity and traffic never dip, which matters most when the pod is
+    the last ready endpoint of a Service. V(immediate) changes every key in one patch. V(auto) (the default) picks
+    V(replace-first) when the pod is owned by a ReplicaSet or DaemonSet, such a label exists and the pod is a ready
+    endpoint of at least one Service; otherwise V(immediate). The result says which was chosen and why.
+  - B(Undo record.) The same single JSON patch that changes the labels adds the label C(triage.k8s/isolated=true)
+    and C(triage.k8s/) annotations (original labels, when, who, reason, ticket, strategy, phase, owner, Services),
+    so an interrupted run never leaves half a record. M(triage.k8s.pod_restore) reads it. A core/v1 Event with
+    reason C(Isolated) is recorded on the pod.
+  - B(Guards.) Unless O(force=true), the module fails and changes nothing when the pod belongs to a StatefulSet (no
+    replacement can be created while it exists), is a bare pod (nothing replaces it), belongs to a Job, is
+    terminating, would leave a Service with no ready endpoint when no replacement will come, would violate a
+    PodDisruptionBudget (strategy V(immediate) only; replace-first keeps the budget), or when the workload already
+    has O(max_isolated) isolated pods. It warns, without failing, when a HorizontalPodAutoscaler scales the workload
+    and lists NetworkPolicies that still select the pod afterwards.
+  - B(Concurrency.) Every patch starts with a JSON-patch C(test) of the resourceVersion that was read. When someone
+    else changed the pod meanwhile the patch is refused; the module re-reads, re-plans and retries (5 times at most).
+    Two people isolating the same pod at once get one C(changed) and one C(ok).
+  - B(Idempotence.) An already isolated pod gives C(changed=false) and its record. A replace-first isolation that
+    was interrupted before the Service labels were cut (annotation C(triage.k8s/phase=releasing)) is resumed.
+  - B(Waiting.) With O(wait=true) the module watches (it never polls with sleeps) until the controller released the
+    pod, the replacement is Ready and the pod IP left the Endpoints and EndpointSlices of every Service that selected
+    it. O(wait_timeout) bounds the whole wait; per-phase durations come back in RV(timings).
+  - Check mode computes the plan and the diff and sends no mutating request at all (it does not use server-side
+    dry run).
+author:
+  - triage.k8s contributors (@triage-k8s)
+options:
+  name:
+    description:
+      - Name of the pod to isolate. Mutually exclusive with O(label_selector).
+    type: str
+  namespace:
+    description:
+      - Namespace of the pod(s).
+    type: str
+    required: true
+  label_selector:
+    description:
+      - Isolate every pod matching this label selector (same syntax as C(kubectl -l), for example V(app=web,tier!=db)).
+      - Pods already isolated are skipped. When more than O(max_pods) pods match, the module fails before touching any.
+    type: str
+  max_pods:
+    description:
+      - Blast-radius cap for O(label_selector). The module fails without changing anything when more pods match.
+    type: int
+    default: 1
+  strategy:
+    description:
+      - V(auto) chooses V(replace-first) when possible and the pod is serving, else V(immediate). See the description.
+    type: str
+    choices: [auto, replace-first, immediate]
+    default: auto
+  keys:
+    description:
+      - Label keys to rewrite instead of the computed smallest set. Together they must break every Service match and
+        the controller's selector, or the module fails.
+    type: list
+    elements: str
+  values:
+    description:
+      - New values for some label keys, for example V({release: crashed-login-audit-trail}). Keys not named here
+        get V(quarantined-<old value>). Values must be valid label values.
+    type: dict
+  force:
+    description:
+      - Isolate even when a guard fails (StatefulSet, bare or Job pod, terminating, last endpoint, PDB, max_isolated).
+        The overridden guards are listed in the warnings and in RV(plan.forced).
+    type: bool
+    default: false
+  max_isolated:
+    description:
+      - Maximum number of isolated pods per workload (the Deployment, or the controller when it has no owner).
+        Isolating one more fails unless O(force=true).
+    type: int
+    default: 1
+  reason:
+    description:
+      - Why the pod is isolated; stored in the annotation C(triage.k8s/reason) and in the Event.
+    type: str
+  ticket:
+    description:
+      - Incident or ticket reference; stored in the annotation C(triage.k8s/ticket).
+    type: str
+  isolated_by:
+    description:
+      - Who isolates the pod, stored in C(triage.k8s/isolated-by). Defaults to C(<local user>@<host>) of the machine
+        running the module.
+    type: str
+  wait:
+    description:
+      - Wait until the pod is released, the replacement is Ready and the pod left every Endpoints/EndpointSlice.
+      - V(replace-first) always waits for the replacement before cutting the Service labels; V(false) only skips the
+        final wait for the endpoints.
+    type: bool
+    default: true
+  wait_timeout:
+    description:
+      - Seconds to wait in total, across all phases.
+    type: int
+    default: 300
+extends_documentation_fragment:
+  - triage.k8s.k8s_auth
+attributes:
+  check_mode:
+    support: full
+    description: Computes the plan and the diff; sends no mutating request.
+  diff_mode:
+    support: full
+    description: Shows the labels and annotations of the pod before and after.
+notes:
+  - Label keys containing C(/) are escaped as C(~1) in the JSON-patch paths.
+  - An isolated pod has no owner any more, so garbage collection never deletes it. Use
+    M(triage.k8s.pod_restore) with O(triage.k8s.pod_restore#module:state=absent) when you are done.
+  - Required RBAC in the namespace - pods get, list, watch, patch; services, endpoints and
+    endpointslices list and watch; replicasets, deployments, statefulsets, daemonsets, jobs, cronjobs get;
+    poddisruptionbudgets, horizontalpodautoscalers, networkpolicies list (skipped with a warning when denied);
+    events create.
+seealso:
+  - module: triage.k8s.pod_restore
+requirements:
+  - kubernetes >= 24.2.0 (not 36.0.0 or 36.0.1)
+'''
+
+EXAMPLES = r'''
+- name: Take the crashing login-audit-trail pod out of traffic (seed "Kubernetes Isolate Crashed Pod")
+  triage.k8s.pod_isolate:
+    kubeconfig: /etc/triage/kubeconfig
+    namespace: ah
+    name: login-audit-trail-service-b6bdb4645-274np
+    reason: OutOfMemoryError, heap dump needed
+    ticket: INC-2041
+  register: isolated
+
+- name: Show where it went and how to reach it
+  ansible.builtin.debug:
+    msg: >-
+      {{ isolated.pod.name }} left {{ isolated.plan.services | join(', ') }};
+      replacement {{ isolated.replacement }}; try
+      kubectl -n ah port-forward pod/{{ isolated.pod.name }} 8080:8080
+
+- name: Preview the plan without changing anything
+  triage.k8s.pod_isolate:
+    namespace: shop
+    name: web-5d4b8f7c9-x2xkq
+  check_mode: true
+  diff: true
+  register: preview
+
+- name: Rewrite the label the runbook uses, the seed's way (release=crashed-...)
+  triage.k8s.pod_isolate:
+    namespace: ah
+    name: login-audit-trail-service-b6bdb4645-274np
+    keys: [release]
+    values:
+      release: crashed-login-audit-trail-service
+
+- name: Isolate at most two pods of the canary track in one go
+  triage.k8s.pod_isolate:
+    namespace: shop
+    label_selector: app=web,track=canary
+    max_pods: 2
+    max_isolated: 2
+    strategy: immediate
+'''
+
+RETURN = r'''
+changed:
+  description: Whether any pod was changed (in check mode, whether one would be).
+  returned: always
+  type: bool
+pod:
+  description: The (last) pod handled, after the change.
+  returned: when one pod was handled
+  type: dict
+  contains:
+    name: {description: Pod name., type: str}
+    namespace: {description: Namespace., type: str}
+    uid: {description: Pod UID., type: str}
+    ip: {description: Pod IP, still reachable directly (port-forward, pod proxy)., type: str}
+    node: {description: Node the pod runs on., type: str}
+    labels: {description: Labels after the change., type: dict}
+    annotations: {description: Annotations after the change (with the undo record)., type: dict}
+  sample:
+    name: web-5d4b8f7c9-x2xkq
+    ip: 10.244.1.7
+    node: kubesim-node-1
+plan:
+  description: What was (or in check mode would be) done.
+  returned: when one pod was handled
+  type: dict
+  contains:
+    strategy: {description: V(replace-first) or V(immediate)., type: str}
+    strategy_reason: {description: Why that strategy., type: str}
+    services: {description: Services that selected the pod and no longer do., type: list, elements: str}
+    controller: {description: The controller that released the pod (apiVersion, kind, name, uid)., type: dict}
+    top_owner: {description: Its owner, e.g. the Deployment, with templateHash., type: dict}
+    label_changes: {description: "Changed label keys: {key: {from, to}}.", type: dict}
+    release_labels: {description: Keys changed first by replace-first., type: dict}
+    cut_labels: {description: Keys that cut the Service matches., type: dict}
+    replacement_expected: {description: Whether the controller is expected to start a replacement., type: bool}
+    guards: {description: "Guards that failed: list of {id, message}.", type: list, elements: dict}
+    forced: {description: Guard ids overridden by O(force)., type: list, elements: str}
+    warnings: {description: Non-blocking findings (HPA, NetworkPolicies, endpoint dip)., type: list, elements: str}
+    network_policies: {description: NetworkPolicies that still select the pod., type: list, elements: str}
+    hpas: {description: HorizontalPodAutoscalers that scale the workload., type: list, elements: str}
+    already_isolated: {description: True when the pod was isolated before this run., type: bool}
+  sample:
+    strategy: replace-first
+    services: [web]
+    label_changes: {pod-template-hash: {from: 5d4b8f7c9, to: quarantined-5d4b8f7c9}, app: {from: web, to: quarantined-web}}
+replacement:
+  description: Name of the Ready replacement pod (null when none is expected or O(wait=false)).
+  returned: when one pod was handled
+  type: str
+  sample: web-5d4b8f7c9-q7zlm
+record:
+  description: The existing undo record, when the pod was already isolated.
+  returned: when the pod was already isolated
+  type: dict
+timings:
+  description: Seconds spent per phase (plan, release, replacement_ready, service_cut, endpoints_drained).
+  returned: when one pod was handled
+  type: dict
+  sample: {plan: 0.04, release: 0.01, replacement_ready: 1.2, service_cut: 0.01, endpoints_drained: 0.3}
+results:
+  description: One entry per pod handled, each with the keys above (pod, plan, replacement, timings, changed).
+  returned: always
+  type: list
+  elements: dict
+'''
+
+import getpass
+import socket
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.triage.k8s.plugins.module_utils.connection import auth_argument_spec, get_api_client
+from ansible_collections.triage.k8s.plugins.module_utils.cluster_view import PodNotFound, list_pods
+from ansible_collections.triage.k8s.plugins.module_utils.isolation_plan import PlanError
+from ansible_collections.triage.k8s.plugins.module_utils.isolation_run import (
+    IsolationFailed,
+    IsolationRefused,
+    isolate_pod,
+)
+from ansible_collections.triage.k8s.plugins.module_utils.kube_requests import ApiCallError
+from ansible_collections.triage.k8s.plugins.module_utils.label_selectors import parse_selector_string
+from ansible_collections.triage.k8s.plugins.module_utils import undo_record
+
+
+def default_isolated_by():
+    try:
+        return "%s@%s" % (getpass.getuser(), socket.gethostname())
+    except Exception:  # pylint: disable=broad-except
+        return "triage.k8s"
+
+
+def argument_spec():
+    spec = auth_argument_spec()
+    spec.update(
+        name=dict(type="str"),
+        namespace=dict(type="str", required=True),
+        label_selector=dict(type="str"),
+        max_pods=dict(type="int", default=1),
+        strategy=dict(type="str", default="auto", choices=["auto", "replace-first", "immediate"]),
+        keys=dict(type="list", elements="str", no_log=False),
+        values=dict(type="dict"),
+        force=dict(type="bool", default=False),
+        max_isolated=dict(type="int", default=1),
+        reason=dict(type="str"),
+        ticket=dict(type="str"),
+        isolated_by=dict(type="str"),
+        wait=dict(type="bool", default=True),
+        wait_timeout=dict(type="int", default=300),
+    )
+    return spec
+
+
+def target_pods(module, api_client):
+    """The pod names to isolate, enforcing max_pods before anything is touched."""
+    params = module.params
+    if params["name"]:
+        return [params["name"]]
+    try:
+        parse_selector_string(params["label_selector"])
+    except ValueError as exc:
+        module.fail_json(msg="label_selector: %s" % exc)
+    pods, _rv = list_pods(api_client, params["namespace"], params["label_selector"])
+    names = sorted(p["metadata"]["name"] for p in pods if not undo_record.is_marked(p))
+    if len(names) > params["max_pods"]:
+        module.fail_json(
+            msg="label_selector %r matches %d pods in namespace %s (%s), more than max_pods=%d; nothing was changed"
+            % (params["label_selector"], len(names), params["namespace"], ", ".join(names), params["max_pods"]),
+            matched=names)
+    return names
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=argument_spec(),
+        mutually_exclusive=[("name", "label_selector")],
+        required_one_of=[("name", "label_selector")],
+        supports_check_mode=True,
+    )
+    params = module.params
+    for option in ("max_pods", "max_isolated", "wait_timeout"):
+        if params[option] < (0 if option == "wait_timeout" else 1):
+            module.fail_json(msg="%s must be at least %d, got %d" % (
+                option, 0 if option == "wait_timeout" else 1, params[option]))
+    options = dict(
+        keys=params["keys"], values=params["values"], strategy=params["strategy"], force=params["force"],
+        max_isolated=params["max_isolated"], reason=params["reason"], ticket=params["ticket"],
+        isolated_by=params["isolated_by"] or default_isolated_by(), wait=params["wait"],
+        wait_timeout=params["wait_timeout"],
+    )
+    api_client = get_api_client(module)
+    results = []
+    try:
+        names = target_pods(module, api_client)
+        for name in names:
+            results.append(isolate_pod(api_client, params["namespace"], name, options,
+                                       check_mode=module.check_mode, leaving=[r["pod"]["name"] for r in results]))
+    except (PodNotFound, PlanError) as exc:
+        module.fail_json(msg=str(exc), results=results, changed=any(r["changed"] for r in results))
+    except IsolationRefused as exc:
+        module.fail_json(msg=str(exc), plan=exc.plan, results=results, changed=any(r["changed"] for r in results))
+    except IsolationFailed as exc:
+        results.append(exc.partial)
+        module.fail_json(msg=str(exc), results=results, changed=any(r.get("changed") for r in results),
+                         **_single(exc.partial))
+    except ApiCallError as exc:
+        module.fail_json(msg=exc.describe(), results=results, changed=any(r["changed"] for r in results))
+    except undo_record.UndoRecordError as exc:
+        module.fail_json(msg="the pod carries an unreadable isolation record: %s" % exc, results=results)
+
+    for result in results:
+        for warning in result.pop("warnings", []):
+            module.warn(warning)
+    output = dict(changed=any(r["changed"] for r in results), results=results)
+    if len(results) == 1:
+        output.update(_single(results[0]))
+    if module._diff:
+        diffs = [r["diff"] for r in results if r.get("diff")]
+        if diffs:
+            output["diff"] = diffs[0] if len(diffs) == 1 else diffs
+    for result in results:
+        result.pop("diff", None)
+    module.exit_json(**output)
+
+
+def _single(result):
+    keys = ("pod", "plan", "replacement", "timings", "record")
+    return dict((k, result[k]) for k in keys if k in result)
+
+
+if __name__ == "__main__":
+    main()
