@@ -127,6 +127,7 @@ def hijack_image(api_client, params, check_mode, diff_mode, now, who):
     container, current = _prepare_image(pod, params)
     result = _base_result("image", pod)
     result.update({"container": container, "image": image, "previous_image": current,
+                   "ports": plan.container_ports(pod, container),
                    "original_image": plan.read_original_images(pod).get(container, current)})
 
     if current == image:
@@ -306,7 +307,8 @@ def hijack_copy(api_client, params, check_mode, diff_mode, now, who):
     wanted = plan.build_copy_pod(source, copy_name, container, now, who, image=params["image"],
                                  command=params["command"], args=params["args"], env=params["env"])
     result = _base_result("copy", source)
-    result.update({"container": container, "copy": {"name": copy_name, "namespace": namespace}})
+    result.update({"container": container, "copy": {"name": copy_name, "namespace": namespace},
+                   "ports": plan.container_ports(source, container)})
 
     existing = _read_optional(api_client, namespace, copy_name)
     if existing is not None:

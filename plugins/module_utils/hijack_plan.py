@@ -219,6 +219,11 @@ def find_container(pod, name):
     return None
 
 
+def container_ports(pod, name):
+    """The containerPorts of a container, for the "port-forward to it" hint."""
+    return [p["containerPort"] for p in (find_container(pod, name) or {}).get("ports") or [] if p.get("containerPort")]
+
+
 def container_status(pod, name, ephemeral=False):
     key = "ephemeralContainerStatuses" if ephemeral else "containerStatuses"
     for status in (pod.get("status") or {}).get(key) or []:

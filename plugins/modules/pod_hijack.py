@@ -277,6 +277,12 @@ image:
   returned: when O(mode=image)
   type: str
   sample: registry.example.com/shop/web:1.4.2-debug
+ports:
+  description: The C(containerPort)s of O(container), to port-forward to.
+  returned: when O(mode=image) or O(mode=copy)
+  type: list
+  elements: int
+  sample: [8080]
 previous_image:
   description: The image the container had before this task.
   returned: when O(mode=image)
