@@ -45,21 +45,22 @@ def internal_status(message: str) -> dict:
 
 
 def should_drop(cluster, ctx):
-    """Ask the fault injector whether this stream is to be dropped mid-way: False, True or a delay in seconds."""
+    """Ask the fault injector whether this stream is to be dropped mid-way: the firing rule (its `after_seconds`
+    says when) or None."""
     faults = getattr(cluster, "faults", None)
     check = getattr(faults, "should_drop_stream", None)
     if check is None:
-        return False
+        return None
     try:
         return check(ctx)
     except Exception:
         log.exception("fault check failed")
-        return False
+        return None
 
 
 async def drop_later(request: web.BaseRequest, decision, on_drop) -> None:
     """Reset the connection (no close frame, no status), as a broken network would."""
-    delay = decision if isinstance(decision, (int, float)) and not isinstance(decision, bool) else 0.05
+    delay = float(getattr(decision, "after_seconds", 0) or 0.05)
     await asyncio.sleep(delay)
     on_drop()
     transport = request.transport

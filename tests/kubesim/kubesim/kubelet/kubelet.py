@@ -39,6 +39,7 @@ def _fmt_duration(seconds: float) -> str:
 
 class Kubelet:
     user_prefix = "system:node:"
+    finalizes_pods = True   # tells Api that graceful pod deletions are finished here (api.delete grace 0)
 
     def __init__(self, cluster):
         self.cluster = cluster

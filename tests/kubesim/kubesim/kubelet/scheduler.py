@@ -181,8 +181,7 @@ class Scheduler:
         self._pending.discard((namespace, name))
         self._pods_on_node.setdefault(target, set()).add((namespace, name))
         self._node_of[(namespace, name)] = target
-        self._unschedulable_reported.discard(pod["metadata"].get("uid", ""))
-        self._set_scheduled_condition(namespace, name, "True")
+        self._unschedulable_reported.discard(pod["metadata"].get("uid", ""))  # binding set PodScheduled=True
         self.events.pod_event(pod, "Normal", "Scheduled", f"Successfully assigned {namespace}/{name} to {target}")
 
     def _report_unschedulable(self, pod: dict, total: int, why: dict) -> None:
