@@ -1,0 +1,53 @@
+# The logic lives in hack/*.sh; these targets only name it. `make help` lists them.
+# Extra ansible-test arguments: make sanity ARGS="--test pep8"
+
+ARGS ?=
+
+.PHONY: help venv test sanity units integration lint build-check changelog-lint kubesim-test py312 demo bench clean
+
+help:
+	@echo "make demo            run the main job against the in-repo emulator (kubesim)"
+	@echo "make test            everything CI runs (stages below), ends with 'N passed, N failed'"
+	@echo "make venv            create/update .venv (idempotent; prerequisite of everything)"
+	@echo "make sanity|units|integration|lint|build-check|changelog-lint|kubesim-test  one stage"
+	@echo "make bench           benchmarks (not part of make test)"
+	@echo "make clean           remove test output and the ansible-test copy"
+
+venv:
+	@hack/venv.sh
+
+test: venv
+	@hack/test-all.sh
+
+sanity: venv
+	@hack/ansible-test.sh sanity $(ARGS)
+
+units: venv
+	@hack/ansible-test.sh units $(ARGS)
+
+integration: venv
+	@hack/integration.sh $(ARGS)
+
+lint: venv
+	@hack/lint.sh
+
+build-check: venv
+	@hack/build-check.sh
+
+changelog-lint: venv
+	@hack/changelog-lint.sh
+
+kubesim-test: venv
+	@hack/kubesim-test.sh $(ARGS)
+
+py312: venv
+	@hack/py312.sh
+
+demo: venv
+	@hack/demo.sh
+
+bench: venv
+	@hack/bench.sh
+
+clean:
+	rm -rf .tmp/collections tests/output .ansible

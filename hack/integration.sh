@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# ansible-test integration against a cluster this run starts itself (kubesim), or against a
+# cluster named explicitly with TRIAGE_TEST_KUBECONFIG. Never ~/.kube/config, never $KUBECONFIG.
+#
+#   TRIAGE_TEST_KUBECONFIG=path          use that cluster instead of starting kubesim
+#   TRIAGE_TEST_ALLOW_REAL_CLUSTER=yes   let destructive targets run on a server that is not kubesim
+#                                        (the setup_kubesim_guard target refuses otherwise)
+set -euo pipefail
+# shellcheck source=hack/lib.sh
+source "$(dirname "$0")/lib.sh"
+require_venv
+unset KUBECONFIG
+for var in $(compgen -e | grep '^K8S_AUTH_' || true); do unset "${var}"; done
+
+run_dir="$(mktemp -d "${TMPDIR:-/tmp}/triage-integration.XXXXXX")"
+kubesim_pid=""
+stop_kubesim() {
+    if [[ -n "${kubesim_pid}" ]] && kill -0 "${kubesim_pid}" 2>/dev/null; then
+        kill -TERM "${kubesim_pid}" 2>/dev/null || true
+        for _ in $(seq 50); do kill -0 "${kubesim_pid}" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "${kubesim_pid}" 2>/dev/null || true
+        wait "${kubesim_pid}" 2>/dev/null || true
+    fi
+    rm -rf "${run_dir}"
+}
+trap stop_kubesim EXIT
+
+if [[ -n "${TRIAGE_TEST_KUBECONFIG:-}" ]]; then
+    [[ -f "${TRIAGE_TEST_KUBECONFIG}" ]] || die "TRIAGE_TEST_KUBECONFIG=${TRIAGE_TEST_KUBECONFIG} is not a file"
+    kubeconfig="$(realpath "${TRIAGE_TEST_KUBECONFIG}")"
+    audit_log=""
+    started_kubesim=false
+    say "integration: using the cluster of TRIAGE_TEST_KUBECONFIG=${kubeconfig} (not starting kubesim)"
+else
+    if ! "${VENV_PY}" -c 'import kubesim' 2>/dev/null; then
+        skip "integration: the kubesim emulator is not importable from .venv yet (tests/kubesim is being built); run 'make venv' once tests/kubesim/pyproject.toml exists"
+    fi
+    kubeconfig="${run_dir}/kubeconfig"
+    audit_log="${run_dir}/audit.log"
+    started_kubesim=true
+    "${VENV_PY}" -m kubesim serve --host 127.0.0.1 --port 0 \
+        --kubeconfig "${kubeconfig}" --audit-log "${audit_log}" >"${run_dir}/kubesim.out" 2>&1 &
+    kubesim_pid=$!
+    # kubesim writes the kubeconfig once it serves: that file is the readiness signal.
+    for _ in $(seq 300); do
+        [[ -s "${kubeconfig}" ]] && break
+        if ! kill -0 "${kubesim_pid}" 2>/dev/null; then
+            cat "${run_dir}/kubesim.out" >&2
+            die "kubesim exited before it was ready (output above)"
+        fi
+        sleep 0.1
+    done
+    [[ -s "${kubeconfig}" ]] || { cat "${run_dir}/kubesim.out" >&2; die "kubesim did not write ${kubeconfig} within 30 s"; }
+    say "integration: kubesim is serving (pid ${kubesim_pid}, kubeconfig ${kubeconfig})"
+fi
+
+ensure_get_pip_shim
+prepare_collection_copy
+allow_real="$([[ "${TRIAGE_TEST_ALLOW_REAL_CLUSTER:-no}" == yes ]] && echo true || echo false)"
+cat > "${COLLECTION_DIR}/tests/integration/integration_config.yml" <<YAML
+---
+triage_kubeconfig: "${kubeconfig}"
+triage_audit_log: "${audit_log}"
+triage_kubesim: ${started_kubesim}
+triage_allow_real_cluster: ${allow_real}
+YAML
+status=0
+run_ansible_test integration "$@" || status=$?
+if [[ "${status}" -ne 0 && -n "${kubesim_pid}" ]]; then
+    say "--- last lines of the kubesim output ---"
+    tail -n 30 "${run_dir}/kubesim.out" || true
+fi
+exit "${status}"

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# `make test`: every CI stage in order. A failing stage does not stop the others; the run
+# ends with one line "N passed, N failed, N skipped" and fails if any stage failed.
+set -uo pipefail
+# shellcheck source=hack/lib.sh
+source "$(dirname "$0")/lib.sh"
+export TRIAGE_SKIP_RC=77
+
+stages=(
+    "sanity:hack/ansible-test.sh sanity"
+    "units:hack/ansible-test.sh units"
+    "integration:hack/integration.sh"
+    "lint:hack/lint.sh"
+    "build-check:hack/build-check.sh"
+    "changelog-lint:hack/changelog-lint.sh"
+    "kubesim-test:hack/kubesim-test.sh"
+    "py312:hack/py312.sh"
+)
+passed=0 failed=0 skipped=0
+report=()
+cd "${REPO_ROOT}"
+for entry in "${stages[@]}"; do
+    name="${entry%%:*}"
+    read -r -a command <<<"${entry#*:}"
+    say "" "===== stage ${name}: ${command[*]} ====="
+    start=${SECONDS}
+    "${command[@]}"
+    rc=$?
+    elapsed=$((SECONDS - start))
+    if [[ ${rc} -eq 0 ]]; then
+        verdict=passed; passed=$((passed + 1))
+    elif [[ ${rc} -eq 77 ]]; then
+        verdict=skipped; skipped=$((skipped + 1))
+    else
+        verdict="FAILED (exit ${rc})"; failed=$((failed + 1))
+    fi
+    report+=("$(printf '%-16s %-18s %5ss' "${name}" "${verdict}" "${elapsed}")")
+done
+say "" "===== summary ====="
+printf '%s\n' "${report[@]}"
+say "${passed} passed, ${failed} failed, ${skipped} skipped"
+[[ ${failed} -eq 0 ]]
