@@ -1,0 +1,433 @@
+"""Deployment controller (pkg/controller/deployment), spec §2.
+
+It claims ReplicaSets (not pods) and only watches pods for deletion (Recreate). The new RS is the one whose
+template equals the Deployment's template ignoring `pod-template-hash`; it is named `<deployment>-<hash>` and
+the hash label goes into its labels, selector and template. Rolling updates follow rolling.go:
+reconcileNewReplicaSet (maxSurge) then reconcileOldReplicaSets (maxUnavailable, unhealthy pods first), so
+readiness gates progress. Old ReplicaSets stay at 0 replicas up to revisionHistoryLimit.
+"""
+from __future__ import annotations
+
+import copy
+
+from kubesim.controllers.base import (Controller, RefManager, controller_ref, format_time, int_or_percent,
+                                      is_already_exists, is_being_deleted, is_not_found, meta, new_controller_ref,
+                                      ordered_status, selector_matches)
+from kubesim.controllers.hashing import compute_hash, template_without_label
+from kubesim.errors import ApiError
+
+DEPLOY = "deployments.apps"
+RS = "replicasets.apps"
+HASH_LABEL = "pod-template-hash"
+REVISION = "deployment.kubernetes.io/revision"
+DESIRED_REPLICAS = "deployment.kubernetes.io/desired-replicas"
+MAX_REPLICAS = "deployment.kubernetes.io/max-replicas"
+REVISION_HISTORY = "deployment.kubernetes.io/revision-history"
+# Annotations not copied from the Deployment to its ReplicaSets (skipCopyAnnotation).
+_SKIP_ANNOTATIONS = {REVISION, DESIRED_REPLICAS, MAX_REPLICAS, REVISION_HISTORY,
+                     "kubectl.kubernetes.io/last-applied-configuration"}
+
+
+def _replicas(obj: dict) -> int:
+    value = (obj.get("spec") or {}).get("replicas")
+    return 1 if value is None else int(value)
+
+
+def _revision(rs: dict) -> int:
+    try:
+        return int((meta(rs).get("annotations") or {}).get(REVISION, "0"))
+    except ValueError:
+        return 0
+
+
+def _created(rs: dict) -> tuple:
+    return (meta(rs).get("creationTimestamp") or "", meta(rs).get("name"))
+
+
+class DeploymentController(Controller):
+    name = "deployment-controller"
+    kind = "Deployment"
+    api_version = "apps/v1"
+
+    def initial_keys(self):
+        return [(meta(d)["namespace"], meta(d)["name"]) for d in self.store.list(DEPLOY)]
+
+    # ------------------------------------------------------------------------------------------- events
+    def on_event(self, ev) -> None:
+        key = ev.rtype.key
+        if key == DEPLOY:
+            m = meta(ev.obj)
+            self.enqueue((m["namespace"], m["name"]))
+        elif key == RS:
+            self._on_rs(ev)
+        elif key == "pods" and ev.type == "DELETED":
+            # deletePod: only Recreate rollouts wait for old pods to disappear.
+            ref = controller_ref(ev.obj)
+            if ref and ref.get("kind") == "ReplicaSet":
+                rs = self.store.get(RS, meta(ev.obj)["namespace"], ref.get("name"))
+                dref = controller_ref(rs) if rs else None
+                if dref and dref.get("kind") == self.kind:
+                    self.enqueue((meta(ev.obj)["namespace"], dref["name"]))
+
+    def _on_rs(self, ev) -> None:
+        rs = ev.obj
+        ns = meta(rs)["namespace"]
+        refs = [controller_ref(rs)]
+        if ev.old is not None:
+            refs.append(controller_ref(ev.old))
+        found = False
+        for ref in refs:
+            if ref and ref.get("kind") == self.kind:
+                self.enqueue((ns, ref["name"]))
+                found = True
+        if not found and ev.type != "DELETED":
+            for d in self.store.list(DEPLOY, ns):  # an orphan RS: the deployments that may adopt it
+                if selector_matches((d.get("spec") or {}).get("selector"), meta(rs).get("labels")):
+                    self.enqueue((ns, meta(d)["name"]))
+
+    # --------------------------------------------------------------------------------------------- sync
+    def sync(self, key):
+        ns, name = key
+        d = self.store.get(DEPLOY, ns, name)
+        if d is None:
+            return None
+        spec = d.get("spec") or {}
+        selector = spec.get("selector")
+        uid = meta(d)["uid"]
+        if is_being_deleted(d):
+            return None
+        if not selector or selector == {}:
+            # "This deployment is selecting all pods. A non-empty selector is required."
+            self.record(d, "SelectingAll", "This deployment is selecting all pods. A non-empty selector is required.",
+                        type="Warning")
+            return None
+        candidates = [r for r in self.store.list(RS, ns) if (controller_ref(r) or {}).get("uid", uid) == uid]
+        manager = RefManager(self, d, DEPLOY, self.api_version, self.kind, RS,
+                             match=lambda r: selector_matches(selector, meta(r).get("labels")))
+        rs_list = manager.claim(candidates)
+
+        if spec.get("paused"):
+            self.sync_scale_only(d, rs_list)
+            return self.sync_status(d, self._refresh(rs_list))
+
+        new_rs, old_rss = self.get_all_replica_sets(d, rs_list, create=True)
+        strategy = (spec.get("strategy") or {}).get("type") or "RollingUpdate"
+        if strategy == "Recreate":
+            self.rollout_recreate(d, new_rs, old_rss)
+        else:
+            self.rollout_rolling(d, new_rs, old_rss)
+        new_rs = self._refresh([new_rs])[0] if new_rs else None
+        old_rss = self._refresh(old_rss)
+        self.cleanup(d, old_rss)
+        return self.sync_status(d, ([new_rs] if new_rs else []) + self._refresh(old_rss), new_rs)
+
+    def _refresh(self, rss: list[dict]) -> list[dict]:
+        out = []
+        for rs in rss:
+            if rs is None:
+                continue
+            cur = self.store.get(RS, meta(rs)["namespace"], meta(rs)["name"])
+            if cur is not None and meta(cur).get("uid") == meta(rs).get("uid"):
+                out.append(cur)
+        return out
+
+    # ------------------------------------------------------------------------------------- new replica set
+    def find_new_rs(self, d: dict, rs_list: list[dict]) -> dict | None:
+        """FindNewReplicaSet: the oldest RS whose template equals the Deployment's, ignoring the hash label."""
+        want = template_without_label((d.get("spec") or {}).get("template") or {}, HASH_LABEL)
+        for rs in sorted(rs_list, key=_created):
+            have = template_without_label((rs.get("spec") or {}).get("template") or {}, HASH_LABEL)
+            if have == want:
+                return rs
+        return None
+
+    def get_all_replica_sets(self, d: dict, rs_list: list[dict], create: bool):
+        new_rs = self.find_new_rs(d, rs_list)
+        old_rss = [r for r in rs_list if new_rs is None or meta(r)["uid"] != meta(new_rs)["uid"]]
+        max_old_revision = max((_revision(r) for r in old_rss), default=0)
+        new_revision = str(max_old_revision + 1)
+        if new_rs is not None:
+            annotations = meta(new_rs).get("annotations") or {}
+            changed = self._rs_annotations(d, new_rs, new_revision if _revision(new_rs) <= max_old_revision
+                                           else annotations.get(REVISION, new_revision))
+            if changed != annotations:
+                body = copy.deepcopy(new_rs)
+                body["metadata"]["annotations"] = changed
+                new_rs = self.api.update(RS, meta(d)["namespace"], meta(new_rs)["name"], body, user=self.user)
+            self._set_deployment_revision(d, (meta(new_rs).get("annotations") or {}).get(REVISION))
+            return new_rs, old_rss
+        if not create:
+            return None, old_rss
+        return self.create_new_rs(d, old_rss, new_revision), old_rss
+
+    def _rs_annotations(self, d: dict, rs: dict, revision: str) -> dict:
+        annotations = dict(meta(rs).get("annotations") or {})
+        for k, v in (meta(d).get("annotations") or {}).items():
+            if k not in _SKIP_ANNOTATIONS:
+                annotations[k] = v
+        annotations[REVISION] = revision
+        annotations[DESIRED_REPLICAS] = str(_replicas(d))
+        annotations[MAX_REPLICAS] = str(_replicas(d) + self.max_surge(d))
+        return annotations
+
+    def _set_deployment_revision(self, d: dict, revision: str | None) -> None:
+        if not revision:
+            return
+        cur = self.store.get(DEPLOY, meta(d)["namespace"], meta(d)["name"]) or d
+        if (meta(cur).get("annotations") or {}).get(REVISION) == revision:
+            return
+        self.api.patch(DEPLOY, meta(d)["namespace"], meta(d)["name"],
+                       {"metadata": {"annotations": {REVISION: revision}}}, "merge", user=self.user)
+
+    def create_new_rs(self, d: dict, old_rss: list[dict], revision: str) -> dict | None:
+        spec = d.get("spec") or {}
+        ns = meta(d)["namespace"]
+        collision_count = (d.get("status") or {}).get("collisionCount")
+        template = copy.deepcopy(spec.get("template") or {})
+        pod_hash = compute_hash(template, collision_count)
+        template.setdefault("metadata", {}).setdefault("labels", {})[HASH_LABEL] = pod_hash
+        selector = copy.deepcopy(spec.get("selector") or {})
+        selector.setdefault("matchLabels", {})[HASH_LABEL] = pod_hash
+        labels = dict(template["metadata"]["labels"])
+        rs_name = f"{meta(d)['name']}-{pod_hash}"
+        body = {
+            "apiVersion": "apps/v1", "kind": "ReplicaSet",
+            "metadata": {"name": rs_name, "namespace": ns, "labels": labels,
+                         "ownerReferences": [new_controller_ref(d, self.api_version, self.kind)]},
+            "spec": {"replicas": 0, "minReadySeconds": spec.get("minReadySeconds") or 0,
+                     "selector": selector, "template": template},
+        }
+        body["metadata"]["annotations"] = self._rs_annotations(d, body, revision)
+        new_replicas = self.new_rs_new_replicas(d, old_rss, None)
+        body["spec"]["replicas"] = new_replicas
+        body["metadata"]["annotations"][DESIRED_REPLICAS] = str(_replicas(d))
+        try:
+            created = self.api.create(RS, ns, body, user=self.user)
+        except ApiError as err:
+            if not is_already_exists(err):
+                raise
+            existing = self.store.get(RS, ns, rs_name)
+            ours = existing is not None and (controller_ref(existing) or {}).get("uid") == meta(d)["uid"]
+            if ours and template_without_label(existing["spec"]["template"], HASH_LABEL) == \
+                    template_without_label(spec.get("template") or {}, HASH_LABEL):
+                return existing
+            # A hash collision: bump status.collisionCount and try again with a different hash.
+            status = copy.deepcopy(d.get("status") or {})
+            status["collisionCount"] = int(collision_count or 0) + 1
+            cur = copy.deepcopy(self.store.get(DEPLOY, ns, meta(d)["name"]) or d)
+            cur["status"] = status
+            self.api.update(DEPLOY, ns, meta(d)["name"], cur, subresource="status", user=self.user)
+            raise
+        if new_replicas > 0:
+            self.record(d, "ScalingReplicaSet", f"Scaled up replica set {rs_name} from 0 to {new_replicas}")
+        self._set_deployment_revision(d, revision)
+        return created
+
+    # -------------------------------------------------------------------------------------------- scaling
+    def max_surge(self, d: dict) -> int:
+        surge, _ = self.resolve_fenceposts(d)
+        return surge
+
+    def resolve_fenceposts(self, d: dict) -> tuple[int, int]:
+        """ResolveFenceposts: maxSurge rounds up, maxUnavailable rounds down; both 0 means maxUnavailable 1."""
+        spec = d.get("spec") or {}
+        strategy = spec.get("strategy") or {}
+        if (strategy.get("type") or "RollingUpdate") != "RollingUpdate":
+            return 0, 0
+        rolling = strategy.get("rollingUpdate") or {}
+        replicas = _replicas(d)
+        surge = int_or_percent(rolling.get("maxSurge", "25%"), replicas, True)
+        unavailable = int_or_percent(rolling.get("maxUnavailable", "25%"), replicas, False)
+        if surge == 0 and unavailable == 0:
+            unavailable = 1
+        return surge, unavailable
+
+    def new_rs_new_replicas(self, d: dict, all_rss: list[dict], new_rs: dict | None) -> int:
+        strategy = ((d.get("spec") or {}).get("strategy") or {}).get("type") or "RollingUpdate"
+        replicas = _replicas(d)
+        if strategy != "RollingUpdate":
+            return replicas
+        new_count = _replicas(new_rs) if new_rs else 0
+        surge = self.max_surge(d)
+        current = sum(_replicas(r) for r in all_rss) + (new_count if new_rs is not None and
+                                                         all(meta(r)["uid"] != meta(new_rs)["uid"]
+                                                             for r in all_rss) else 0)
+        max_total = replicas + surge
+        if current >= max_total:
+            return new_count
+        scale_up = min(max_total - current, replicas - new_count)
+        return new_count + max(scale_up, 0)
+
+    def scale_rs(self, d: dict, rs: dict, new_replicas: int) -> dict:
+        old = _replicas(rs)
+        annotations = self._rs_annotations(d, rs, (meta(rs).get("annotations") or {}).get(REVISION, "1"))
+        if old == new_replicas and annotations == (meta(rs).get("annotations") or {}):
+            return rs
+        body = copy.deepcopy(rs)
+        body["spec"]["replicas"] = new_replicas
+        body["metadata"]["annotations"] = annotations
+        updated = self.api.update(RS, meta(rs)["namespace"], meta(rs)["name"], body, user=self.user)
+        if old != new_replicas:
+            direction = "up" if new_replicas > old else "down"
+            self.record(d, "ScalingReplicaSet",
+                        f"Scaled {direction} replica set {meta(rs)['name']} from {old} to {new_replicas}")
+        return updated
+
+    def sync_scale_only(self, d: dict, rs_list: list[dict]) -> None:
+        """A paused Deployment still scales: the newest active RS (or the newest one) takes the replicas."""
+        active = [r for r in rs_list if _replicas(r) > 0]
+        if len(active) <= 1:
+            target = active[0] if active else (max(rs_list, key=_created) if rs_list else None)
+            if target is not None:
+                self.scale_rs(d, target, _replicas(d))
+
+    def rollout_recreate(self, d: dict, new_rs: dict | None, old_rss: list[dict]) -> None:
+        scaled = False
+        for rs in old_rss:
+            if _replicas(rs) != 0:
+                self.scale_rs(d, rs, 0)
+                scaled = True
+        if scaled:
+            return
+        ns = meta(d)["namespace"]
+        old_uids = {meta(r)["uid"] for r in old_rss}
+        for pod in self.store.list("pods", ns):
+            if (controller_ref(pod) or {}).get("uid") in old_uids and \
+                    (pod.get("status") or {}).get("phase") not in ("Succeeded", "Failed"):
+                return  # wait for old pods to be gone
+        if new_rs is not None:
+            self.scale_rs(d, new_rs, _replicas(d))
+
+    def rollout_rolling(self, d: dict, new_rs: dict | None, old_rss: list[dict]) -> None:
+        replicas = _replicas(d)
+        if new_rs is not None:
+            # reconcileNewReplicaSet
+            if _replicas(new_rs) > replicas:
+                new_rs = self.scale_rs(d, new_rs, replicas)
+            elif _replicas(new_rs) < replicas:
+                target = self.new_rs_new_replicas(d, old_rss + [new_rs], new_rs)
+                new_rs = self.scale_rs(d, new_rs, target)
+            else:
+                new_rs = self.scale_rs(d, new_rs, replicas)  # keeps the annotations current
+        old_rss = self._refresh(old_rss)
+        if new_rs is not None and sum(_replicas(r) for r in old_rss) == 0:
+            return
+        if new_rs is None:
+            return
+        # reconcileOldReplicaSets
+        all_rss = old_rss + [new_rs]
+        _, max_unavailable = self.resolve_fenceposts(d)
+        min_available = replicas - max_unavailable
+        new_status = new_rs.get("status") or {}
+        new_unavailable = _replicas(new_rs) - int(new_status.get("availableReplicas") or 0)
+        max_scaled_down = sum(_replicas(r) for r in all_rss) - min_available - new_unavailable
+        if max_scaled_down <= 0:
+            return
+        # cleanupUnhealthyReplicas: old RSs' unavailable pods go first.
+        cleaned = 0
+        for rs in sorted(old_rss, key=_created):
+            if cleaned >= max_scaled_down:
+                break
+            if _replicas(rs) == 0:
+                continue
+            unhealthy = _replicas(rs) - int((rs.get("status") or {}).get("availableReplicas") or 0)
+            if unhealthy <= 0:
+                continue
+            down = min(max_scaled_down - cleaned, unhealthy)
+            self.scale_rs(d, rs, _replicas(rs) - down)
+            cleaned += down
+        old_rss = self._refresh(old_rss)
+        all_rss = old_rss + [new_rs]
+        # scaleDownOldReplicaSetsForRollingUpdate
+        available = sum(int((r.get("status") or {}).get("availableReplicas") or 0) for r in all_rss)
+        if available <= min_available:
+            return
+        total_down = min(available - min_available, max_scaled_down - cleaned)
+        for rs in sorted(old_rss, key=_created):
+            if total_down <= 0:
+                break
+            if _replicas(rs) == 0:
+                continue
+            down = min(_replicas(rs), total_down)
+            self.scale_rs(d, rs, _replicas(rs) - down)
+            total_down -= down
+
+    def cleanup(self, d: dict, old_rss: list[dict]) -> None:
+        """cleanupDeployment: delete the oldest idle ReplicaSets beyond revisionHistoryLimit (default 10)."""
+        limit = (d.get("spec") or {}).get("revisionHistoryLimit")
+        limit = 10 if limit is None else int(limit)
+        idle = [r for r in old_rss if _replicas(r) == 0 and int((r.get("status") or {}).get("replicas") or 0) == 0
+                and not is_being_deleted(r)]
+        excess = len(idle) - limit
+        if excess <= 0:
+            return
+        for rs in sorted(idle, key=lambda r: (_revision(r), _created(r)))[:excess]:
+            try:
+                self.api.delete(RS, meta(rs)["namespace"], meta(rs)["name"], user=self.user)
+            except ApiError as err:
+                if not is_not_found(err):
+                    raise
+
+    # --------------------------------------------------------------------------------------------- status
+    def sync_status(self, d: dict, rss: list[dict], new_rs: dict | None = None):
+        d = self.store.get(DEPLOY, meta(d)["namespace"], meta(d)["name"]) or d
+        replicas = _replicas(d)
+
+        def total(field):
+            return sum(int((r.get("status") or {}).get(field) or 0) for r in rss)
+
+        available = total("availableReplicas")
+        _, max_unavailable = self.resolve_fenceposts(d)
+        old_status = d.get("status") or {}
+        conditions = {c["type"]: dict(c) for c in old_status.get("conditions") or []}
+        stamp = format_time()
+
+        def set_condition(ctype, status, reason, message):
+            cur = conditions.get(ctype)
+            if cur and cur.get("status") == status and cur.get("reason") == reason and cur.get("message") == message:
+                return
+            transition = cur["lastTransitionTime"] if cur and cur.get("status") == status else stamp
+            conditions[ctype] = {"type": ctype, "status": status, "lastUpdateTime": stamp,
+                                 "lastTransitionTime": transition, "reason": reason, "message": message}
+
+        if available >= replicas - max_unavailable:
+            set_condition("Available", "True", "MinimumReplicasAvailable", "Deployment has minimum availability.")
+        else:
+            set_condition("Available", "False", "MinimumReplicasUnavailable",
+                          "Deployment does not have minimum availability.")
+        updated = int((new_rs.get("status") or {}).get("replicas") or 0) if new_rs else 0
+        if new_rs is not None and not (d.get("spec") or {}).get("paused"):
+            rs_name = meta(new_rs)["name"]
+            complete = (updated == replicas and available == replicas and total("replicas") == replicas
+                        and _replicas(new_rs) == replicas)
+            cur = conditions.get("Progressing")
+            if complete:
+                set_condition("Progressing", "True", "NewReplicaSetAvailable",
+                              f'ReplicaSet "{rs_name}" has successfully progressed.')
+            elif cur is None:
+                set_condition("Progressing", "True", "NewReplicaSetCreated", f'Created new replica set "{rs_name}"')
+            elif cur.get("message", "").find(f'"{rs_name}"') < 0 or cur.get("reason") == "NewReplicaSetAvailable":
+                set_condition("Progressing", "True", "ReplicaSetUpdated", f'ReplicaSet "{rs_name}" is progressing.')
+        order = [c for c in ("Available", "Progressing") if c in conditions]
+        order += [t for t in conditions if t not in order]
+        status = ordered_status([
+            ("observedGeneration", meta(d).get("generation")),
+            ("replicas", total("replicas")),
+            ("updatedReplicas", updated),
+            ("readyReplicas", total("readyReplicas")),
+            ("availableReplicas", available),
+            ("unavailableReplicas", max(replicas - available, 0)),
+            ("terminatingReplicas", None),
+            ("conditions", [conditions[t] for t in order]),
+            ("collisionCount", old_status.get("collisionCount")),
+        ])
+        if status != old_status:
+            body = copy.deepcopy(d)
+            body["status"] = status
+            try:
+                self.api.update(DEPLOY, meta(d)["namespace"], meta(d)["name"], body, subresource="status",
+                                user=self.user)
+            except ApiError as err:
+                if not is_not_found(err):
+                    raise
+        return None

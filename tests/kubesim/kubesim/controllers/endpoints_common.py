@@ -1,0 +1,132 @@
+"""What the Endpoints and EndpointSlice controllers share (spec §4): which pods belong to a Service, which of
+a pod's IPs to publish, the target port of a service port on a pod, and the hostname rule. Plus the event
+routing both use: a pod change wakes the Services whose selector matches its old or new labels.
+"""
+from __future__ import annotations
+
+import ipaddress
+
+from kubesim.controllers.base import is_being_deleted, meta
+
+HEADLESS_LABEL = "service.kubernetes.io/headless"
+LAST_CHANGE_TRIGGER_TIME = "endpoints.kubernetes.io/last-change-trigger-time"
+
+
+def service_selects(service: dict, labels: dict | None) -> bool:
+    """labels.Set(service.Spec.Selector).AsSelectorPreValidated(); a nil selector selects nothing here (such
+    Services are skipped), an empty one everything."""
+    selector = (service.get("spec") or {}).get("selector")
+    if selector is None:
+        return False
+    labels = labels or {}
+    return all(labels.get(k) == v for k, v in selector.items())
+
+
+def should_pod_be_in_endpoints(pod: dict, include_terminating: bool) -> bool:
+    """endpointsliceutil.ShouldPodBeInEndpoints."""
+    status = pod.get("status") or {}
+    if status.get("phase") in ("Succeeded", "Failed"):
+        return False
+    if not status.get("podIP") and not status.get("podIPs"):
+        return False
+    if not include_terminating and is_being_deleted(pod):
+        return False
+    return True
+
+
+def is_headless(service: dict) -> bool:
+    """!IsServiceIPSet: clusterIP is "None" or empty."""
+    cluster_ip = (service.get("spec") or {}).get("clusterIP")
+    return cluster_ip in (None, "", "None")
+
+
+def address_family(service: dict) -> str:
+    families = (service.get("spec") or {}).get("ipFamilies") or []
+    return families[0] if families else "IPv4"
+
+
+def pod_ip_for_family(pod: dict, family: str) -> str | None:
+    status = pod.get("status") or {}
+    ips = [entry.get("ip") for entry in status.get("podIPs") or [] if entry.get("ip")]
+    if not ips and status.get("podIP"):
+        ips = [status["podIP"]]
+    for ip in ips:
+        try:
+            version = ipaddress.ip_address(ip).version
+        except ValueError:
+            continue
+        if (version == 6) == (family == "IPv6"):
+            return ip
+    return None
+
+
+def find_port(pod: dict, service_port: dict) -> int | None:
+    """podutil.FindPort: a named targetPort is looked up among the containers' ports with the same protocol;
+    a number is used as is. None when a named port is not found (that port is skipped for that pod)."""
+    target = service_port.get("targetPort")
+    if target is None or target == "":
+        target = service_port.get("port")
+    protocol = service_port.get("protocol") or "TCP"
+    if isinstance(target, int):
+        return target
+    text = str(target)
+    if text.isdigit():
+        return int(text)
+    spec = pod.get("spec") or {}
+    containers = list(spec.get("containers") or [])
+    containers += [c for c in spec.get("initContainers") or [] if c.get("restartPolicy") == "Always"]
+    for container in containers:
+        for port in container.get("ports") or []:
+            if port.get("name") == text and (port.get("protocol") or "TCP") == protocol:
+                return int(port.get("containerPort"))
+    return None
+
+
+def hostname_for(pod: dict, service: dict) -> str | None:
+    """ShouldSetHostname: spec.hostname set and spec.subdomain equal to the Service name."""
+    spec = pod.get("spec") or {}
+    if spec.get("hostname") and spec.get("subdomain") == meta(service)["name"]:
+        return spec["hostname"]
+    return None
+
+
+def service_labels(service: dict, extra: dict | None = None, drop: tuple = ()) -> dict:
+    labels = {k: v for k, v in (meta(service).get("labels") or {}).items() if k not in drop}
+    if extra:
+        labels.update(extra)
+    if is_headless(service):
+        labels[HEADLESS_LABEL] = ""
+    else:
+        labels.pop(HEADLESS_LABEL, None)
+    return labels
+
+
+def services_for_pod_event(store, ev) -> set:
+    """getPodServiceMemberships for the old and the new pod: the (namespace, name) keys of the Services whose
+    selector matches either label set."""
+    ns = meta(ev.obj).get("namespace")
+    label_sets = [meta(ev.obj).get("labels") or {}]
+    if ev.old is not None:
+        old_labels = meta(ev.old).get("labels") or {}
+        if old_labels != label_sets[0]:
+            label_sets.append(old_labels)
+    keys = set()
+    for service in store.list("services", ns):
+        if any(service_selects(service, labels) for labels in label_sets):
+            keys.add((ns, meta(service)["name"]))
+    return keys
+
+
+def pod_change_matters(ev) -> bool:
+    """podEndpointsChanged (roughly): skip pod updates that cannot change any endpoint."""
+    if ev.type != "MODIFIED" or ev.old is None:
+        return True
+    old, cur = ev.old, ev.obj
+
+    def facts(p):
+        s, m, spec = p.get("status") or {}, meta(p), p.get("spec") or {}
+        ready = next((c.get("status") for c in s.get("conditions") or [] if c.get("type") == "Ready"), None)
+        return (m.get("labels"), m.get("deletionTimestamp"), s.get("phase"), s.get("podIP"), s.get("podIPs"),
+                ready, spec.get("nodeName"), spec.get("hostname"), spec.get("subdomain"),
+                [c.get("ports") for c in spec.get("containers") or []])
+    return facts(old) != facts(cur)
