@@ -1,0 +1,155 @@
+"""`python -m kubesim serve ...`: start the emulator, write the kubeconfig (the readiness signal), serve until
+SIGTERM/SIGINT, then stop every component and exit 0.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import secrets
+import signal
+import socket
+import sys
+import tempfile
+
+import yaml
+from aiohttp import web
+
+from kubesim import faults as faults_mod
+from kubesim import rbac as rbac_mod
+from kubesim import tls
+from kubesim.cluster import Cluster, ClusterOptions
+from kubesim.server import Server
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="kubesim", description="A Kubernetes API emulator for tests and demos.")
+    sub = p.add_subparsers(dest="command", required=True)
+    s = sub.add_parser("serve", help="serve the API until SIGTERM/SIGINT")
+    s.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    s.add_argument("--port", type=int, default=0, help="port (0 = pick a free one; the kubeconfig tells which)")
+    s.add_argument("--kubeconfig", required=True, help="where to write the kubeconfig; written once ready")
+    s.add_argument("--audit-log", help="append one JSON line per request to this file")
+    s.add_argument("--token", help="the admin bearer token (default: random); user kubesim-admin, "
+                                   "group system:masters")
+    s.add_argument("--insecure-http", action="store_true", help="serve plain HTTP instead of HTTPS")
+    s.add_argument("--rbac", help="YAML with Role/ClusterRole/RoleBinding/ClusterRoleBinding and extra tokens")
+    s.add_argument("--fault", action="append", default=[], metavar="RULE",
+                   help="fault rule KEY=VALUE,... (repeatable), e.g. verb=patch,resource=pods,action=error,"
+                        "code=503,nth=1")
+    s.add_argument("--readiness-delay", type=float, default=0.2, help="seconds before containers become ready")
+    s.add_argument("--nodes", type=int, default=3, help="number of Node objects (default 3)")
+    s.add_argument("--bookmark-interval", type=float, default=60.0,
+                   help="seconds between watch BOOKMARK events (default 60, as the real server)")
+    s.add_argument("--state-dir", help="directory for container sandboxes (default: a temp dir removed at exit)")
+    s.add_argument("--log-level", default="WARNING", help="Python log level (default WARNING)")
+    return p
+
+
+def write_kubeconfig(path: str, server_url: str, token: str, ca_pem: bytes | None):
+    import base64
+    cluster: dict = {"server": server_url}
+    if ca_pem:
+        cluster["certificate-authority-data"] = base64.b64encode(ca_pem).decode()
+    config = {
+        "apiVersion": "v1", "kind": "Config", "preferences": {},
+        "clusters": [{"name": "kubesim", "cluster": cluster}],
+        "users": [{"name": "kubesim", "user": {"token": token}}],
+        "contexts": [{"name": "kubesim", "context": {"cluster": "kubesim", "user": "kubesim",
+                                                     "namespace": "default"}}],
+        "current-context": "kubesim",
+    }
+    # Write atomically: readers poll for the file and must never see half of it.
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".kubeconfig-", dir=directory)
+    with os.fdopen(fd, "w") as f:
+        yaml.safe_dump(config, f, default_flow_style=False, sort_keys=False)
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
+
+
+async def serve(args) -> int:
+    token = args.token or secrets.token_urlsafe(24)
+    extra_tokens, rbac_objects = [], []
+    if args.rbac:
+        try:
+            rbac_objects, extra_tokens = rbac_mod.load_rbac_file(args.rbac)
+        except rbac_mod.RbacConfigError as e:
+            print(f"kubesim: {e}", file=sys.stderr)
+            return 2
+    rules = []
+    for spec in args.fault:
+        try:
+            rules.append(faults_mod.parse_rule(spec))
+        except ValueError as e:
+            print(f"kubesim: bad --fault {spec!r}: {e}", file=sys.stderr)
+            return 2
+    state_dir = args.state_dir
+    if state_dir:
+        os.makedirs(state_dir, exist_ok=True)
+    opts = ClusterOptions(readiness_delay=args.readiness_delay, nodes=args.nodes, state_dir=state_dir,
+                          bookmark_interval=args.bookmark_interval, audit_log=args.audit_log)
+    tls_dir = tempfile.mkdtemp(prefix="kubesim-tls-")
+    ssl_ctx, ca_pem = None, None
+    try:
+        if not args.insecure_http:
+            ssl_ctx, ca_pem, _, _ = tls.generate(args.host, tls_dir)
+            opts.ca_pem = ca_pem.decode()
+        cluster = Cluster(opts)
+    finally:
+        pass
+    for rule in rules:
+        cluster.faults.add(rule)
+    authn = rbac_mod.Authenticator(token, extra_tokens)
+    authz = rbac_mod.Authorizer(rbac_objects, cluster.store)
+    server = Server(cluster, authn, authz)
+    runner = web.AppRunner(server.app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
+    await runner.setup()
+    sock = socket.socket(socket.AF_INET6 if ":" in args.host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((args.host, args.port))
+    except OSError as e:
+        print(f"kubesim: cannot listen on {args.host}:{args.port}: {e.strerror}", file=sys.stderr)
+        await runner.cleanup()
+        return 1
+    sock.listen(512)
+    site = web.SockSite(runner, sock, ssl_context=ssl_ctx)
+    await site.start()
+    port = sock.getsockname()[1]
+    host = f"[{args.host}]" if ":" in args.host else args.host
+    url = f"{'http' if args.insecure_http else 'https'}://{host}:{port}"
+    server.server_address = f"{host}:{port}"
+    cluster.options.server_url = url
+    await cluster.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        write_kubeconfig(args.kubeconfig, url, token, ca_pem)
+    except OSError as e:
+        print(f"kubesim: cannot write kubeconfig {args.kubeconfig}: {e.strerror}", file=sys.stderr)
+        await cluster.stop()
+        await runner.cleanup()
+        return 1
+    print(f"kubesim: serving {url} (kubeconfig {args.kubeconfig})", file=sys.stderr, flush=True)
+    await stop.wait()
+    await cluster.stop()
+    await runner.cleanup()
+    import shutil
+    shutil.rmtree(tls_dir, ignore_errors=True)
+    return 0
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=getattr(logging, str(args.log_level).upper(), logging.WARNING),
+                        format="kubesim %(levelname)s %(name)s: %(message)s")
+    if args.command == "serve":
+        try:
+            return asyncio.run(serve(args))
+        except KeyboardInterrupt:
+            return 0
+    return 2

@@ -1,0 +1,672 @@
+"""The aiohttp application: routing, bearer-token authentication, RBAC authorization, audit, fault injection,
+list (with limit/continue) and watch streaming, discovery, and connect-style subresources handed to the kubelet
+part through `cluster.connect_handlers`.
+
+Every handler is wrapped so that errors come back as Kubernetes Status bodies (§6), never as a traceback.
+"""
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import logging
+import sys
+import time
+from dataclasses import dataclass, field
+
+from aiohttp import web
+from multidict import MultiDict
+
+from kubesim import KUBE_VERSION, errors, resources, tables
+from kubesim.patch import PATCH_CONTENT_TYPES, decode_patch_body
+from kubesim.rbac import Attributes, UserInfo
+from kubesim.resources import ResourceType, VIRTUAL_RESOURCES
+from kubesim.selectors import parse_field_selector, parse_label_selector
+
+log = logging.getLogger("kubesim.server")
+
+# Subresources served by a component (streams, proxies): (resource, subresource).
+CONNECT_SUBRESOURCES = {("pods", "exec"), ("pods", "attach"), ("pods", "portforward"), ("pods", "log"),
+                        ("pods", "proxy"), ("services", "proxy"), ("nodes", "proxy")}
+DEFAULT_WATCH_TIMEOUT = 1800  # --min-request-timeout of the real server
+_TRUE = ("true", "True", "1")
+
+
+@dataclass
+class RequestContext:
+    """What a request is about; handed to connect handlers and fault rules."""
+    verb: str = ""
+    group: str = ""
+    version: str = ""
+    resource: str = ""
+    subresource: str = ""
+    namespace: str = ""
+    name: str = ""
+    path_rest: str = ""
+    query: MultiDict = field(default_factory=MultiDict)
+    user: str = ""
+    groups: tuple = ()
+    user_info: UserInfo | None = None
+    rtype: ResourceType | None = None
+    resource_request: bool = True
+    path: str = ""
+    dry_run: bool = False
+
+
+def _json_response(body, status=200, headers=None) -> web.Response:
+    return web.Response(body=json.dumps(body, separators=(",", ":")).encode(), status=status,
+                        content_type="application/json", headers=headers)
+
+
+def _error_response(err: errors.ApiError) -> web.Response:
+    return _json_response(err.status, err.code, err.headers)
+
+
+# --------------------------------------------------------------------------------------------- path parsing
+
+def parse_path(method: str, path: str, query) -> RequestContext:
+    """Map a URL to a RequestContext (like apiserver's RequestInfoFactory)."""
+    ctx = RequestContext(path=path, query=query)
+    parts = [p for p in path.split("/") if p]
+    if not parts or parts[0] not in ("api", "apis"):
+        ctx.resource_request = False
+        ctx.verb = method.lower()
+        return ctx
+    if parts[0] == "api":
+        if len(parts) < 3:
+            ctx.resource_request = False
+            ctx.verb = method.lower()
+            return ctx
+        ctx.group, ctx.version, rest = "", parts[1], parts[2:]
+    else:
+        if len(parts) < 4:
+            ctx.resource_request = False
+            ctx.verb = method.lower()
+            return ctx
+        ctx.group, ctx.version, rest = parts[1], parts[2], parts[3:]
+    watch_path = False
+    if rest and rest[0] == "watch":  # deprecated /watch/ prefix
+        watch_path = True
+        rest = rest[1:]
+    if len(rest) >= 2 and rest[0] == "namespaces" and not (len(rest) == 3 and rest[2] in ("status", "finalize")) \
+            and len(rest) != 2:
+        ctx.namespace = rest[1]
+        rest = rest[2:]
+    elif len(rest) == 2 and rest[0] == "namespaces":
+        pass  # /namespaces/NAME is the namespace itself
+    if not rest:
+        raise errors.path_not_found()
+    ctx.resource = rest[0]
+    if len(rest) > 1:
+        ctx.name = rest[1]
+    if len(rest) > 2:
+        ctx.subresource = rest[2]
+    if len(rest) > 3:
+        ctx.path_rest = "/" + "/".join(rest[3:])
+    if ctx.subresource == "proxy" and path.endswith("/") and not ctx.path_rest:
+        ctx.path_rest = "/"
+    elif ctx.subresource == "proxy" and ctx.path_rest and path.endswith("/"):
+        ctx.path_rest += "/"
+    if ctx.resource == "namespaces" and ctx.name and not ctx.namespace:
+        ctx.namespace = ctx.name
+    m = method.upper()
+    if m == "GET" or m == "HEAD":
+        if watch_path or query.get("watch") in _TRUE:
+            ctx.verb = "watch"
+        elif ctx.name:
+            ctx.verb = "get"
+        else:
+            ctx.verb = "list"
+    elif m == "POST":
+        ctx.verb = "create"
+    elif m == "PUT":
+        ctx.verb = "update"
+    elif m == "PATCH":
+        ctx.verb = "patch"
+    elif m == "DELETE":
+        ctx.verb = "delete" if ctx.name else "deletecollection"
+    else:
+        ctx.verb = m.lower()
+    return ctx
+
+
+def _connect_verb(method: str) -> str:
+    return {"GET": "get", "HEAD": "get", "POST": "create", "PUT": "update", "PATCH": "patch",
+            "DELETE": "delete"}.get(method.upper(), method.lower())
+
+
+# ---------------------------------------------------------------------------------------------- the server
+
+class Server:
+    def __init__(self, cluster, authenticator, authorizer):
+        self.cluster = cluster
+        self.api = cluster.api
+        self.store = cluster.store
+        self.authn = authenticator
+        self.authz = authorizer
+        self.audit = cluster.audit
+        self.faults = cluster.faults
+        self.server_address = ""
+        self.app = web.Application(client_max_size=64 * 1024 * 1024)
+        self.app.router.add_route("*", "/{tail:.*}", self.handle)
+        self._watch_tasks: set = set()
+
+    # ------------------------------------------------------------------------------------------- entry point
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        start = time.monotonic()
+        ctx = RequestContext(path=request.path, query=request.query)
+        code = 500
+        try:
+            ctx = parse_path(request.method, request.path, request.query)
+            user = self.authn.authenticate(request.headers.get("Authorization"))
+            if user is None:
+                raise errors.unauthorized()
+            ctx.user, ctx.groups, ctx.user_info = user.name, user.groups, user
+            if ctx.resource_request:
+                ctx.rtype = resources.lookup(ctx.group, ctx.version, ctx.resource)
+                if (ctx.resource, ctx.subresource) in CONNECT_SUBRESOURCES:
+                    ctx.verb = _connect_verb(request.method)
+                    if ctx.subresource in ("exec", "attach", "portforward") and ctx.verb == "get":
+                        ctx.verb = "create" if request.method.upper() == "POST" else "get"
+                dry = ctx.query.getall("dryRun", [])
+                for v in dry:
+                    if v != "All":
+                        opts = {"create": "CreateOptions", "update": "UpdateOptions", "patch": "PatchOptions",
+                                "delete": "DeleteOptions", "deletecollection": "DeleteOptions"}.get(ctx.verb,
+                                                                                                     "Options")
+                        raise errors.invalid_kind(opts, "", [errors.FieldError.not_supported(
+                            "dryRun", v, ["All"])], "meta.k8s.io")
+                ctx.dry_run = bool(dry)
+            for rule in self.faults.match(ctx):
+                if rule.action == "latency":
+                    await asyncio.sleep(rule.seconds)
+                elif rule.action == "reset":
+                    code = 0
+                    if request.transport is not None:
+                        request.transport.abort()
+                    raise _Reset()
+                elif rule.action == "error":
+                    raise self.faults.error_for(rule, ctx)
+            self._authorize(ctx)
+            resp = await self._dispatch(request, ctx)
+            code = resp.status
+            return resp
+        except _Reset:
+            return web.Response(status=500)
+        except errors.ApiError as e:
+            code = e.code
+            return _error_response(e)
+        except web.HTTPException:
+            raise
+        except (ConnectionResetError, asyncio.CancelledError):
+            code = 0
+            raise
+        except Exception as e:  # never a traceback to the client
+            log.exception("internal error on %s %s", request.method, request.path)
+            print(f"kubesim: internal error on {request.method} {request.path}: {e!r}", file=sys.stderr)
+            err = errors.internal(f"{type(e).__name__}: {e}")
+            code = err.code
+            return _error_response(err)
+        finally:
+            self.audit.request(user=ctx.user, verb=ctx.verb, group=ctx.group, resource=ctx.resource,
+                               subresource=ctx.subresource, namespace=ctx.namespace, name=ctx.name,
+                               query={k: v for k, v in ctx.query.items()}, code=code, dry_run=ctx.dry_run,
+                               path=request.path)
+            del start
+
+    def _authorize(self, ctx: RequestContext):
+        if ctx.path.startswith("/kubesim/"):
+            if not ctx.user_info.is_admin:
+                raise errors.forbidden(ctx.user, ctx.verb, "", "", None, ctx.path)
+            return
+        a = Attributes(verb=ctx.verb, group=ctx.group, resource=ctx.resource, subresource=ctx.subresource,
+                       namespace=ctx.namespace, name=ctx.name, path=ctx.path, resource_request=ctx.resource_request)
+        allowed, reason = self.authz.authorize(ctx.user_info, a)
+        if not allowed:
+            if not ctx.resource_request:
+                raise errors.forbidden(ctx.user, ctx.verb, "", "", None, ctx.path)
+            raise errors.forbidden(ctx.user, ctx.verb, ctx.resource, ctx.group, ctx.namespace or None,
+                                   ctx.name or None, ctx.subresource or None, reason)
+
+    async def _dispatch(self, request: web.Request, ctx: RequestContext) -> web.StreamResponse:
+        if not ctx.resource_request:
+            return await self._non_resource(request, ctx)
+        r = ctx.rtype
+        if r is None:
+            raise errors.path_not_found()
+        if r.namespaced is False and ctx.namespace and r.key != "namespaces":
+            raise errors.path_not_found()
+        if ctx.subresource and ctx.subresource not in r.subresources:
+            raise errors.subresource_not_found(r, ctx.subresource)
+        if (ctx.resource, ctx.subresource) in CONNECT_SUBRESOURCES:
+            handler = self.cluster.connect_handlers.get((ctx.resource, ctx.subresource))
+            if handler is None:
+                raise errors.generic(404, "NotFound", f"{ctx.resource}/{ctx.subresource} is not served: no "
+                                                      "kubesim component handles it", {})
+            if ctx.name:
+                self.api.get(r, ctx.namespace, ctx.name)  # 404 for a missing object
+            return await handler(request, ctx)
+        if r.key in VIRTUAL_RESOURCES:
+            return await self._review(request, ctx)
+        m = request.method.upper()
+        verb = ctx.verb
+        if verb not in r.verbs and not ctx.subresource:
+            raise errors.method_not_allowed()
+        if verb == "get":
+            obj = self.api.get(r, ctx.namespace, ctx.name, ctx.subresource or None)
+            if "as=Table" in request.headers.get("Accept", "") and not ctx.subresource:
+                meta = {"resourceVersion": obj["metadata"].get("resourceVersion", "")}
+                return _json_response(tables.table_for(r, [obj], meta, ctx.query.get("includeObject", "")))
+            return _json_response(obj)
+        if verb == "list":
+            return await self._list(request, ctx)
+        if verb == "watch":
+            return await self._watch(request, ctx)
+        if verb == "create":
+            body = await self._read_json(request)
+            if ctx.subresource:
+                result = self.api.create(r, ctx.namespace, body, subresource=ctx.subresource, name=ctx.name,
+                                         dry_run=ctx.dry_run, user=ctx.user, internal=False)
+                return _json_response(result, 201)
+            if ctx.name:
+                raise errors.method_not_allowed()
+            result = self.api.create(r, ctx.namespace, body, dry_run=ctx.dry_run, user=ctx.user, internal=False)
+            return _json_response(result, 201)
+        if verb == "update":
+            body = await self._read_json(request)
+            result = self.api.update(r, ctx.namespace, ctx.name, body, subresource=ctx.subresource or None,
+                                     dry_run=ctx.dry_run, user=ctx.user, internal=False)
+            return _json_response(result)
+        if verb == "patch":
+            return await self._patch(request, ctx)
+        if verb == "delete":
+            opts = await self._delete_options(request, ctx)
+            result = self.api.delete(r, ctx.namespace, ctx.name, dry_run=ctx.dry_run, user=ctx.user,
+                                     internal=False, **opts)
+            return _json_response(result)
+        if verb == "deletecollection":
+            return await self._delete_collection(request, ctx)
+        raise errors.method_not_allowed(f"method {m} is not supported")
+
+    async def _read_json(self, request: web.Request):
+        raw = await request.read()
+        ctype = (request.content_type or "application/json").lower()
+        if ctype in ("application/yaml", "application/x-yaml"):
+            import yaml
+            try:
+                return yaml.safe_load(raw)
+            except yaml.YAMLError as e:
+                raise errors.bad_request(f"error decoding YAML: {e}") from None
+        if ctype not in ("application/json", "", "text/plain", "application/octet-stream"):
+            raise errors.unsupported_media_type(
+                f"the body of the request was in an unknown format - accepted media types include: "
+                f"application/json, application/yaml, application/vnd.kubernetes.protobuf")
+        try:
+            return json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as e:
+            raise errors.bad_request(f"Object 'Kind' is missing in '{raw[:200].decode('utf-8', 'replace')}'"
+                                     if not raw.strip().startswith(b"{") else
+                                     f"json: error decoding request body: {e}") from None
+
+    # ------------------------------------------------------------------------------------------------ patch
+    async def _patch(self, request: web.Request, ctx: RequestContext) -> web.Response:
+        ctype = request.headers.get("Content-Type", "").split(";")[0].strip().lower()
+        patch_type = PATCH_CONTENT_TYPES.get(ctype)
+        if patch_type is None:
+            raise errors.unsupported_media_type(
+                "the body of the request was in an unknown format - accepted media types include: " +
+                ", ".join(PATCH_CONTENT_TYPES))
+        body = decode_patch_body(await request.read(), patch_type)
+        force = ctx.query.get("force") in _TRUE
+        existed = self.store.get(ctx.rtype, ctx.namespace if ctx.rtype.namespaced else "", ctx.name) is not None
+        result = self.api.patch(ctx.rtype, ctx.namespace, ctx.name, body, patch_type,
+                                subresource=ctx.subresource or None, dry_run=ctx.dry_run, user=ctx.user,
+                                field_manager=ctx.query.get("fieldManager"), force=force, internal=False)
+        return _json_response(result, 200 if existed else 201)
+
+    # ----------------------------------------------------------------------------------------------- delete
+    async def _delete_options(self, request: web.Request, ctx: RequestContext) -> dict:
+        opts: dict = {}
+        raw = await request.read()
+        if raw.strip():
+            try:
+                body = json.loads(raw)
+            except ValueError as e:
+                raise errors.bad_request(f"json: error decoding DeleteOptions: {e}") from None
+            if not isinstance(body, dict):
+                raise errors.bad_request("the body of a DELETE must be DeleteOptions")
+            for v in body.get("dryRun") or []:
+                if v != "All":
+                    raise errors.invalid_kind("DeleteOptions", "", [errors.FieldError.not_supported(
+                        "dryRun", v, ["All"])], "meta.k8s.io")
+                ctx.dry_run = True
+            if "gracePeriodSeconds" in body and body["gracePeriodSeconds"] is not None:
+                opts["grace_period_seconds"] = body["gracePeriodSeconds"]
+            if body.get("propagationPolicy"):
+                opts["propagation_policy"] = body["propagationPolicy"]
+            elif body.get("orphanDependents") is not None:
+                opts["propagation_policy"] = "Orphan" if body["orphanDependents"] else "Background"
+            if body.get("preconditions"):
+                opts["preconditions"] = body["preconditions"]
+        q = ctx.query
+        if q.get("gracePeriodSeconds") not in (None, ""):
+            try:
+                opts["grace_period_seconds"] = int(q["gracePeriodSeconds"])
+            except ValueError:
+                raise errors.bad_request(f"invalid gracePeriodSeconds: {q['gracePeriodSeconds']!r}") from None
+        if q.get("propagationPolicy"):
+            opts["propagation_policy"] = q["propagationPolicy"]
+        if "grace_period_seconds" in opts and not isinstance(opts["grace_period_seconds"], int):
+            raise errors.bad_request("gracePeriodSeconds must be an integer")
+        return opts
+
+    async def _delete_collection(self, request: web.Request, ctx: RequestContext) -> web.Response:
+        r = ctx.rtype
+        opts = await self._delete_options(request, ctx)
+        items = self.api.select(r, ctx.namespace or None, ctx.query.get("labelSelector"),
+                                ctx.query.get("fieldSelector"))
+        deleted = []
+        for obj in list(items):
+            try:
+                out = self.api.delete(r, ctx.namespace or obj["metadata"].get("namespace"), obj["metadata"]["name"],
+                                      dry_run=ctx.dry_run, user=ctx.user, internal=False, **opts)
+            except errors.ApiError as e:
+                if e.code == 404:
+                    continue
+                raise
+            deleted.append(out if out.get("kind") != "Status" else obj)
+        return _json_response({"kind": r.list_kind, "apiVersion": r.api_version,
+                               "metadata": {"resourceVersion": str(self.store.resource_version)},
+                               "items": [_strip(o) for o in deleted]})
+
+    # ------------------------------------------------------------------------------------------------- list
+    async def _list(self, request: web.Request, ctx: RequestContext) -> web.Response:
+        r = ctx.rtype
+        q = ctx.query
+        ls = parse_label_selector(q.get("labelSelector"))
+        fs = parse_field_selector(q.get("fieldSelector"), r.key)
+        items = self.api.select(r, ctx.namespace or None, ls, fs)
+        rv = self.store.resource_version
+        limit = q.get("limit")
+        cont = q.get("continue")
+        meta: dict = {}
+        if cont:
+            start_key, rv = self._decode_continue(cont)
+        else:
+            start_key = None
+        try:
+            limit = int(limit) if limit not in (None, "") else 0
+        except ValueError:
+            raise errors.bad_request(f"invalid limit: {limit!r}") from None
+        if limit > 0 or start_key is not None:
+            items = sorted(items, key=lambda o: (o["metadata"].get("namespace", ""), o["metadata"]["name"]))
+            if start_key is not None:
+                items = [o for o in items if (o["metadata"].get("namespace", ""), o["metadata"]["name"]) > start_key]
+            if limit > 0 and len(items) > limit:
+                last = items[limit - 1]["metadata"]
+                token = {"v": "meta.k8s.io/v1", "rv": rv,
+                         "start": [last.get("namespace", ""), last["name"]]}
+                meta["continue"] = base64.urlsafe_b64encode(json.dumps(token).encode()).decode().rstrip("=")
+                meta["remainingItemCount"] = len(items) - limit
+                items = items[:limit]
+        meta = {"resourceVersion": str(rv), **meta}
+        accept = request.headers.get("Accept", "")
+        if "as=Table" in accept:
+            return _json_response(tables.table_for(r, items, meta, q.get("includeObject", "")))
+        body = {"kind": r.list_kind, "apiVersion": r.api_version, "metadata": meta,
+                "items": [_strip(o) for o in items]}
+        return _json_response(body)
+
+    def _decode_continue(self, token: str):
+        try:
+            data = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+            rv = int(data["rv"])
+            start = tuple(data["start"])
+            if len(start) != 2:
+                raise ValueError
+        except (ValueError, KeyError, TypeError):
+            raise errors.bad_request("continue key is not valid: incorrect encoded start resourceVersion "
+                                     "(version meta.k8s.io/v1)") from None
+        if rv < self.store.compacted_rv:
+            raise errors.gone("The provided continue parameter is too old to display a consistent list result. "
+                              "You can start a new list without the continue parameter, or use the continue token "
+                              "in this response to retrieve the remainder of the results. Continuing with the "
+                              "provided token results in an inconsistent list - objects that were created, "
+                              "modified, or deleted between the time the first chunk was returned and now may "
+                              "show up in the list.")
+        return start, rv
+
+    # ------------------------------------------------------------------------------------------------ watch
+    async def _watch(self, request: web.Request, ctx: RequestContext) -> web.StreamResponse:
+        r = ctx.rtype
+        q = ctx.query
+        ls = parse_label_selector(q.get("labelSelector"))
+        fs = parse_field_selector(q.get("fieldSelector"), r.key)
+        ns = ctx.namespace if r.namespaced else ""
+        name = ctx.name  # a watch on a single object (/watch/namespaces/ns/pods/name)
+        try:
+            timeout = float(q["timeoutSeconds"]) if q.get("timeoutSeconds") not in (None, "") else \
+                DEFAULT_WATCH_TIMEOUT
+        except ValueError:
+            raise errors.bad_request(f"invalid timeoutSeconds: {q.get('timeoutSeconds')!r}") from None
+        bookmarks = q.get("allowWatchBookmarks") in _TRUE
+        send_initial = q.get("sendInitialEvents") in _TRUE
+        rv_param = q.get("resourceVersion") or ""
+        if rv_param and not rv_param.isdigit():
+            raise errors.bad_request(f'invalid resource version "{rv_param}"')
+        drop_after = self.faults.watch_drop_after(ctx)
+
+        def visible(obj) -> bool:
+            m = obj.get("metadata") or {}
+            if ns and m.get("namespace") != ns:
+                return False
+            if name and m.get("name") != name:
+                return False
+            return ls.matches(m.get("labels")) and fs.matches(obj)
+
+        queue: asyncio.Queue = asyncio.Queue()
+
+        def on_event(ev):
+            if ev.rtype is r:
+                queue.put_nowait(ev)
+
+        # Subscribe and take the starting point with no await in between: nothing is lost or doubled.
+        self.store.subscribe(on_event)
+        initial: list[tuple[str, dict]] = []
+        expired = None
+        if not rv_param or rv_param == "0" or send_initial:
+            for obj in self.store.list(r, ns or None):
+                if visible(obj):
+                    initial.append(("ADDED", obj))
+        else:
+            since = self.store.events_since(int(rv_param))
+            if since is None:
+                expired = errors.gone(f"too old resource version: {rv_param} ({self.store.compacted_rv})").status
+            else:
+                for ev in since:
+                    t = self._translate(ev, visible)
+                    if t:
+                        initial.append(t)
+        start_rv = self.store.resource_version
+        resp = web.StreamResponse(status=200, headers={"Content-Type": "application/json",
+                                                       "Cache-Control": "no-cache, private"})
+        resp.enable_chunked_encoding()
+        sent = 0
+        try:
+            await resp.prepare(request)
+            if expired is not None:
+                await resp.write(_line({"type": "ERROR", "object": expired}))
+                return resp
+            for etype, obj in initial:
+                await resp.write(_line({"type": etype, "object": obj}))
+                sent += 1
+                if drop_after is not None and sent >= drop_after:
+                    return await self._drop(request, resp)
+            if send_initial and bookmarks:
+                await resp.write(_line(self._bookmark(r, start_rv, initial_end=True)))
+            deadline = time.monotonic() + timeout
+            interval = getattr(self.cluster.options, "bookmark_interval", 60.0)
+            next_bookmark = time.monotonic() + interval
+            while True:
+                now = time.monotonic()
+                if now >= deadline:
+                    break
+                wait = deadline - now
+                if bookmarks:
+                    wait = min(wait, max(0.0, next_bookmark - now))
+                try:
+                    ev = await asyncio.wait_for(queue.get(), timeout=wait)
+                except asyncio.TimeoutError:
+                    if bookmarks and time.monotonic() >= next_bookmark:
+                        await resp.write(_line(self._bookmark(r, self.store.resource_version)))
+                        next_bookmark = time.monotonic() + interval
+                    continue
+                t = self._translate(ev, visible)
+                if t is None:
+                    continue
+                await resp.write(_line({"type": t[0], "object": t[1]}))
+                sent += 1
+                if drop_after is not None and sent >= drop_after:
+                    return await self._drop(request, resp)
+        except (ConnectionResetError, asyncio.CancelledError):
+            raise
+        finally:
+            self.store.unsubscribe(on_event)
+        return resp
+
+    @staticmethod
+    async def _drop(request, resp):
+        # A cut connection: the chunked body never terminates properly.
+        if request.transport is not None:
+            request.transport.abort()
+        return resp
+
+    @staticmethod
+    def _translate(ev, visible):
+        """The cacher's view of an event through a selector: leaving the selection is DELETED, entering ADDED."""
+        if ev.type == "ADDED":
+            return ("ADDED", ev.obj) if visible(ev.obj) else None
+        if ev.type == "DELETED":
+            return ("DELETED", ev.obj) if visible(ev.obj) else None
+        now, before = visible(ev.obj), ev.old is not None and visible(ev.old)
+        if now and before:
+            return ("MODIFIED", ev.obj)
+        if now:
+            return ("ADDED", ev.obj)
+        if before:
+            return ("DELETED", ev.obj)
+        return None
+
+    @staticmethod
+    def _bookmark(r: ResourceType, rv: int, initial_end: bool = False) -> dict:
+        meta: dict = {"resourceVersion": str(rv)}
+        if initial_end:
+            meta["annotations"] = {"k8s.io/initial-events-end": "true"}
+        return {"type": "BOOKMARK", "object": {"kind": r.kind, "apiVersion": r.api_version, "metadata": meta}}
+
+    # ---------------------------------------------------------------------------------------------- reviews
+    async def _review(self, request: web.Request, ctx: RequestContext) -> web.Response:
+        if ctx.verb != "create":
+            raise errors.method_not_allowed()
+        body = await self._read_json(request)
+        if not isinstance(body, dict):
+            raise errors.bad_request("the object provided is unrecognized")
+        user = ctx.user_info
+        r = ctx.rtype
+        out = {"kind": r.kind, "apiVersion": r.api_version, "metadata": {"creationTimestamp": None}}
+        if r.plural == "selfsubjectreviews":
+            out["status"] = {"userInfo": {"username": user.name, "groups": list(user.groups)}}
+        elif r.plural == "selfsubjectaccessreviews":
+            spec = body.get("spec") or {}
+            ra, nra = spec.get("resourceAttributes"), spec.get("nonResourceAttributes")
+            if ra:
+                a = Attributes(verb=ra.get("verb", ""), group=ra.get("group", ""), resource=ra.get("resource", ""),
+                               subresource=ra.get("subresource", ""), namespace=ra.get("namespace", ""),
+                               name=ra.get("name", ""))
+            elif nra:
+                a = Attributes(verb=nra.get("verb", ""), path=nra.get("path", ""), resource_request=False)
+            else:
+                raise errors.invalid_kind("SelfSubjectAccessReview", "", [errors.FieldError.invalid(
+                    "spec.resourceAttributes", None, "exactly one of nonResourceAttributes or resourceAttributes "
+                                                     "must be specified")], "authorization.k8s.io")
+            allowed, reason = self.authz.authorize(user, a)
+            out["spec"] = spec
+            out["status"] = {"allowed": allowed}
+            if reason:
+                out["status"]["reason"] = reason
+        else:
+            ns = (body.get("spec") or {}).get("namespace", "")
+            res, nonres = self.authz.rules_for(user, ns)
+            out["spec"] = body.get("spec") or {}
+            out["status"] = {"resourceRules": res, "nonResourceRules": nonres, "incomplete": False}
+        return _json_response(out, 201)
+
+    # ---------------------------------------------------------------------------------------- non-resource
+    async def _non_resource(self, request: web.Request, ctx: RequestContext) -> web.Response:
+        path = request.path.rstrip("/") or "/"
+        if path.startswith("/kubesim/"):
+            return await self._admin(request, path)
+        if request.method.upper() not in ("GET", "HEAD"):
+            raise errors.method_not_allowed()
+        if path == "/version":
+            return _json_response(version_info())
+        if path in ("/healthz", "/readyz", "/livez"):
+            return web.Response(text="ok", content_type="text/plain")
+        if path == "/api":
+            return _json_response(resources.api_versions_doc(self.server_address))
+        if path == "/apis":
+            return _json_response(resources.api_group_list_doc())
+        parts = path.split("/")[1:]
+        if parts[0] == "api" and len(parts) == 2:
+            doc = resources.resource_list_doc("", parts[1])
+        elif parts[0] == "apis" and len(parts) == 2:
+            doc = resources.api_group_doc(parts[1])
+        elif parts[0] == "apis" and len(parts) == 3:
+            doc = resources.resource_list_doc(parts[1], parts[2])
+        else:
+            doc = None
+        if doc is None:
+            raise errors.path_not_found()
+        return _json_response(doc)
+
+    async def _admin(self, request: web.Request, path: str) -> web.Response:
+        m = request.method.upper()
+        if path == "/kubesim/faults":
+            if m == "GET":
+                return _json_response({"rules": self.faults.describe()})
+            if m == "POST":
+                from kubesim.faults import parse_rule
+                try:
+                    rule = self.faults.add(parse_rule(json.loads(await request.read())))
+                except ValueError as e:
+                    raise errors.bad_request(str(e)) from None
+                return _json_response({"rules": self.faults.describe(), "added": rule.id}, 201)
+            if m == "DELETE":
+                rid = request.query.get("id")
+                removed = self.faults.remove(int(rid) if rid and rid.isdigit() else None)
+                return _json_response({"removed": removed})
+        if path == "/kubesim/compact" and m == "POST":
+            return _json_response({"compactedResourceVersion": str(self.store.compact())})
+        raise errors.path_not_found()
+
+
+class _Reset(Exception):
+    pass
+
+
+def _strip(o: dict) -> dict:
+    """List items carry no kind/apiVersion on the wire."""
+    return {k: v for k, v in o.items() if k != "kind" and k != "apiVersion"}
+
+
+def _line(event: dict) -> bytes:
+    return json.dumps(event, separators=(",", ":")).encode() + b"\n"
+
+
+def version_info() -> dict:
+    major, minor, _ = KUBE_VERSION.lstrip("v").split(".")
+    return {"major": major, "minor": minor, "emulationMajor": major, "emulationMinor": minor,
+            "minCompatibilityMajor": major, "minCompatibilityMinor": str(int(minor) - 1),
+            "gitVersion": f"{KUBE_VERSION}+kubesim", "gitCommit": "0000000000000000000000000000000000000000",
+            "gitTreeState": "clean", "buildDate": "2026-01-01T00:00:00Z", "goVersion": "go1.24.0",
+            "compiler": "gc", "platform": "linux/amd64"}
