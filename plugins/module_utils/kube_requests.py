@@ -144,7 +144,8 @@ class ApiCallError(Exception):
 
 
 def _is_api_exception(exc):
-    return type(exc).__name__ == "ApiException" and hasattr(exc, "status")
+    # kubernetes >= 37 raises subclasses (NotFoundException, UnprocessableEntityException, ...).
+    return any(cls.__name__ == "ApiException" for cls in type(exc).__mro__) and hasattr(exc, "status")
 
 
 def call(api_client, verb, resource, method, path, name=None, namespace=None, body=None, content_type=None,

@@ -115,6 +115,6 @@ def wait_until(api_client, prefix, plural, namespace, condition, deadline, descr
                 if deadline.expired():
                     raise WaitTimeout(describe(objects))
                 continue
-            if type(exc).__name__ == "ApiException":
+            if any(cls.__name__ == "ApiException" for cls in type(exc).__mro__):
                 raise ApiCallError(exc, "watch", plural, namespace=namespace)
             raise

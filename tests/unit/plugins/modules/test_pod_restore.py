@@ -1,0 +1,143 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) triage.k8s contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""pod_restore against a fake API server: the record is undone exactly, deletes are narrow, refusals are clear."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import json
+
+from ansible_collections.triage.k8s.plugins.modules import pod_isolate, pod_restore
+from ansible_collections.triage.k8s.plugins.module_utils import undo_record
+from ansible_collections.triage.k8s.plugins.module_utils.restore_plan import DELETION_COST
+from ansible_collections.triage.k8s.tests.unit.plugins.module_utils.isolation_objects import deployment_fleet, pod
+from ansible_collections.triage.k8s.tests.unit.plugins.modules.pod_cluster_fake import NS, FakeCluster
+
+NAME = "web-5d4b8f7c9-aaaaa"
+
+
+def isolated_cluster(fake_api, module_runner, rs_replicas=3, deploy_annotations=None, rs_annotations=None):
+    view = deployment_fleet()
+    view["controller"]["spec"]["replicas"] = rs_replicas
+    if deploy_annotations:
+        view["top_owner"]["metadata"]["annotations"] = deploy_annotations
+    if rs_annotations:
+        view["controller"]["metadata"]["annotations"] = rs_annotations
+    cluster = FakeCluster(fake_api, view["pods"], view["services"], [view["controller"], view["top_owner"]])
+    result, failed = module_runner(pod_isolate.main, {"host": fake_api.url, "namespace": NS, "name": NAME,
+                                                      "strategy": "immediate", "wait": False, "reason": "test"})
+    assert not failed, result
+    cluster.pods[NAME]["metadata"]["labels"]["debugging"] = "alice"  # added by hand while investigating
+    del fake_api.requests[:]
+    return cluster
+
+
+def restore_args(fake_api, **extra):
+    base = {"host": fake_api.url, "namespace": NS, "name": NAME, "wait": False}
+    base.update(extra)
+    return base
+
+
+def test_check_mode_shows_the_restored_labels_and_writes_nothing(fake_api, clean_env, module_runner):
+    cluster = isolated_cluster(fake_api, module_runner)
+    result, failed = module_runner(pod_restore.main, restore_args(fake_api, _ansible_check_mode=True, _ansible_diff=True))
+    assert not failed, result
+    assert result["changed"] is True
+    assert result["diff"]["after"]["labels"] == {"app": "web", "pod-template-hash": "5d4b8f7c9", "debugging": "alice"}
+    assert not [k for k in result["diff"]["after"]["annotations"] if k.startswith("triage.k8s/")]
+    assert result["diff"]["after"]["annotations"][DELETION_COST] == "2147483647"
+    assert cluster.writes() == []
+
+
+def test_in_service_undoes_the_record_in_one_conditioned_patch(fake_api, clean_env, module_runner):
+    cluster = isolated_cluster(fake_api, module_runner)
+    result, failed = module_runner(pod_restore.main, restore_args(fake_api))
+    assert not failed, result
+    patches = [r.body for r in fake_api.requests if r.method == "PATCH"]
+    assert len(patches) == 1 and patches[0][0]["op"] == "test"
+    metadata = cluster.pods[NAME]["metadata"]
+    assert metadata["labels"] == {"app": "web", "pod-template-hash": "5d4b8f7c9", "debugging": "alice"}
+    assert [k for k in metadata["annotations"] if k.startswith("triage.k8s/")] == []
+    event = [r.body for r in fake_api.requests if r.method == "POST"][0]
+    assert event["reason"] == "Restored"
+    again, failed = module_runner(pod_restore.main, restore_args(fake_api))
+    assert not failed and again["changed"] is False and again["restore"] == {"already_in_service": True}
+
+
+def test_rolled_deployment_is_refused(fake_api, clean_env, module_runner):
+    cluster = isolated_cluster(fake_api, module_runner, rs_replicas=0)
+    result, failed = module_runner(pod_restore.main, restore_args(fake_api))
+    assert failed
+    assert "scaled to 0" in result["msg"] and "would adopt the pod and delete it" in result["msg"]
+    assert cluster.writes() == []
+
+
+def test_other_revision_is_refused(fake_api, clean_env, module_runner):
+    cluster = isolated_cluster(fake_api, module_runner, deploy_annotations={"deployment.kubernetes.io/revision": "3"},
+                               rs_annotations={"deployment.kubernetes.io/revision": "2"})
+    result, failed = module_runner(pod_restore.main, restore_args(fake_api))
+    assert failed and "revision 3" in result["msg"]
+    assert cluster.writes() == []
+
+
+def test_hijacked_images_are_reverted_before_the_labels(fake_api, clean_env, module_runner):
+    cluster = isolated_cluster(fake_api, module_runner)
+    target = cluster.pods[NAME]
+    target["spec"]["containers"][0]["image"] = "kubesim/web:debug"
+    target["metadata"]["annotations"][undo_record.ORIGINAL_IMAGES] = json.dumps({"web": "kubesim/web:1"})
+    result, failed = module_runner(pod_restore.main, restore_args(fake_api))
+    assert not failed, result
+    patches = [r.body for r in fake_api.requests if r.method == "PATCH"]
+    assert patches[0][1] == {"op": "replace", "path": "/spec/containers/0/image", "value": "kubesim/web:1"}
+    assert patches[1][1]["path"] == "/metadata/labels"
+    assert target is not cluster.pods[NAME] and cluster.pods[NAME]["spec"]["containers"][0]["image"] == "kubesim/web:1"
+    assert undo_record.ORIGINAL_IMAGES not in cluster.pods[NAME]["metadata"]["annotations"]
+
+
+def test_absent_refuses_a_pod_that_is_not_isolated(fake_api, clean_env, module_runner):
+    view = deployment_fleet()
+    cluster = FakeCluster(fake_api, view["pods"], view["services"])
+    result, failed = module_runner(pod_restore.main, restore_args(fake_api, state="absent"))
+    assert failed and "does not carry the triage.k8s/isolated=true label" in result["msg"]
+    assert cluster.writes() == []
+
+
+def test_absent_deletes_exactly_that_pod_with_preconditions(fake_api, clean_env, module_runner):
+    cluster = isolated_cluster(fake_api, module_runner)
+    uid, rv = cluster.pods[NAME]["metadata"]["uid"], cluster.pods[NAME]["metadata"]["resourceVersion"]
+    result, failed = module_runner(pod_restore.main, restore_args(fake_api, state="absent", grace_period=0))
+    assert not failed, result
+    assert result["deleted"] == [NAME]
+    deletes = [r for r in fake_api.requests if r.method == "DELETE"]
+    assert [d.path for d in deletes] == ["/api/v1/namespaces/shop/pods/" + NAME]
+    assert deletes[0].body["preconditions"] == {"uid": uid, "resourceVersion": rv}
+    assert deletes[0].body["gracePeriodSeconds"] == 0 and "propagationPolicy" not in deletes[0].body
+    assert [w for w in cluster.writes() if w[0] != "POST"] == [("DELETE", "/api/v1/namespaces/shop/pods/" + NAME)]
+    again, failed = module_runner(pod_restore.main, restore_args(fake_api, state="absent"))
+    assert not failed and again["changed"] is False
+
+
+def _isolated(name, at):
+    annotations = undo_record.build_annotations({"app": "web"}, at, "me", "", "", "immediate", "isolated",
+                                                None, None, [])
+    return pod(name, {"app": "quarantined-web", undo_record.ISOLATED_LABEL: "true"}, annotations=annotations)
+
+
+def test_reaper_deletes_the_oldest_isolated_pods_within_the_cap(fake_api, clean_env, module_runner):
+    pods = [_isolated("old-1", "2020-01-01T00:00:00Z"), _isolated("old-2", "2021-01-01T00:00:00Z"),
+            _isolated("fresh", "2999-01-01T00:00:00Z"), pod("serving", {"app": "web"})]
+    cluster = FakeCluster(fake_api, pods)
+    result, failed = module_runner(pod_restore.main, {"host": fake_api.url, "namespace": NS, "state": "absent",
+                                                      "isolated_before": "24h", "max_pods": 1, "wait": False})
+    assert not failed, result
+    assert result["deleted"] == ["old-1"]
+    assert result["skipped"] == [{"name": "old-2", "reason": "over the max_pods cap"}]
+    assert sorted(cluster.pods) == ["fresh", "old-2", "serving"]
+
+
+def test_bad_duration_is_clear(fake_api, clean_env, module_runner):
+    result, failed = module_runner(pod_restore.main, {"host": fake_api.url, "namespace": NS, "state": "absent",
+                                                      "isolated_before": "yesterday"})
+    assert failed and result["msg"].startswith("isolated_before: invalid duration 'yesterday'")
