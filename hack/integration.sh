@@ -14,6 +14,7 @@ for var in $(compgen -e | grep '^K8S_AUTH_' || true); do unset "${var}"; done
 
 run_dir="$(mktemp -d "${TMPDIR:-/tmp}/triage-integration.XXXXXX")"
 kubesim_pid=""
+# shellcheck disable=SC2329  # invoked by the EXIT trap below
 stop_kubesim() {
     if [[ -n "${kubesim_pid}" ]] && kill -0 "${kubesim_pid}" 2>/dev/null; then
         kill -TERM "${kubesim_pid}" 2>/dev/null || true

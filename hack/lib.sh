@@ -35,7 +35,7 @@ prepare_collection_copy() {
     rm -rf "${COLLECTION_DIR}"
     mkdir -p "${COLLECTION_DIR}"
     (
-        cd "${REPO_ROOT}"
+        cd "${REPO_ROOT}" || exit 1
         git ls-files -z --cached --others --exclude-standard \
             | grep -z -v -E '^(tests/kubesim/|bench/)' \
             | while IFS= read -r -d '' path; do
@@ -90,7 +90,7 @@ check_no_sanity_ignores() {
 
 run_ansible_test() {
     (
-        cd "${COLLECTION_DIR}"
+        cd "${COLLECTION_DIR}" || exit 1
         # --venv: per-test virtualenvs (no Docker here); --python 3.11: never probe the pyenv shims.
         ansible-test "$@" --venv --python 3.11 --color no
     )

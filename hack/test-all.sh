@@ -18,7 +18,7 @@ stages=(
 )
 passed=0 failed=0 skipped=0
 report=()
-cd "${REPO_ROOT}"
+cd "${REPO_ROOT}" || exit 1
 for entry in "${stages[@]}"; do
     name="${entry%%:*}"
     read -r -a command <<<"${entry#*:}"
