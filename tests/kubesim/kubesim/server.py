@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from aiohttp import web
 from multidict import MultiDict
 
-from kubesim import KUBE_VERSION, errors, resources, tables
+from kubesim import KUBE_VERSION, errors, openapi, resources, tables
 from kubesim.patch import PATCH_CONTENT_TYPES, decode_patch_body
 from kubesim.rbac import Attributes, UserInfo
 from kubesim.resources import ResourceType, VIRTUAL_RESOURCES
@@ -616,6 +616,18 @@ class Server:
             return _json_response(resources.api_versions_doc(self.server_address))
         if path == "/apis":
             return _json_response(resources.api_group_list_doc())
+        if path == "/openapi/v3":
+            return _json_response(openapi.index_document())
+        if path.startswith("/openapi/v3/"):
+            rest = path[len("/openapi/v3/"):].split("/")
+            doc = None
+            if rest[0] == "api" and len(rest) == 2:
+                doc = openapi.gv_document("", rest[1])
+            elif rest[0] == "apis" and len(rest) == 3:
+                doc = openapi.gv_document(rest[1], rest[2])
+            if doc is None:
+                raise errors.path_not_found()
+            return _json_response(doc)
         parts = path.split("/")[1:]
         if parts[0] == "api" and len(parts) == 2:
             doc = resources.resource_list_doc("", parts[1])
