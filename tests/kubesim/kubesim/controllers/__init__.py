@@ -32,4 +32,6 @@ def register(cluster) -> list:
     for controller in controllers:
         cluster.add_component(controller)
     cluster.disruption = controllers[-1]
+    # The API server adds the `orphan` / `foregroundDeletion` finalizers only when a GC will remove them.
+    cluster.gc_finalizers = True
     return controllers

@@ -13,10 +13,12 @@ import datetime
 
 from kubesim.controllers.base import (Controller, controller_ref, format_time, int_or_percent, is_being_deleted,
                                       is_not_found, is_pod_ready, meta, now, parse_time, selector_matches)
+from kubesim import errors
 from kubesim.errors import ApiError
 
 PDB = "poddisruptionbudgets.policy"
 DELETION_TIMEOUT = datetime.timedelta(minutes=2)  # how long an evicted pod counts as disrupted
+NEGATIVE_BUDGET_MESSAGE = "pdb disruptions allowed is negative"
 TOO_MANY_REQUESTS_MESSAGE = "Cannot evict pod as it would violate the pod's disruption budget."
 
 
@@ -186,11 +188,17 @@ class DisruptionController(Controller):
 
     # ------------------------------------------------------------------------------------------ eviction
     def check_eviction(self, pod: dict, dry_run: bool = False) -> tuple[bool, str]:
-        """The PDB part of the eviction subresource. Returns (allowed, message); when allowed and a budget
-        applies, the budget's status is charged (disruptionsAllowed - 1, the pod in disruptedPods) as the
-        real eviction does before deleting the pod. Raises ApiError for the 500 of several budgets."""
-        allowed, message, _ = self.evaluate_eviction(pod, dry_run=dry_run)
-        return allowed, message
+        """The PDB part of the eviction subresource. When a budget forbids the eviction it raises the real
+        error (429 TooManyRequests with a DisruptionBudget cause and Retry-After 10, or 403 for a negative
+        budget, or 500 for several budgets); otherwise it returns (True, "") after charging the budget
+        (disruptionsAllowed - 1 and the pod in disruptedPods), as the real eviction does before deleting."""
+        allowed, message, causes = self.evaluate_eviction(pod, dry_run=dry_run)
+        if not allowed:
+            if message == NEGATIVE_BUDGET_MESSAGE:
+                pdb_name = causes[0]["pdb"] if causes else ""
+                raise errors.forbidden_message(PDB, pdb_name, message)
+            raise errors.too_many_requests(message, retry_after=10, causes=causes)
+        return True, ""
 
     def evaluate_eviction(self, pod: dict, dry_run: bool = False) -> tuple[bool, str, list[dict]]:
         """(allowed, message, causes). Causes are StatusCause dicts for the 429 body."""
@@ -202,8 +210,7 @@ class DisruptionController(Controller):
         if not pdbs:
             return True, "", []
         if len(pdbs) > 1:
-            from kubesim.errors import internal
-            raise internal("This pod has more than one PodDisruptionBudget, which the eviction subresource "
+            raise errors.internal("This pod has more than one PodDisruptionBudget, which the eviction subresource "
                            "does not support.")
         pdb = pdbs[0]
         status = pdb.get("status") or {}
@@ -221,7 +228,7 @@ class DisruptionController(Controller):
                 "message": f"The disruption budget {name} is still being processed by the server."}]
         allowed = int(status.get("disruptionsAllowed") or 0)
         if allowed < 0:
-            return False, "pdb disruptions allowed is negative", []
+            return False, NEGATIVE_BUDGET_MESSAGE, [{"pdb": name}]
         if allowed == 0:
             return False, TOO_MANY_REQUESTS_MESSAGE, [{
                 "reason": "DisruptionBudget",
