@@ -132,6 +132,10 @@ attributes:
   diff_mode:
     support: full
     description: Shows the labels and annotations of the pod before and after.
+  action_group:
+    support: full
+    membership: [triage.k8s.pods]
+    description: Use C(group/triage.k8s.pods) in C(module_defaults) to set the connection options.
 notes:
   - Label keys containing C(/) are escaped as C(~1) in the JSON-patch paths.
   - An isolated pod has no owner any more, so garbage collection never deletes it. Use

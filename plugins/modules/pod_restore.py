@@ -104,6 +104,10 @@ attributes:
   diff_mode:
     support: full
     description: Labels and annotations before and after, or the pod before deletion.
+  action_group:
+    support: full
+    membership: [triage.k8s.pods]
+    description: Use C(group/triage.k8s.pods) in C(module_defaults) to set the connection options.
 notes:
   - Required RBAC in the namespace - pods get, list, watch, patch, delete; replicasets and deployments get;
     events create.

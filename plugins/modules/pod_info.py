@@ -1,0 +1,132 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) triage.k8s contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+module: pod_info
+short_description: List pods with their readiness, owner and isolation record
+version_added: 1.0.0
+description:
+  - Reads pods of a namespace by name or label selector and returns, for each, its IP, node, readiness, controller
+    and the isolation record left by M(triage.k8s.pod_isolate) (parsed), so a runbook can show what is isolated.
+  - Read-only; behaves the same in check mode.
+author:
+  - triage.k8s contributors (@triage-k8s)
+options:
+  namespace:
+    description: Namespace to read.
+    type: str
+    required: true
+  name:
+    description: One pod. Mutually exclusive with O(label_selector).
+    type: str
+  label_selector:
+    description: Label selector, for example V(triage.k8s/isolated=true) to list every isolated pod.
+    type: str
+extends_documentation_fragment:
+  - triage.k8s.k8s_auth
+attributes:
+  check_mode:
+    support: full
+    description: Read-only.
+  diff_mode:
+    support: none
+    description: Nothing changes.
+  action_group:
+    support: full
+    membership: [triage.k8s.pods]
+    description: Use C(group/triage.k8s.pods) in C(module_defaults) to set the connection options.
+'''
+
+EXAMPLES = r'''
+- name: Which pods are isolated in the shop namespace?
+  triage.k8s.pod_info:
+    namespace: shop
+    label_selector: triage.k8s/isolated=true
+  register: isolated
+
+- name: Print them with their reason
+  ansible.builtin.debug:
+    msg: "{{ item.name }} since {{ item.record.isolated_at }}: {{ item.record.reason }}"
+  loop: "{{ isolated.pods }}"
+'''
+
+RETURN = r'''
+pods:
+  description: The pods found, sorted by name.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    name: {description: Pod name., type: str}
+    uid: {description: UID., type: str}
+    ip: {description: Pod IP., type: str}
+    node: {description: Node name., type: str}
+    phase: {description: status.phase., type: str}
+    ready: {description: Whether the Ready condition is True., type: bool}
+    terminating: {description: Whether a deletion is pending., type: bool}
+    controller: {description: The controller ownerReference (kind, name, uid) or null., type: dict}
+    labels: {description: Labels., type: dict}
+    isolated: {description: Whether the pod carries the triage.k8s/isolated=true label., type: bool}
+    record: {description: The parsed isolation record or null., type: dict}
+'''
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.triage.k8s.plugins.module_utils.connection import auth_argument_spec, get_api_client
+from ansible_collections.triage.k8s.plugins.module_utils.cluster_view import PodNotFound, list_pods, read_pod
+from ansible_collections.triage.k8s.plugins.module_utils.isolation_plan import controller_ref, is_pod_ready
+from ansible_collections.triage.k8s.plugins.module_utils.kube_requests import ApiCallError
+from ansible_collections.triage.k8s.plugins.module_utils.label_selectors import parse_selector_string
+from ansible_collections.triage.k8s.plugins.module_utils import undo_record
+
+
+def describe(pod):
+    metadata = pod.get("metadata") or {}
+    status = pod.get("status") or {}
+    ref = controller_ref(pod)
+    try:
+        record = undo_record.parse_record(pod)
+    except undo_record.UndoRecordError as exc:
+        record = {"error": str(exc)}
+    return {
+        "name": metadata.get("name"), "uid": metadata.get("uid"), "ip": status.get("podIP"),
+        "node": (pod.get("spec") or {}).get("nodeName"), "phase": status.get("phase"), "ready": is_pod_ready(pod),
+        "terminating": bool(metadata.get("deletionTimestamp")),
+        "controller": dict((k, ref.get(k)) for k in ("kind", "name", "uid")) if ref else None,
+        "labels": dict(metadata.get("labels") or {}), "isolated": undo_record.is_marked(pod), "record": record,
+    }
+
+
+def main():
+    spec = auth_argument_spec()
+    spec.update(namespace=dict(type="str", required=True), name=dict(type="str"), label_selector=dict(type="str"))
+    module = AnsibleModule(argument_spec=spec, mutually_exclusive=[("name", "label_selector")],
+                           supports_check_mode=True)
+    params = module.params
+    if params["label_selector"]:
+        try:
+            parse_selector_string(params["label_selector"])
+        except ValueError as exc:
+            module.fail_json(msg="label_selector: %s" % exc)
+    api_client = get_api_client(module)
+    try:
+        if params["name"]:
+            pods = [read_pod(api_client, params["namespace"], params["name"])]
+        else:
+            pods, _rv = list_pods(api_client, params["namespace"], params["label_selector"])
+    except PodNotFound as exc:
+        module.fail_json(msg=str(exc))
+    except ApiCallError as exc:
+        module.fail_json(msg=exc.describe())
+    module.exit_json(changed=False, pods=sorted((describe(p) for p in pods), key=lambda p: p["name"]))
+
+
+if __name__ == "__main__":
+    main()
