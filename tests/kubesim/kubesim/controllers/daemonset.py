@@ -121,7 +121,7 @@ class DaemonSetController(Controller):
         for pod in pods:
             by_node.setdefault(target_node_name(pod) or "", []).append(pod)
         nodes = self.store.list("nodes")
-        revision = compute_hash(spec.get("template") or {}, (ds.get("status") or {}).get("collisionCount"))
+        revision = compute_hash(spec.get("template") or {}, int((ds.get("status") or {}).get("collisionCount") or 0))
         error = None
         if not is_being_deleted(ds):
             try:

@@ -39,7 +39,7 @@ def is_member_of(sts: dict, pod: dict) -> bool:
 
 def update_revision(sts: dict) -> str:
     """The ControllerRevision name of the current template, `<set>-<hash>` (the controller-revision-hash label)."""
-    collision = (sts.get("status") or {}).get("collisionCount")
+    collision = int((sts.get("status") or {}).get("collisionCount") or 0)
     return f"{meta(sts)['name']}-{compute_hash((sts.get('spec') or {}).get('template') or {}, collision)}"
 
 
