@@ -262,9 +262,12 @@ def hijack_debug_container(api_client, params, check_mode, diff_mode, now, who):
             result["changed"] = True
             pod = updated
             # The subresource ignores metadata, so the hijack record is a second, separate write.
-            pod, _unused = _write_with_retry(api_client, pod, lambda fresh: (
-                lambda p: _strategic_patch(api_client, p, plan.build_hijack_record_patch(p, "debug_container",
-                                                                                        now, who))))
+
+            def record(fresh):
+                body = plan.build_hijack_record_patch(fresh, "debug_container", now, who)
+                return lambda p: _strategic_patch(api_client, p, body)
+
+            pod, _unused = _write_with_retry(api_client, pod, record)
     elif check_mode:
         return result
     result["pod"] = plan.summarize_pod(pod)
@@ -351,9 +354,9 @@ def hijack_copy(api_client, params, check_mode, diff_mode, now, who):
     result["elapsed"] = round(seconds, 3)
     if outcome != waits.DONE:
         how = "did not become ready within %ss" % params["wait_timeout"] if outcome == waits.TIMEOUT else "failed"
-        raise HijackFailed("the copy %s/%s %s: %s. It is left for inspection; remove it with "
-                           "triage.k8s.pod_restore state=absent" % (namespace, copy_name, how,
-                                                                     _failure_text(detail)), result)
+        message = "the copy %s/%s %s: %s. It is left for inspection; remove it with " \
+                  "triage.k8s.pod_restore state=absent" % (namespace, copy_name, how, _failure_text(detail))
+        raise HijackFailed(message, result)
     return result
 
 

@@ -10,7 +10,7 @@ __metaclass__ = type
 
 DOCUMENTATION = r'''
 module: pod_hijack
-short_description: Run different code in an isolated pod: swap its image, attach a debug container, or clone it
+short_description: "Run different code in an isolated pod: swap its image, attach a debug container, or clone it"
 version_added: 1.0.0
 description:
   - Runs a fix, extra instrumentation or a debugging toolbox in a pod that M(triage.k8s.pod_isolate) has taken out
@@ -91,8 +91,8 @@ options:
     description:
       - Environment variables for the debug container, or added to (and overriding by name) those of O(container)
         in the copy.
-      - Either a dictionary C({NAME: value}) or a list of Kubernetes C(EnvVar) dictionaries (C(name) plus C(value)
-        or C(valueFrom)).
+      - Either a dictionary of names to values, or a list of Kubernetes C(EnvVar) dictionaries (C(name) plus
+        C(value) or C(valueFrom)).
       - Not allowed with O(mode=image).
     type: raw
   target_container:
@@ -162,9 +162,11 @@ extends_documentation_fragment:
   - triage.k8s.k8s_auth
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: Only GET requests are sent; the result holds the request body that would be sent.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
     details: Shows the container images and C(triage.k8s/) annotations, the ephemeral container names, or the copy.
 notes:

@@ -89,8 +89,8 @@ def test_ephemeral_container_states():
     assert waits.ephemeral_verdict(base, "dbg")[0] == "pending"
     up = pod_with(running("kubesim/web:1", 0), ephemeral=running("busybox", 0, name="dbg"))
     assert waits.ephemeral_verdict(up, "dbg")[0] == "done"
-    bad = pod_with(running("kubesim/web:1", 0), ephemeral=waiting("registry.invalid/x:1", 0, "ErrImagePull",
-                                                                   name="dbg"))
+    pull_failure = waiting("registry.invalid/x:1", 0, "ErrImagePull", name="dbg")
+    bad = pod_with(running("kubesim/web:1", 0), ephemeral=pull_failure)
     outcome, detail = waits.ephemeral_verdict(bad, "dbg")
     assert outcome == "failed" and detail["reason"] == "ErrImagePull"
 
@@ -115,8 +115,7 @@ class FakeStream:
         batch = self.batches.pop(0)
         if isinstance(batch, Exception):
             raise batch
-        for event in batch:
-            yield event
+        yield from batch
 
 
 class FakeClock:
@@ -145,8 +144,8 @@ def test_watch_pod_follows_events_until_done_and_resumes_closed_watches():
          modified(pod_with(running("kubesim/web:2", 1)), "13"),
          modified(pod_with(running("kubesim/web:2", 1)), "14")],
     )
-    outcome, detail, last, _ = waits.watch_pod(None, "ns", "p", start, swapped_to_web2, 60, clock=FakeClock(),
-                                               stream=stream)
+    outcome, _detail, last, _seconds = waits.watch_pod(
+        None, "ns", "p", start, swapped_to_web2, 60, clock=FakeClock(), stream=stream)
     assert outcome == "done" and last["metadata"]["resourceVersion"] == "13"
     # The first watch starts at the version in hand, the resumed one where the first stopped,
     # and both watch only this pod.
@@ -156,15 +155,15 @@ def test_watch_pod_follows_events_until_done_and_resumes_closed_watches():
 
 def test_watch_pod_times_out_with_the_last_state():
     stream = FakeStream(*([[modified(pod_with(waiting("kubesim/web:2", 0, "ContainerCreating")), "11")]] * 100))
-    outcome, detail, _, _ = waits.watch_pod(None, "ns", "p", pod_with(running("kubesim/web:1", 0)), swapped_to_web2,
-                                            5, clock=FakeClock(), stream=stream)
+    outcome, detail, _pod, _seconds = waits.watch_pod(
+        None, "ns", "p", pod_with(running("kubesim/web:1", 0)), swapped_to_web2, 5, clock=FakeClock(), stream=stream)
     assert outcome == "timeout" and detail["reason"] == "ContainerCreating"
 
 
 def test_watch_pod_reports_deletion():
     stream = FakeStream([{"type": "DELETED", "object": pod_with(None)}])
-    outcome, detail, _, _ = waits.watch_pod(None, "ns", "p", pod_with(running("kubesim/web:1", 0)), swapped_to_web2,
-                                            30, clock=FakeClock(), stream=stream)
+    outcome, detail, _pod, _seconds = waits.watch_pod(
+        None, "ns", "p", pod_with(running("kubesim/web:1", 0)), swapped_to_web2, 30, clock=FakeClock(), stream=stream)
     assert outcome == "failed" and detail["reason"] == "Deleted"
 
 
@@ -179,8 +178,9 @@ def test_watch_pod_rereads_after_410_gone_event_or_exception():
         return pod_with(running("kubesim/web:2", 1))
 
     for gone in ([{"type": "ERROR", "object": {"kind": "Status", "code": 410, "reason": "Expired"}}], Gone()):
-        outcome, _, _, _ = waits.watch_pod(None, "ns", "p", pod_with(running("kubesim/web:1", 0)), swapped_to_web2,
-                                           30, clock=FakeClock(), stream=FakeStream(gone), read=read)
+        outcome, _detail, _pod, _seconds = waits.watch_pod(
+            None, "ns", "p", pod_with(running("kubesim/web:1", 0)), swapped_to_web2, 30, clock=FakeClock(),
+            stream=FakeStream(gone), read=read)
         assert outcome == "done"
     assert reads == ["p", "p"]
 

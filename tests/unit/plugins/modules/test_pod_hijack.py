@@ -237,7 +237,7 @@ def test_check_mode_sends_only_reads_and_shows_the_diff(api):
         outcome, result = run_module(dict(extra, name=name, mode=mode), check_mode=True, diff=True)
         assert outcome == "ok" and result["changed"] is True, mode
         assert api.writes() == [], mode
-        assert all(method == "GET" for method, _ in api.requests), mode
+        assert all(request[0] == "GET" for request in api.requests), mode
         assert result["diff"]["before"] != result["diff"]["after"], mode
 
 
