@@ -138,6 +138,10 @@ class Api:
             return self._create_subresource(r, namespace, name, subresource, body, dry_run, user, internal)
         if r.key in VIRTUAL_RESOURCES:
             raise errors.method_not_allowed()
+        if r.key == "bindings":  # POST .../bindings is the pods/binding subresource named by the body
+            self._check_kind(r, body)
+            return self._create_subresource(self._r("pods"), namespace, (body.get("metadata") or {}).get("name"),
+                                            "binding", body, dry_run, user, internal)
         self._check_kind(r, body)
         obj = clone(body)
         obj["apiVersion"], obj["kind"] = r.api_version, r.kind

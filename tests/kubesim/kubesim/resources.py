@@ -74,6 +74,7 @@ RESOURCE_TYPES: tuple[ResourceType, ...] = (
     ResourceType("", "v1", "Service", "services", True, "service", ("svc",),
                  ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"),
                  ("proxy", "status"), _WORKLOAD, has_status=True),
+    ResourceType("", "v1", "Binding", "bindings", True, "binding", (), ("create",)),
     ResourceType("", "v1", "Endpoints", "endpoints", True, "endpoints", ("ep",)),
     ResourceType("", "v1", "Event", "events", True, "event", ("ev",)),
     ResourceType("", "v1", "ConfigMap", "configmaps", True, "configmap", ("cm",)),
