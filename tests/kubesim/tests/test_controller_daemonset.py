@@ -1,0 +1,87 @@
+"""DaemonSet controller through the real client (spec §3): one pod per Node pinned by node affinity, a
+released pod replaced on the same node, and on re-adoption the oldest pod of the node kept."""
+from __future__ import annotations
+
+import pytest
+from kubernetes import client
+
+NODES = ["kubesim-node-1", "kubesim-node-2", "kubesim-node-3"]
+
+
+@pytest.fixture
+def core(k8s):
+    return client.CoreV1Api(k8s)
+
+
+@pytest.fixture
+def apps(k8s):
+    return client.AppsV1Api(k8s)
+
+
+def daemonset(name="agent"):
+    return {"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": name},
+            "spec": {"selector": {"matchLabels": {"app": name}},
+                     "template": {"metadata": {"labels": {"app": name}},
+                                  "spec": {"containers": [{"name": "agent", "image": "kubesim/web:v1"}]}}}}
+
+
+def is_ready(pod) -> bool:
+    return any(c.type == "Ready" and c.status == "True" for c in pod.status.conditions or [])
+
+
+def pinned_node(pod):
+    terms = pod.spec.affinity.node_affinity.required_during_scheduling_ignored_during_execution.node_selector_terms
+    [term] = terms
+    [field] = term.match_fields
+    assert (field.key, field.operator) == ("metadata.name", "In")
+    return field.values[0]
+
+
+def daemon_pods(core, ns):
+    return [p for p in core.list_namespaced_pod(ns).items if p.metadata.deletion_timestamp is None
+            and any(o.kind == "DaemonSet" for o in p.metadata.owner_references or [])]
+
+
+def one_ready_per_node(core, ns):
+    def check():
+        pods = daemon_pods(core, ns)
+        nodes = sorted(p.spec.node_name or "" for p in pods)
+        return pods if nodes == NODES and all(map(is_ready, pods)) else None
+    return check
+
+
+def test_one_pod_per_node_pinned_by_node_affinity(core, apps, namespace, wait_for):
+    """§3: a pod per Node, generateName `<ds>-`, pinned with matchFields metadata.name; status counts."""
+    apps.create_namespaced_daemon_set(namespace, daemonset())
+    pods = wait_for(one_ready_per_node(core, namespace), timeout=15)
+    for pod in pods:
+        assert pod.metadata.generate_name == "agent-"
+        assert pinned_node(pod) == pod.spec.node_name
+        assert "controller-revision-hash" in pod.metadata.labels
+    ds = wait_for(lambda: (d := apps.read_namespaced_daemon_set("agent", namespace)).status.number_ready == 3
+                  and d)
+    s = ds.status
+    assert (s.desired_number_scheduled, s.current_number_scheduled, s.number_misscheduled,
+            s.number_available, s.updated_number_scheduled) == (3, 3, 0, 3, 3)
+
+
+def test_released_pod_is_replaced_on_the_same_node_and_oldest_kept_on_readoption(core, apps, namespace,
+                                                                                   wait_for):
+    """§3: relabelling releases the pod and a new one is created for that node; relabelling back gives two
+    pods on the node and the scheduled, oldest one (the original) is kept."""
+    apps.create_namespaced_daemon_set(namespace, daemonset())
+    pods = wait_for(one_ready_per_node(core, namespace), timeout=15)
+    victim = pods[0]
+    node = victim.spec.node_name
+    core.patch_namespaced_pod(victim.metadata.name, namespace, {"metadata": {"labels": {"app": "quarantine"}}})
+    fresh = wait_for(one_ready_per_node(core, namespace), timeout=15)
+    replacement = next(p for p in fresh if p.spec.node_name == node)
+    assert replacement.metadata.name != victim.metadata.name
+    assert pinned_node(replacement) == node
+    released = core.read_namespaced_pod(victim.metadata.name, namespace)
+    assert not released.metadata.owner_references and released.metadata.deletion_timestamp is None
+
+    core.patch_namespaced_pod(victim.metadata.name, namespace, {"metadata": {"labels": {"app": "agent"}}})
+    final = wait_for(lambda: (p := one_ready_per_node(core, namespace)()) and
+                     victim.metadata.name in {q.metadata.name for q in p} and p, timeout=15)
+    assert replacement.metadata.name not in {p.metadata.name for p in final}
