@@ -179,8 +179,10 @@ def unauthorized() -> ApiError:
 def forbidden(user: str, verb: str, resource: str, group: str, namespace: str | None, name: str | None,
               subresource: str | None = None, reason: str = "") -> ApiError:
     """RBAC denial (responsewriters.ForbiddenStatusError). `resource` is the plural; subresources as `pods/exec`."""
+    # The message names `pods/exec`; the head and details name the resource (as real 403s read:
+    # `pods "x" is forbidden: User "u" cannot create resource "pods/exec" ...`).
     res = f"{resource}/{subresource}" if subresource else resource
-    qualified = f"{res}.{group}" if group else res  # schema.GroupResource.String()
+    qualified = f"{resource}.{group}" if group else resource  # schema.GroupResource.String()
     if namespace:
         scope = f'in the namespace "{namespace}"'
     else:
@@ -196,7 +198,7 @@ def forbidden(user: str, verb: str, resource: str, group: str, namespace: str | 
         details["name"] = name
     if group:
         details["group"] = group
-    details["kind"] = res
+    details["kind"] = resource
     return ApiError(_status(403, "Forbidden", f"{head}: {msg}", details))
 
 

@@ -250,6 +250,8 @@ class Server:
             return await self._review(request, ctx)
         m = request.method.upper()
         verb = ctx.verb
+        if verb in ("update", "patch") and not ctx.name:
+            raise errors.method_not_allowed()
         if verb not in r.verbs and not ctx.subresource:
             raise errors.method_not_allowed()
         if verb == "get":

@@ -78,7 +78,9 @@ class KubesimProcess:
         cfg = k8s_client.Configuration()
         k8s_config.load_kube_config(config_file=self.kubeconfig, client_configuration=cfg)
         if token is not None:
-            cfg.api_key = {"authorization": "Bearer " + token}
+            # client 37 keeps the kubeconfig token under "BearerToken" and refreshes it from the kubeconfig
+            cfg.refresh_api_key_hook = None
+            cfg.api_key = {"BearerToken": "Bearer " + token}
         return k8s_client.ApiClient(cfg)
 
     def request(self, method: str, path: str, body=None, token: str | None = "default", headers=None,
