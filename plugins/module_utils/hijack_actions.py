@@ -190,7 +190,8 @@ def hijack_image(api_client, params, check_mode, diff_mode, now, who):
     message = "container %s of pod %s %s" % (container, plan.pod_ref(latest), problem)
     if not params["rollback_on_failure"] or outcome == waits.FAILED and detail.get("reason") == "Deleted":
         raise HijackFailed(message + "; no rollback was done", result)
-    result["rollback"] = _rollback(api_client, latest, before, container, current, params["wait_timeout"])
+    result["rollback"], final = _rollback(api_client, latest, before, container, current, params["wait_timeout"])
+    result["pod"] = plan.summarize_pod(final)
     rollback = result["rollback"]
     if rollback["outcome"] == waits.DONE:
         message += "; rolled back to %s, which is running and ready again" % current
@@ -210,17 +211,17 @@ def _rollback(api_client, failed_pod, before_pod, container, previous_image, tim
     report = {"image": previous_image}
     try:
         updated, _unused = _write_with_retry(api_client, failed_pod, replan)
-        outcome, detail, _latest, seconds = waits.watch_pod(
+        outcome, detail, latest, seconds = waits.watch_pod(
             api_client, namespace, name, updated,
             lambda p: waits.image_verdict(p, container, previous_image, None), timeout)
     except (HijackError, ApiCallError) as exc:
         report.update({"outcome": waits.FAILED, "error": str(exc)})
-        return report
+        return report, failed_pod
     report.update({"outcome": outcome, "elapsed": round(seconds, 3), "image_id": detail.get("image_id"),
                    "container_status": detail})
     if outcome != waits.DONE:
         report["error"] = _failure_text(detail)
-    return report
+    return report, latest
 
 
 # --------------------------------------------------------------------------------------------------
@@ -276,7 +277,8 @@ def hijack_debug_container(api_client, params, check_mode, diff_mode, now, who):
     outcome, detail, latest, seconds = waits.watch_pod(
         api_client, namespace, name, pod, lambda p: waits.ephemeral_verdict(p, debug_name), params["wait_timeout"])
     result["debug_container"].update(detail)
-    result["elapsed"] = round(seconds, 3)
+    if result["changed"]:
+        result["elapsed"] = round(seconds, 3)
     result["pod"] = plan.summarize_pod(latest)
     if outcome != waits.DONE:
         how = "did not start within %ss" % params["wait_timeout"] if outcome == waits.TIMEOUT else "failed"
@@ -351,7 +353,8 @@ def hijack_copy(api_client, params, check_mode, diff_mode, now, who):
         params["wait_timeout"])
     result["copy"] = plan.summarize_pod(latest)
     result["copy"]["container_status"] = detail
-    result["elapsed"] = round(seconds, 3)
+    if result["changed"]:
+        result["elapsed"] = round(seconds, 3)
     if outcome != waits.DONE:
         how = "did not become ready within %ss" % params["wait_timeout"] if outcome == waits.TIMEOUT else "failed"
         message = "the copy %s/%s %s: %s. It is left for inspection; remove it with " \

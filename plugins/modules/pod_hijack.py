@@ -169,6 +169,10 @@ attributes:
     description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
     details: Shows the container images and C(triage.k8s/) annotations, the ephemeral container names, or the copy.
+  action_group:
+    support: full
+    membership: [triage.k8s.pods]
+    description: Use C(group/triage.k8s.pods) in C(module_defaults) to set the connection options.
 notes:
   - Ephemeral containers cannot be removed from a pod. Delete the pod (M(triage.k8s.pod_restore)
     O(triage.k8s.pod_restore#module:state=absent)) to get rid of them.

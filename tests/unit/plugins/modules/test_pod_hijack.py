@@ -252,6 +252,7 @@ def test_a_bad_image_fails_with_the_reason_and_rolls_back(api):
     assert pod["spec"]["containers"][0]["image"] == "kubesim/web:1"
     # The record is as before the failed hijack: nothing to revert later.
     assert "triage.k8s/original-images" not in pod["metadata"]["annotations"]
+    assert "triage.k8s/original-images" not in result["pod"]["annotations"]
 
 
 def test_without_rollback_the_bad_image_stays(api):
