@@ -15,8 +15,10 @@ tarball="$(ls "${work}"/dist/triage-k8s-*.tar.gz)"
 if tar -tzf "${tarball}" | grep -E '^(tests/kubesim|tests/output|bench|\.venv|\.ansible|\.tmp|hack)/'; then
     die "the artifact contains the paths listed above; extend build_ignore in galaxy.yml"
 fi
-ansible-galaxy collection install --no-deps "${tarball}" -p "${work}/collections"
+# Only the freshly installed copy may be seen, not one in ~/.ansible/collections or site-packages.
 export ANSIBLE_COLLECTIONS_PATH="${work}/collections"
+export ANSIBLE_COLLECTIONS_SCAN_SYS_PATH=false
+ansible-galaxy collection install --force --no-deps "${tarball}" -p "${work}/collections"
 
 modules=()
 for file in "${REPO_ROOT}"/plugins/modules/*.py; do

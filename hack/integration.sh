@@ -66,7 +66,12 @@ triage_kubesim: ${started_kubesim}
 triage_allow_real_cluster: ${allow_real}
 YAML
 status=0
-run_ansible_test integration "$@" || status=$?
+# --allow-destructive: the guard target (setup_kubesim_guard) decides whether this cluster may be changed.
+run_ansible_test integration --allow-destructive "$@" 2>&1 | tee "${run_dir}/ansible-test.out" || status=$?
+if [[ "${status}" -eq 0 ]] && grep -q 'All targets skipped' "${run_dir}/ansible-test.out"; then
+    say "integration: ansible-test ran no target at all; failing so that an empty run is not reported green"
+    status=1
+fi
 if [[ "${status}" -ne 0 && -n "${kubesim_pid}" ]]; then
     say "--- last lines of the kubesim output ---"
     tail -n 30 "${run_dir}/kubesim.out" || true

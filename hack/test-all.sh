@@ -38,5 +38,6 @@ for entry in "${stages[@]}"; do
 done
 say "" "===== summary ====="
 printf '%s\n' "${report[@]}"
-say "${passed} passed, ${failed} failed, ${skipped} skipped"
+mkdir -p "${REPO_ROOT}/.tmp"
+say "${passed} passed, ${failed} failed, ${skipped} skipped" | tee "${REPO_ROOT}/.tmp/test-summary.txt"
 [[ ${failed} -eq 0 ]]

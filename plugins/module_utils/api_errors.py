@@ -42,7 +42,7 @@ _FORBIDDEN_RE = re.compile(
 
 
 def _target(kind, name, namespace):
-    """'pod web-1 in namespace shop', 'pods in namespace shop', 'the cluster'."""
+    """'pod web-1 in namespace shop', 'pod objects in namespace shop', or ''."""
     if kind and name:
         text = '%s %s' % (kind.lower(), name)
     elif kind:
@@ -51,7 +51,7 @@ def _target(kind, name, namespace):
         text = ''
     if namespace:
         text = ('%s in namespace %s' % (text, namespace)).strip()
-    return text or 'the API server'
+    return text
 
 
 def _status_of(exc):
@@ -68,40 +68,39 @@ def _status_of(exc):
     return status if isinstance(status, dict) else {}
 
 
-def _describe_forbidden(message, action, target):
+def _describe_forbidden(message, doing):
     match = _FORBIDDEN_RE.search(message or '')
     if not match:
-        return 'forbidden: not allowed to %s %s (%s)' % (action, target, message or 'no reason given')
+        return 'forbidden: not allowed to %s (%s)' % (doing, message or 'no reason given')
     resource = match.group('resource')
     group = match.group('group')
     if group:
         resource = '%s.%s' % (resource, group)
     where = 'in namespace %s' % match.group('namespace') if match.group('namespace') else 'at cluster scope'
-    return ('forbidden: user %s may not %s %s %s, so could not %s %s; '
+    return ('forbidden: user %s may not %s %s %s, so could not %s; '
             'grant that verb on that resource in RBAC or use another identity'
-            % (match.group('user'), match.group('verb'), resource, where, action, target))
+            % (match.group('user'), match.group('verb'), resource, where, doing))
 
 
-def _describe_api_exception(exc, action, target, host):
+def _describe_api_exception(exc, doing, host):
     status = _status_of(exc)
     message = status.get('message') or getattr(exc, 'reason', None) or 'no message'
     code = getattr(exc, 'status', None)
     if code == 401:
         return ('unauthorized (check api_key/kubeconfig): the API server%s rejected the credentials '
-                'while trying to %s %s' % (' at %s' % host if host else '', action, target))
+                'while trying to %s' % (' at %s' % host if host else '', doing))
     if code == 403:
-        return _describe_forbidden(message, action, target)
+        return _describe_forbidden(message, doing)
     if code == 404:
-        return 'not found: could not %s %s (%s)' % (action, target, message)
+        return 'not found: could not %s (%s)' % (doing, message)
     if code == 409:
-        return 'conflict: could not %s %s because it changed meanwhile or already exists (%s)' % (
-            action, target, message)
+        return 'conflict: could not %s because it changed meanwhile or already exists (%s)' % (doing, message)
     if code == 422:
-        return 'invalid: the API server refused to %s %s (%s)' % (action, target, message)
+        return 'invalid: the API server refused to %s (%s)' % (doing, message)
     if code == 429:
-        return 'throttled: the API server asked to retry later while trying to %s %s (%s)' % (action, target, message)
-    return 'API error %s %s: could not %s %s (%s)' % (code, status.get('reason') or getattr(exc, 'reason', ''),
-                                                      action, target, message)
+        return 'throttled: the API server asked to retry later while trying to %s (%s)' % (doing, message)
+    return 'API error %s %s: could not %s (%s)' % (code, status.get('reason') or getattr(exc, 'reason', ''),
+                                                   doing, message)
 
 
 def _url_host(exc, host):
@@ -111,20 +110,20 @@ def _url_host(exc, host):
     return host or 'the API server'
 
 
-def _describe_transport(exc, action, target, host):
+def _describe_transport(exc, doing, host):
     reason = getattr(exc, 'reason', None) or exc
     where = _url_host(exc, host)
     text = str(reason)
     is_tls = isinstance(reason, urllib3_exceptions.SSLError) or 'SSL' in type(reason).__name__ or 'CERTIFICATE' in text
     if is_tls:
-        return ('TLS failure talking to %s while trying to %s %s: %s '
-                '(check ca_cert, client_cert/client_key or validate_certs)' % (where, action, target, text))
+        return ('TLS failure talking to %s while trying to %s: %s '
+                '(check ca_cert, client_cert/client_key or validate_certs)' % (where, doing, text))
     if 'Connection refused' in text or 'NewConnectionError' in type(reason).__name__:
-        return ('cannot connect to the Kubernetes API at %s (connection refused) while trying to %s %s; '
-                'is the server running and is host/kubeconfig right?' % (where, action, target))
+        return ('cannot connect to the Kubernetes API at %s (connection refused) while trying to %s; '
+                'is the server running and is host/kubeconfig right?' % (where, doing))
     if isinstance(reason, (urllib3_exceptions.ReadTimeoutError, urllib3_exceptions.ConnectTimeoutError)):
-        return 'timed out talking to the Kubernetes API at %s while trying to %s %s' % (where, action, target)
-    return 'cannot reach the Kubernetes API at %s while trying to %s %s: %s' % (where, action, target, text)
+        return 'timed out talking to the Kubernetes API at %s while trying to %s' % (where, doing)
+    return 'cannot reach the Kubernetes API at %s while trying to %s: %s' % (where, doing, text)
 
 
 def describe_error(exc, action, kind=None, name=None, namespace=None, host=None):
@@ -132,17 +131,16 @@ def describe_error(exc, action, kind=None, name=None, namespace=None, host=None)
 
     action is a verb phrase such as 'patch' or 'list', kind/name/namespace name the object.
     """
-    target = _target(kind, name, namespace)
+    doing = ('%s %s' % (action, _target(kind, name, namespace))).strip()
     if isinstance(exc, K8sError):
         return str(exc)
     if isinstance(exc, ApiException):
-        return _describe_api_exception(exc, action, target, host)
+        return _describe_api_exception(exc, doing, host)
     if urllib3_exceptions is not None and isinstance(exc, urllib3_exceptions.HTTPError):
-        return _describe_transport(exc, action, target, host)
+        return _describe_transport(exc, doing, host)
     if isinstance(exc, (ConnectionError, OSError)):
-        return 'cannot reach the Kubernetes API at %s while trying to %s %s: %s' % (
-            host or 'the API server', action, target, exc)
-    return 'unexpected %s while trying to %s %s: %s' % (type(exc).__name__, action, target, exc)
+        return 'cannot reach the Kubernetes API at %s while trying to %s: %s' % (host or 'the API server', doing, exc)
+    return 'unexpected %s while trying to %s: %s' % (type(exc).__name__, doing, exc)
 
 
 @contextmanager

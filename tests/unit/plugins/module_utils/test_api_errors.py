@@ -110,3 +110,8 @@ def test_k8s_error_passes_through_unchanged():
     with pytest.raises(K8sError, match='^already clear$'):
         with api_call('read'):
             raise K8sError('already clear')
+
+
+def test_action_without_an_object_reads_naturally():
+    assert describe_error(ValueError('x'), 'read the server version') == (
+        'unexpected ValueError while trying to read the server version: x')
