@@ -83,6 +83,11 @@ class GarbageCollector(Controller):
             else:
                 for ident in list(self.dependents.get(owner_uid, {})):
                     self.enqueue(("dependent",) + ident)
+            # A dependent of a foreground-deleting owner is gone: the owner may be unblocked now.
+            for ref in refs_now:
+                owner = self._live_owner(ref, meta(obj).get("namespace"))
+                if owner is not None and is_being_deleted(owner):
+                    self._enqueue_owner(ref, meta(obj).get("namespace"))
             return
         refs_before = meta(old).get("ownerReferences") or [] if old else []
         if ev.type == "ADDED" or refs_now != refs_before:
