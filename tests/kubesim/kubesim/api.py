@@ -117,9 +117,12 @@ class Api:
                                                                                                    r.key)
         ns = self._ns(r, namespace)
         name = fs.exact_value("metadata.name")
+        equal = {q.key: q.values[0] for q in ls.requirements or [] if q.op in ("=", "==")}
         if name is not None and ns:
             one = self.store.get(r, ns, name)
             objs = [one] if one is not None else []
+        elif equal and (ns or not r.namespaced):
+            objs = self.store.with_labels(r, ns, equal)  # the label index narrows the candidates
         else:
             objs = self.store.list(r, ns or None)
         if ls.empty and fs.empty:

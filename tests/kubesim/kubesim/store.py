@@ -32,6 +32,9 @@ class Store:
         # The oldest resourceVersion a watch may start from (events after it are all in the history).
         self.compacted_rv = 1
         self._subscribers: list = []
+        # Label index: rtype.key -> namespace -> (label key, value) -> set of names. Controllers and selector
+        # lists use it to avoid scanning every pod of a namespace for each Service or ReplicaSet.
+        self._label_index: dict[str, dict[str, dict[tuple, set]]] = collections.defaultdict(dict)
 
     # ------------------------------------------------------------------------------------------------ reads
     def get(self, rtype, namespace, name) -> dict | None:
@@ -58,6 +61,45 @@ class Store:
         from kubesim.resources import all_types
         return [r for r in all_types() if r.namespaced and self._objects[r.key].get(namespace)]
 
+    def with_labels(self, rtype, namespace, labels: dict) -> list[dict]:
+        """Objects in `namespace` whose labels include every key=value of `labels` (a Service selector or a
+        matchLabels). Uses the label index; an empty `labels` returns every object of the namespace."""
+        r = _rt(rtype)
+        ns = namespace or ""
+        if not labels:
+            return self.list(r, ns or None)
+        index = self._label_index[r.key].get(ns)
+        if not index:
+            return []
+        sets = []
+        for kv in labels.items():
+            names = index.get(kv)
+            if not names:
+                return []
+            sets.append(names)
+        sets.sort(key=len)
+        names = set(sets[0]).intersection(*sets[1:]) if len(sets) > 1 else sets[0]
+        bucket = self._objects[r.key].get(ns, {})
+        return [bucket[n] for n in names if n in bucket]
+
+    def _index(self, key: str, ns: str, name: str, old_labels, new_labels):
+        if old_labels == new_labels:
+            return
+        index = self._label_index[key].setdefault(ns, {})
+        for kv in (old_labels or {}).items():
+            if (new_labels or {}).get(kv[0]) != kv[1]:
+                names = index.get(kv)
+                if names is not None:
+                    names.discard(name)
+                    if not names:
+                        del index[kv]
+        for kv in (new_labels or {}).items():
+            if (old_labels or {}).get(kv[0]) != kv[1]:
+                try:
+                    index.setdefault(kv, set()).add(name)
+                except TypeError:  # an unhashable label value cannot be stored (validation rejects it)
+                    pass
+
     # ------------------------------------------------------------------------------------------------ writes
     def next_rv(self) -> int:
         self.resource_version += 1
@@ -69,6 +111,7 @@ class Store:
         meta = obj["metadata"]
         ns = meta.get("namespace", "") if r.namespaced else ""
         self._objects[r.key].setdefault(ns, {})[meta["name"]] = obj
+        self._index(r.key, ns, meta["name"], ((old or {}).get("metadata") or {}).get("labels"), meta.get("labels"))
         ev = Event("ADDED" if old is None else "MODIFIED", r, obj, old, int(meta["resourceVersion"]), info or {})
         self._commit(ev)
         return ev
@@ -80,6 +123,7 @@ class Store:
         ns = meta.get("namespace", "") if r.namespaced else ""
         bucket = self._objects[r.key].get(ns, {})
         bucket.pop(meta["name"], None)
+        self._index(r.key, ns, meta["name"], (old.get("metadata") or {}).get("labels"), None)
         if not bucket:
             self._objects[r.key].pop(ns, None)
         ev = Event("DELETED", r, obj, old, int(meta["resourceVersion"]), info or {})

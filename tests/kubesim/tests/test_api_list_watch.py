@@ -239,3 +239,17 @@ def test_watch_bookmarks(kubesim_factory):
                                                      allow_watch_bookmarks=True, timeout_seconds=1)}
     assert "BOOKMARK" in types
     c.close()
+
+
+def test_equality_selectors_follow_relabels_and_deletes(k8s, namespace):
+    """Equality selectors are answered from a label index: it must follow label changes and deletions."""
+    core = client.CoreV1Api(k8s)
+    core.create_namespaced_config_map(namespace, _cm("m", {"app": "web", "tier": "x"}))
+    assert _names(core, namespace, label_selector="app=web,tier=x") == ["m"]
+    core.patch_namespaced_config_map("m", namespace, {"metadata": {"labels": {"app": "quarantine"}}})
+    assert _names(core, namespace, label_selector="app=web") == []
+    assert _names(core, namespace, label_selector="app=quarantine,tier=x") == ["m"]
+    core.delete_namespaced_config_map("m", namespace)
+    assert _names(core, namespace, label_selector="app=quarantine") == []
+    core.create_namespaced_config_map(namespace, _cm("m", {"app": "web"}))
+    assert _names(core, namespace, label_selector="app==web") == ["m"]
