@@ -312,7 +312,7 @@ def hijack_copy(api_client, params, check_mode, diff_mode, now, who):
     wanted = plan.build_copy_pod(source, copy_name, container, now, who, image=params["image"],
                                  command=params["command"], args=params["args"], env=params["env"])
     result = _base_result("copy", source)
-    result.update({"container": container, "copy": {"name": copy_name, "namespace": namespace},
+    result.update({"container": container, "copy_pod": {"name": copy_name, "namespace": namespace},
                    "ports": plan.container_ports(source, container)})
 
     existing = _read_optional(api_client, namespace, copy_name)
@@ -345,14 +345,14 @@ def hijack_copy(api_client, params, check_mode, diff_mode, now, who):
                 raise HijackError("the copy %s/%s was created and deleted concurrently; try again"
                                   % (namespace, copy_name))
             plan.check_existing_copy(existing, wanted, name)
-    result["copy"] = plan.summarize_pod(existing)
+    result["copy_pod"] = plan.summarize_pod(existing)
     if check_mode or not params["wait"]:
         return result
     outcome, detail, latest, seconds = waits.watch_pod(
         api_client, namespace, copy_name, existing, lambda p: waits.copy_verdict(p, container),
         params["wait_timeout"])
-    result["copy"] = plan.summarize_pod(latest)
-    result["copy"]["container_status"] = detail
+    result["copy_pod"] = plan.summarize_pod(latest)
+    result["copy_pod"]["container_status"] = detail
     if result["changed"]:
         result["elapsed"] = round(seconds, 3)
     if outcome != waits.DONE:

@@ -333,8 +333,10 @@ debug_container:
   returned: when O(mode=debug_container)
   type: dict
   sample: {name: triage-debug, image: "busybox:1.36", target_container: app, state: running, ready: false}
-copy:
-  description: The copy (same fields as RV(pod)), with C(container_status) after the wait.
+copy_pod:
+  description:
+    - The copy (same fields as RV(pod)), with C(container_status) after the wait.
+    - Named C(copy_pod) rather than C(copy) because C(result.copy) is a method of every dictionary in Jinja.
   returned: when O(mode=copy)
   type: dict
   sample: {name: web-debug-copy, namespace: shop, ip: 10.244.2.9, node: node-2, phase: Running,

@@ -322,7 +322,7 @@ def test_copy_is_created_once_without_labels(api):
     copy_pod = api.pods["p-hijack"]
     assert copy_pod["metadata"]["labels"] == {ISOLATED_LABEL: "true"}
     assert copy_pod["metadata"]["annotations"]["triage.k8s/copy-of"] == "p"
-    assert result["copy"]["phase"] == "Running"
+    assert result["copy_pod"]["phase"] == "Running"
     api.requests = []
     outcome, result = run_module(args)
     assert outcome == "ok" and result["changed"] is False and api.writes() == []
