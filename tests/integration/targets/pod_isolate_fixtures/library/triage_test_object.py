@@ -16,7 +16,7 @@ description: Test support for the pod_isolate/pod_restore targets; not part of t
 options:
   kubeconfig: {type: str, required: true, description: Path of the test cluster kubeconfig.}
   definition: {type: dict, required: true, description: The object (apiVersion, kind, metadata.name/namespace).}
-  state: {type: str, default: present, choices: [present, absent, patched], description: What to do.}
+  state: {type: str, default: present, choices: [present, absent, patched, read], description: What to do (read only GETs, e.g. to wait).}
   wait_ready: {type: bool, default: false, description: Wait until a Deployment/StatefulSet has all replicas ready or a Pod is Ready.}
   timeout: {type: int, default: 60, description: Seconds to wait.}
 author: triage.k8s contributors (@triage-k8s)
@@ -48,7 +48,11 @@ def is_ready(obj):
     status = obj.get("status") or {}
     if kind in ("Deployment", "StatefulSet"):
         want = (obj.get("spec") or {}).get("replicas", 1)
-        return status.get("readyReplicas", 0) == want and status.get("replicas", 0) == want
+        generation = (obj.get("metadata") or {}).get("generation")
+        rolled_out = generation is None or status.get("observedGeneration", 0) >= generation
+        if kind == "Deployment":
+            rolled_out = rolled_out and status.get("updatedReplicas", 0) == want
+        return rolled_out and status.get("readyReplicas", 0) == want and status.get("replicas", 0) == want
     if kind == "Pod":
         return any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or [])
     return True
@@ -57,7 +61,7 @@ def is_ready(obj):
 def main():
     module = AnsibleModule(argument_spec=dict(
         kubeconfig=dict(type="str", required=True), definition=dict(type="dict", required=True),
-        state=dict(type="str", default="present", choices=["present", "absent", "patched"]),
+        state=dict(type="str", default="present", choices=["present", "absent", "patched", "read"]),
         wait_ready=dict(type="bool", default=False), timeout=dict(type="int", default=60)))
     api = get_api_client(module)
     definition = module.params["definition"]
@@ -73,7 +77,9 @@ def main():
                 if exc.status != 404:
                     raise
             module.exit_json(changed=changed)
-        if module.params["state"] == "patched":
+        if module.params["state"] == "read":
+            obj = call(api, "get", definition["kind"], "GET", path)
+        elif module.params["state"] == "patched":
             obj = call(api, "patch", definition["kind"], "PATCH", path, body=definition, content_type=MERGE_PATCH)
             changed = True
         else:
