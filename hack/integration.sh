@@ -39,8 +39,10 @@ else
     kubeconfig="${run_dir}/kubeconfig"
     audit_log="${run_dir}/audit.log"
     started_kubesim=true
+    # kubesim-rbac.yml adds restricted identities (e.g. triage_readonly_token) next to the admin.
     "${VENV_PY}" -m kubesim serve --host 127.0.0.1 --port 0 \
-        --kubeconfig "${kubeconfig}" --audit-log "${audit_log}" >"${run_dir}/kubesim.out" 2>&1 &
+        --kubeconfig "${kubeconfig}" --audit-log "${audit_log}" \
+        --rbac "${REPO_ROOT}/tests/integration/kubesim-rbac.yml" >"${run_dir}/kubesim.out" 2>&1 &
     kubesim_pid=$!
     # kubesim writes the kubeconfig once it serves: that file is the readiness signal.
     for _ in $(seq 300); do
@@ -64,6 +66,8 @@ triage_kubeconfig: "${kubeconfig}"
 triage_audit_log: "${audit_log}"
 triage_kubesim: ${started_kubesim}
 triage_allow_real_cluster: ${allow_real}
+# A token that may only get/list/watch pods in namespace default (tests/integration/kubesim-rbac.yml).
+triage_readonly_token: "$([[ "${started_kubesim}" == true ]] && echo triage-readonly-token)"
 YAML
 status=0
 # --allow-destructive: the guard target (setup_kubesim_guard) decides whether this cluster may be changed.
