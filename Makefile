@@ -16,7 +16,7 @@ help:
 venv:
 	@hack/venv.sh
 
-test: venv
+test:
 	@hack/test-all.sh
 
 sanity: venv

@@ -19,6 +19,16 @@ stages=(
 passed=0 failed=0 skipped=0
 report=()
 cd "${REPO_ROOT}" || exit 1
+
+# The toolchain is stage 0: without it nothing else can run, so a failure stops here.
+say "===== stage venv: hack/venv.sh ====="
+start=${SECONDS}
+if ! hack/venv.sh; then
+    mkdir -p "${REPO_ROOT}/.tmp"
+    say "0 passed, 1 failed, 0 skipped (make venv failed; no stage ran)" | tee "${REPO_ROOT}/.tmp/test-summary.txt"
+    exit 1
+fi
+report+=("$(printf '%-16s %-18s %5ss' venv "ready" "$((SECONDS - start))")")
 for entry in "${stages[@]}"; do
     name="${entry%%:*}"
     read -r -a command <<<"${entry#*:}"
