@@ -66,6 +66,10 @@ def pod_summary(pod):
         "node": (pod.get("spec") or {}).get("nodeName"),
         "labels": dict(metadata.get("labels") or {}),
         "annotations": dict(metadata.get("annotations") or {}),
+        # Where the containers listen, for the port-forward hint in the runbook summary.
+        "ports": sorted(set(p.get("containerPort") for c in (pod.get("spec") or {}).get("containers") or []
+                            for p in c.get("ports") or [] if p.get("containerPort"))),
+        "containers": [c.get("name") for c in (pod.get("spec") or {}).get("containers") or []],
     }
 
 

@@ -209,6 +209,8 @@ pod:
     node: {description: Node the pod runs on., type: str}
     labels: {description: Labels after the change., type: dict}
     annotations: {description: Annotations after the change (with the undo record)., type: dict}
+    ports: {description: Container ports of the pod (for port-forward)., type: list, elements: int}
+    containers: {description: Container names., type: list, elements: str}
   sample:
     name: web-5d4b8f7c9-x2xkq
     ip: 10.244.1.7
