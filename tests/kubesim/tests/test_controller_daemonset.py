@@ -74,6 +74,7 @@ def test_released_pod_is_replaced_on_the_same_node_and_oldest_kept_on_readoption
     victim = pods[0]
     node = victim.spec.node_name
     core.patch_namespaced_pod(victim.metadata.name, namespace, {"metadata": {"labels": {"app": "quarantine"}}})
+    wait_for(lambda: not core.read_namespaced_pod(victim.metadata.name, namespace).metadata.owner_references)
     fresh = wait_for(one_ready_per_node(core, namespace), timeout=15)
     replacement = next(p for p in fresh if p.spec.node_name == node)
     assert replacement.metadata.name != victim.metadata.name

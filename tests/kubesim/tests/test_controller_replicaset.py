@@ -86,6 +86,14 @@ def rs_events(core, ns, rs_name, reason):
             and e.reason == reason]
 
 
+def released(core, ns, name):
+    """The pod exists and no longer has a controller (the ReplicaSet released it)."""
+    def check():
+        pod = core.read_namespaced_pod(name, ns)
+        return pod if controller_of(pod) is None else None
+    return check
+
+
 def start_web(core, apps, ns, wait_for, replicas=3):
     apps.create_namespaced_deployment(ns, deployment(replicas=replicas))
     core.create_namespaced_service(ns, service())
@@ -140,11 +148,11 @@ def test_relabel_app_releases_pod_creates_replacement_and_leaves_service(core, a
     core.patch_namespaced_pod(victim.metadata.name, namespace, {"metadata": {"labels": {"app": "quarantine"}}})
 
     # Released: no ownerReference, still running with its pod-template-hash label; not deleted.
-    released = wait_for(lambda: (p := core.read_namespaced_pod(victim.metadata.name, namespace))
-                        and not p.metadata.owner_references and p)
-    assert released.metadata.deletion_timestamp is None
-    assert released.status.phase == "Running"
-    assert released.metadata.labels["pod-template-hash"] == victim.metadata.labels["pod-template-hash"]
+    isolated = wait_for(released(core, namespace, victim.metadata.name))
+    assert isolated.metadata.owner_references in (None, [])
+    assert isolated.metadata.deletion_timestamp is None
+    assert isolated.status.phase == "Running"
+    assert isolated.metadata.labels["pod-template-hash"] == victim.metadata.labels["pod-template-hash"]
     # A replacement from the same ReplicaSet, then the Service sees three ready pods without the victim.
     fresh = wait_for(ready_owned(core, namespace, 3))
     assert victim.metadata.name not in {p.metadata.name for p in fresh}
@@ -164,6 +172,7 @@ def test_relabel_pod_template_hash_only_releases_but_stays_in_endpoints(core, ap
     victim = pods[1]
     core.patch_namespaced_pod(victim.metadata.name, namespace,
                               {"metadata": {"labels": {"pod-template-hash": "isolated"}}})
+    wait_for(released(core, namespace, victim.metadata.name))
     fresh = wait_for(ready_owned(core, namespace, 3))
     assert victim.metadata.name not in {p.metadata.name for p in fresh}
     assert not core.read_namespaced_pod(victim.metadata.name, namespace).metadata.owner_references
@@ -192,6 +201,7 @@ def test_relabel_back_adopts_and_deletes_the_lowest_deletion_cost_pod(core, apps
     rs_name = controller_of(victim).name
     rs_uid = controller_of(victim).uid
     core.patch_namespaced_pod(victim.metadata.name, namespace, {"metadata": {"labels": {"app": "quarantine"}}})
+    wait_for(released(core, namespace, victim.metadata.name))
     fresh = wait_for(ready_owned(core, namespace, 3))
     cheapest = fresh[1].metadata.name
     for p in fresh:

@@ -24,6 +24,12 @@ log = logging.getLogger("kubesim.controllers")
 # capped at 1000 s (§3, StatefulSet stuck on AlreadyExists).
 BACKOFF_BASE = 0.005
 BACKOFF_MAX = 1000.0
+# Expensive syncs (a Service with a thousand pods) are spaced out: after a sync that took T seconds, the same
+# key waits THROTTLE_FACTOR * T before its next sync, so the controller spends at most ~1/(1+factor) of its
+# time on one key. Syncs under THROTTLE_MIN_SECONDS (nearly all of them) are never delayed, so effects still
+# appear within milliseconds; a big Service converges in batches instead of resyncing once per pod event.
+THROTTLE_FACTOR = 4.0
+THROTTLE_MIN_SECONDS = 0.002
 
 
 # ------------------------------------------------------------------------------------------------- time
@@ -291,6 +297,7 @@ class Controller:
         self.queue: WorkQueue | None = None
         self._task: asyncio.Task | None = None
         self._running = False
+        self._hold_until: dict = {}  # key -> loop time before which it is not synced again (THROTTLE_FACTOR)
 
     # -- lifecycle
     async def start(self) -> None:
@@ -341,8 +348,17 @@ class Controller:
 
     async def _worker(self) -> None:
         queue = self.queue
+        loop = asyncio.get_running_loop()
         while self._running:
             key = await queue.get()
+            hold = self._hold_until.get(key)
+            if hold is not None:
+                if loop.time() < hold:
+                    queue.add_after(key, hold - loop.time())
+                    queue.done(key)
+                    continue
+                del self._hold_until[key]
+            started = loop.time()
             try:
                 result = self.sync(key)
                 if inspect.isawaitable(result):
@@ -360,6 +376,9 @@ class Controller:
                 self.log.exception("%s: sync %s failed, retry in %.3fs", self.name, key, delay)
             finally:
                 queue.done(key)
+                took = loop.time() - started
+                if took >= THROTTLE_MIN_SECONDS:
+                    self._hold_until[key] = loop.time() + THROTTLE_FACTOR * took
             # Let HTTP handlers and other controllers run between items.
             await asyncio.sleep(0)
 

@@ -89,13 +89,14 @@ def truncate(subsets: list[dict]) -> bool:
 
 
 def _without_target_rv(subsets) -> list:
-    """semanticIgnoreResourceVersion: compare subsets without targetRef.resourceVersion."""
-    out = copy.deepcopy(subsets or [])
-    for subset in out:
-        for key in ("addresses", "notReadyAddresses"):
-            for address in subset.get(key) or []:
-                (address.get("targetRef") or {}).pop("resourceVersion", None)
-    return out
+    """semanticIgnoreResourceVersion: a comparable form of subsets without targetRef.resourceVersion."""
+    def address(a: dict) -> tuple:
+        ref = a.get("targetRef") or {}
+        return (tuple(sorted((k, v) for k, v in a.items() if k != "targetRef")),
+                tuple(sorted((k, v) for k, v in ref.items() if k != "resourceVersion")))
+    return [(tuple(address(a) for a in s.get("addresses") or []),
+             tuple(address(a) for a in s.get("notReadyAddresses") or []),
+             tuple(tuple(sorted(p.items())) for p in s.get("ports") or [])) for s in subsets or []]
 
 
 class EndpointsController(Controller):
