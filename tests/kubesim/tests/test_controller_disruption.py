@@ -84,8 +84,10 @@ def test_pdb_blocks_eviction_when_no_disruption_is_allowed(core, apps, policy, n
     wait_for(pdb_status(policy, namespace, disruptions_allowed=1))
     core.create_namespaced_pod_eviction(pods[0].metadata.name, namespace,
                                         {"metadata": {"name": pods[0].metadata.name}})
-    evicted = core.read_namespaced_pod(pods[0].metadata.name, namespace)
-    assert evicted.metadata.deletion_timestamp is not None
+    try:  # the eviction deleted it: terminating, or already gone
+        assert core.read_namespaced_pod(pods[0].metadata.name, namespace).metadata.deletion_timestamp
+    except client.ApiException as err:
+        assert err.status == 404
     wait_for(pdb_status(policy, namespace, disruptions_allowed=0))
     # The evicted pod is terminating and its replacement is not ready yet: no more disruptions allowed.
     with pytest.raises(client.ApiException) as info:
