@@ -53,8 +53,8 @@ prepare_collection_copy() {
 # that is unreachable here (B1 in the research notes). Provide it from the pip wheel on
 # PyPI, at the path ansible-test looks in first, only when it is not there yet.
 ensure_get_pip_shim() {
-    local pip_version cache shim wheel_glob
-    pip_version="$("${VENV_PY}" - <<'PYEOF'
+    local python="${1:-${VENV_PY}}" pip_version cache shim wheel_glob
+    pip_version="$("${python}" - <<'PYEOF'
 import re
 from ansible_test._internal import python_requirements
 source = open(python_requirements.__file__, encoding='utf-8').read()
@@ -70,7 +70,7 @@ PYEOF
     fi
     mkdir -p "${cache}"
     say "installing the offline get-pip shim for pip ${pip_version} in ${cache}"
-    "${VENV_PY}" -m pip download --quiet --no-deps --only-binary=:all: "pip==${pip_version}" -d "${cache}" \
+    "${python}" -m pip download --quiet --no-deps --only-binary=:all: "pip==${pip_version}" -d "${cache}" \
         || die "cannot download pip ${pip_version} from the package index"
     [[ -f "${shim}" ]] || cp "${REPO_ROOT}/hack/get_pip_shim.py" "${shim}"
 }
@@ -91,7 +91,7 @@ check_no_sanity_ignores() {
 run_ansible_test() {
     (
         cd "${COLLECTION_DIR}" || exit 1
-        # --venv: per-test virtualenvs (no Docker here); --python 3.11: never probe the pyenv shims.
-        ansible-test "$@" --venv --python 3.11 --color no
+        # --venv: per-test virtualenvs (no Docker here); --python: never probe the pyenv shims.
+        ansible-test "$@" --venv --python "${TRIAGE_TEST_PYTHON:-3.11}" --color no
     )
 }
