@@ -2,6 +2,9 @@
 released pod replaced on the same node, and on re-adoption the oldest pod of the node kept."""
 from __future__ import annotations
 
+import datetime
+import time
+
 import pytest
 from kubernetes import client
 
@@ -73,6 +76,10 @@ def test_released_pod_is_replaced_on_the_same_node_and_oldest_kept_on_readoption
     pods = wait_for(one_ready_per_node(core, namespace), timeout=15)
     victim = pods[0]
     node = victim.spec.node_name
+    # creationTimestamp has one-second precision and equal times fall back to name order: let a second pass
+    # so the replacement is strictly newer, as it would be on any real cluster.
+    age = datetime.datetime.now(datetime.timezone.utc) - victim.metadata.creation_timestamp
+    time.sleep(max(0.0, 1.1 - age.total_seconds()))
     core.patch_namespaced_pod(victim.metadata.name, namespace, {"metadata": {"labels": {"app": "quarantine"}}})
     wait_for(lambda: not core.read_namespaced_pod(victim.metadata.name, namespace).metadata.owner_references)
     fresh = wait_for(one_ready_per_node(core, namespace), timeout=15)
