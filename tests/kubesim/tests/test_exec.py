@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import tarfile
+import time
 
 import pytest
 from kubernetes import client
@@ -245,3 +246,32 @@ def test_websocket_handshake_without_upgrade_is_rejected(kubesim, namespace, cor
     assert status == 400
     assert json.loads(body)["message"] == "Upgrade request required"
 
+
+
+def test_drop_stream_fault_cuts_exec_mid_way(kubesim, core, namespace, java_pod):
+    """Fault injection (`drop-stream`): the connection is reset after `after_seconds`, with no Status on
+    channel 3, so the client cannot read an exit code (what reliability tests of the collection rely on)."""
+    status, _, body = kubesim.request("POST", "/kubesim/faults", body={
+        "action": "drop-stream", "resource": "pods", "subresource": "exec", "namespace": namespace,
+        "after_seconds": 0.5})
+    assert status == 201, body
+    rule_id = json.loads(body)["added"]
+    try:
+        started = time.monotonic()
+        resp = stream(core.connect_get_namespaced_pod_exec, java_pod, namespace,
+                      command=["sh", "-c", "echo first; sleep 5; echo never"], stdout=True, stderr=True,
+                      _preload_content=False)
+        out = ""
+        while resp.is_open() and time.monotonic() - started < 10:
+            try:
+                resp.update(timeout=1)
+            except Exception:  # the reset surfaces as a socket error in websocket-client
+                break
+            out += resp.read_stdout(timeout=0) or ""
+        assert time.monotonic() - started < 4
+        assert "first" in out and "never" not in out
+        assert resp.read_channel(3) == ""
+    finally:
+        kubesim.request("DELETE", f"/kubesim/faults?id={rule_id}")
+    out, _, code, _ = run(core, namespace, java_pod, ["echo", "after"])
+    assert (out, code) == ("after\n", 0)

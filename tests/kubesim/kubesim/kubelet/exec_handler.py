@@ -60,7 +60,7 @@ def should_drop(cluster, ctx):
 
 async def drop_later(request: web.BaseRequest, decision, on_drop) -> None:
     """Reset the connection (no close frame, no status), as a broken network would."""
-    delay = float(getattr(decision, "after_seconds", 0) or 0.05)
+    delay = float(getattr(decision, "after_seconds", 0) or 0)
     await asyncio.sleep(delay)
     on_drop()
     transport = request.transport

@@ -5,12 +5,14 @@ pod has several, `previous terminated container ... not found`, `... is waiting 
 """
 from __future__ import annotations
 
+import asyncio
 import time
 from datetime import datetime
 
 from aiohttp import web
 
 from kubesim import errors
+from kubesim.kubelet.exec_handler import drop_later, should_drop
 from kubesim.kubelet.logbuffer import LogBuffer, rfc3339nano
 from kubesim.kubelet.lookup import get_pod, query_bool, query_int, resolve_container
 
@@ -85,6 +87,9 @@ class LogsHandler:
             return web.Response(body=body, headers={"Content-Type": "text/plain"})
 
         await response.prepare(request)
+        decision = should_drop(self.cluster, ctx)
+        if decision:
+            asyncio.ensure_future(drop_later(request, decision, lambda: None))
         remaining = limit
         entries = buffer.select(since=since, tail=tail)
         cursor = buffer.end
