@@ -42,9 +42,12 @@ except ImportError:
         """Stand-in so that except clauses stay valid without the client."""
 
 try:
-    from urllib3._collections import HTTPHeaderDict
-except ImportError:  # urllib3 is a dependency of kubernetes; only missing when kubernetes is
-    HTTPHeaderDict = None
+    from urllib3 import HTTPHeaderDict  # urllib3 >= 2
+except ImportError:
+    try:
+        from urllib3._collections import HTTPHeaderDict  # urllib3 1.26
+    except ImportError:  # urllib3 comes with kubernetes; only missing when kubernetes is
+        HTTPHeaderDict = None
 
 from ansible_collections.triage.k8s.plugins.module_utils.api_errors import (
     K8sError,
