@@ -12,9 +12,9 @@ import copy
 import math
 
 from kubesim.controllers.base import Controller, format_micro_time, is_not_found, is_pod_ready, meta
-from kubesim.controllers.endpoints_common import (LAST_CHANGE_TRIGGER_TIME, address_family, find_port,
-                                                  hostname_for, is_headless, pod_change_matters, pod_ip_for_family,
-                                                  service_labels, services_for_pod_event,
+from kubesim.controllers.endpoints_common import (LAST_CHANGE_TRIGGER_TIME, ServiceSelectorIndex, address_family,
+                                                  find_port, hostname_for, is_headless, pod_change_matters,
+                                                  pod_ip_for_family, service_labels, services_for_pod_event,
                                                   should_pod_be_in_endpoints)
 from kubesim.errors import ApiError
 
@@ -102,16 +102,23 @@ def _without_target_rv(subsets) -> list:
 class EndpointsController(Controller):
     name = "endpoint-controller"
 
+    def __init__(self, cluster):
+        super().__init__(cluster)
+        self.services = ServiceSelectorIndex()
+
     def initial_keys(self):
-        return [(meta(s)["namespace"], meta(s)["name"]) for s in self.store.list("services")]
+        services = self.store.list("services")
+        self.services.rebuild(services)
+        return [(meta(s)["namespace"], meta(s)["name"]) for s in services]
 
     def on_event(self, ev) -> None:
         key = ev.rtype.key
         if key == "services":
+            self.services.update(ev.obj, deleted=ev.type == "DELETED")
             self.enqueue((meta(ev.obj)["namespace"], meta(ev.obj)["name"]))
         elif key == "pods":
             if pod_change_matters(ev):
-                for service_key in services_for_pod_event(self.store, ev):
+                for service_key in services_for_pod_event(self.services, ev):
                     self.enqueue(service_key)
         elif key == "endpoints" and ev.type == "DELETED":
             # someone deleted our Endpoints: recreate them if the Service still wants them
@@ -135,10 +142,7 @@ class EndpointsController(Controller):
         publish_not_ready = bool(spec.get("publishNotReadyAddresses"))
         family = address_family(service)
         entries = []
-        for pod in self.store.list("pods", ns):
-            labels = meta(pod).get("labels") or {}
-            if not all(labels.get(k) == v for k, v in (spec.get("selector") or {}).items()):
-                continue
+        for pod in self.store.with_labels("pods", ns, spec.get("selector") or {}):
             if not should_pod_be_in_endpoints(pod, publish_not_ready):
                 continue
             ip = pod_ip_for_family(pod, family)

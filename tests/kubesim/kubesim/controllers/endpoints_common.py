@@ -101,20 +101,62 @@ def service_labels(service: dict, extra: dict | None = None, drop: tuple = ()) -
     return labels
 
 
-def services_for_pod_event(store, ev) -> set:
+class ServiceSelectorIndex:
+    """Which Services select a pod, without scanning every Service of the namespace on every pod event
+    (1000 Services and 5000 pods in one namespace must stay cheap). Services are indexed by each key=value
+    of their selector; an empty selector selects every pod; a nil selector selects none."""
+
+    def __init__(self):
+        self._selectors: dict[tuple, dict] = {}  # (ns, name) -> selector
+        self._by_pair: dict[tuple, set] = {}  # (ns, key, value) -> service names
+        self._select_all: dict[str, set] = {}  # ns -> names of Services with an empty selector
+
+    def rebuild(self, services) -> None:
+        self._selectors.clear()
+        self._by_pair.clear()
+        self._select_all.clear()
+        for service in services:
+            self.update(service)
+
+    def update(self, service: dict, deleted: bool = False) -> None:
+        m = meta(service)
+        ns, name = m.get("namespace") or "", m["name"]
+        old = self._selectors.pop((ns, name), None)
+        if old is not None:
+            if not old:
+                self._select_all.get(ns, set()).discard(name)
+            for k, v in old.items():
+                names = self._by_pair.get((ns, k, v))
+                if names is not None:
+                    names.discard(name)
+                    if not names:
+                        del self._by_pair[(ns, k, v)]
+        selector = None if deleted else (service.get("spec") or {}).get("selector")
+        if selector is None:
+            return
+        self._selectors[(ns, name)] = dict(selector)
+        if not selector:
+            self._select_all.setdefault(ns, set()).add(name)
+        for k, v in selector.items():
+            self._by_pair.setdefault((ns, k, v), set()).add(name)
+
+    def matching(self, namespace: str, labels: dict | None) -> set:
+        labels = labels or {}
+        candidates = set(self._select_all.get(namespace, ()))
+        for k, v in labels.items():
+            candidates |= self._by_pair.get((namespace, k, v), set())
+        return {name for name in candidates
+                if all(labels.get(k) == v for k, v in self._selectors[(namespace, name)].items())}
+
+
+def services_for_pod_event(index: ServiceSelectorIndex, ev) -> set:
     """getPodServiceMemberships for the old and the new pod: the (namespace, name) keys of the Services whose
     selector matches either label set."""
-    ns = meta(ev.obj).get("namespace")
-    label_sets = [meta(ev.obj).get("labels") or {}]
-    if ev.old is not None:
-        old_labels = meta(ev.old).get("labels") or {}
-        if old_labels != label_sets[0]:
-            label_sets.append(old_labels)
-    keys = set()
-    for service in store.list("services", ns):
-        if any(service_selects(service, labels) for labels in label_sets):
-            keys.add((ns, meta(service)["name"]))
-    return keys
+    ns = meta(ev.obj).get("namespace") or ""
+    names = index.matching(ns, meta(ev.obj).get("labels"))
+    if ev.old is not None and meta(ev.old).get("labels") != meta(ev.obj).get("labels"):
+        names |= index.matching(ns, meta(ev.old).get("labels"))
+    return {(ns, name) for name in names}
 
 
 def pod_change_matters(ev) -> bool:

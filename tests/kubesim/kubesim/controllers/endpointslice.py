@@ -13,9 +13,9 @@ import json
 
 from kubesim.controllers.base import (Controller, format_micro_time, is_being_deleted, is_not_found,
                                       is_pod_ready, meta, new_controller_ref)
-from kubesim.controllers.endpoints_common import (HEADLESS_LABEL, LAST_CHANGE_TRIGGER_TIME, address_family,
-                                                  find_port, hostname_for, pod_change_matters, pod_ip_for_family,
-                                                  service_labels, services_for_pod_event,
+from kubesim.controllers.endpoints_common import (HEADLESS_LABEL, LAST_CHANGE_TRIGGER_TIME, ServiceSelectorIndex,
+                                                  address_family, find_port, hostname_for, pod_change_matters,
+                                                  pod_ip_for_family, service_labels, services_for_pod_event,
                                                   should_pod_be_in_endpoints)
 from kubesim.errors import ApiError
 
@@ -40,20 +40,27 @@ def _endpoint_key(endpoint: dict) -> str:
 class EndpointSliceController(Controller):
     name = "endpointslice-controller"
 
+    def __init__(self, cluster):
+        super().__init__(cluster)
+        self.services = ServiceSelectorIndex()
+
     @property
     def event_component(self) -> str:
         return "endpoint-slice-controller"
 
     def initial_keys(self):
-        return [(meta(s)["namespace"], meta(s)["name"]) for s in self.store.list("services")]
+        services = self.store.list("services")
+        self.services.rebuild(services)
+        return [(meta(s)["namespace"], meta(s)["name"]) for s in services]
 
     def on_event(self, ev) -> None:
         key = ev.rtype.key
         if key == "services":
+            self.services.update(ev.obj, deleted=ev.type == "DELETED")
             self.enqueue((meta(ev.obj)["namespace"], meta(ev.obj)["name"]))
         elif key == "pods":
             if pod_change_matters(ev):
-                for service_key in services_for_pod_event(self.store, ev):
+                for service_key in services_for_pod_event(self.services, ev):
                     self.enqueue(service_key)
         elif key == "nodes":
             if ev.type != "MODIFIED" or (meta(ev.obj).get("labels") or {}).get(ZONE_LABEL) != \
@@ -76,10 +83,7 @@ class EndpointSliceController(Controller):
         selector = spec.get("selector") or {}
         groups: dict[str, tuple[list, list]] = {}
         node_missing = False
-        for pod in self.store.list("pods", ns):
-            labels = meta(pod).get("labels") or {}
-            if not all(labels.get(k) == v for k, v in selector.items()):
-                continue
+        for pod in self.store.with_labels("pods", ns, selector):
             if not should_pod_be_in_endpoints(pod, True):
                 continue
             ip = pod_ip_for_family(pod, family)
@@ -130,9 +134,7 @@ class EndpointSliceController(Controller):
         spec = service.get("spec") or {}
         if spec.get("selector") is None:
             return None
-        existing = [s for s in self.store.list(SLICES, ns)
-                    if (meta(s).get("labels") or {}).get(SERVICE_NAME_LABEL) == name
-                    and (meta(s).get("labels") or {}).get(MANAGED_BY_LABEL) == CONTROLLER_NAME]
+        existing = self.store.with_labels(SLICES, ns, {SERVICE_NAME_LABEL: name, MANAGED_BY_LABEL: CONTROLLER_NAME})
         desired, node_missing = self.desired_endpoints(service)
         labels = service_labels(service, {SERVICE_NAME_LABEL: name, MANAGED_BY_LABEL: CONTROLLER_NAME},
                                 drop=(SERVICE_NAME_LABEL, MANAGED_BY_LABEL, HEADLESS_LABEL))
