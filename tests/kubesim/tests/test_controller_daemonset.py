@@ -93,3 +93,18 @@ def test_released_pod_is_replaced_on_the_same_node_and_oldest_kept_on_readoption
     final = wait_for(lambda: (p := one_ready_per_node(core, namespace)()) and
                      victim.metadata.name in {q.metadata.name for q in p} and p, timeout=15)
     assert replacement.metadata.name not in {p.metadata.name for p in final}
+
+
+def test_new_node_gets_a_daemon_pod_and_a_removed_node_loses_it(core, apps, namespace, wait_for):
+    apps.create_namespaced_daemon_set(namespace, daemonset())
+    wait_for(one_ready_per_node(core, namespace), timeout=15)
+    node = f"extra-{namespace}"
+    core.create_node({"metadata": {"name": node, "labels": {"kubernetes.io/hostname": node}}})
+    try:
+        pod = wait_for(lambda: next((p for p in daemon_pods(core, namespace) if pinned_node(p) == node), None))
+        ds = wait_for(lambda: (d := apps.read_namespaced_daemon_set("agent", namespace)).status
+                      .desired_number_scheduled == 4 and d)
+        assert ds.status.current_number_scheduled == 4
+    finally:
+        core.delete_node(node)
+    wait_for(lambda: pod.metadata.name not in {p.metadata.name for p in daemon_pods(core, namespace)})

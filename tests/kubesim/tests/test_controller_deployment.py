@@ -161,3 +161,34 @@ def test_revision_history_limit_deletes_oldest_idle_replicasets(apps, namespace,
                  timeout=20)
     rss = wait_for(lambda: (r := replica_sets(apps, namespace)) and len(r) == 2 and r)
     assert [r.metadata.annotations[REVISION] for r in rss] == ["2", "3"]
+
+
+def test_recreate_strategy_removes_old_pods_before_creating_new_ones(core, apps, namespace, wait_for):
+    """Recreate: the old ReplicaSet goes to 0 and its pods disappear before the new ReplicaSet scales up."""
+    apps.create_namespaced_deployment(namespace, deployment(replicas=2, strategy={"type": "Recreate"}))
+    wait_for(rolled_out(apps, namespace, "web", 2))
+    apps.patch_namespaced_deployment("web", namespace, {"spec": {"template": {"spec": {"containers": [
+        {"name": "app", "image": "kubesim/web:v2"}]}}}})
+    mixed = False
+
+    def progress():
+        nonlocal mixed
+        images = {p.spec.containers[0].image for p in core.list_namespaced_pod(namespace, label_selector="app=web").items}
+        mixed = mixed or len(images) > 1
+        return rolled_out(apps, namespace, "web", 2)() and images == {"kubesim/web:v2"}
+    wait_for(progress, timeout=20)
+    assert not mixed, "Recreate must never run old and new pods together"
+
+
+def test_paused_deployment_does_not_roll_out(apps, namespace, wait_for):
+    """spec.paused: a template change creates no new ReplicaSet until the Deployment is resumed."""
+    apps.create_namespaced_deployment(namespace, deployment(replicas=1))
+    wait_for(rolled_out(apps, namespace, "web", 1))
+    apps.patch_namespaced_deployment("web", namespace, {"spec": {"paused": True}})
+    apps.patch_namespaced_deployment("web", namespace, {"spec": {"template": {"spec": {"containers": [
+        {"name": "app", "image": "kubesim/web:v2"}]}}}})
+    wait_for(lambda: (d := apps.read_namespaced_deployment("web", namespace)).status.observed_generation ==
+             d.metadata.generation)
+    assert len(replica_sets(apps, namespace)) == 1
+    apps.patch_namespaced_deployment("web", namespace, {"spec": {"paused": False}})
+    wait_for(lambda: len(replica_sets(apps, namespace)) == 2 and rolled_out(apps, namespace, "web", 1)())

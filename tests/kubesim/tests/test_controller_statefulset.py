@@ -122,3 +122,24 @@ def test_scale_down_removes_highest_ordinal_first(core, apps, namespace, wait_fo
     wait_for(all_ready(core, namespace, ["db-0", "db-1", "db-2"]), timeout=20)
     apps.patch_namespaced_stateful_set_scale("db", namespace, {"spec": {"replicas": 1}})
     wait_for(lambda: owned_names(core, namespace) == ["db-0"], timeout=20)
+
+
+def test_template_change_rolls_pods_from_the_highest_ordinal(core, apps, namespace, wait_for):
+    """RollingUpdate: pods of the old revision are replaced one at a time, highest ordinal first, and the
+    status revisions converge."""
+    apps.create_namespaced_stateful_set(namespace, statefulset(replicas=2))
+    wait_for(all_ready(core, namespace, ["db-0", "db-1"]), timeout=20)
+    before = apps.read_namespaced_stateful_set("db", namespace).status.update_revision
+    apps.patch_namespaced_stateful_set("db", namespace, {"spec": {"template": {"spec": {"containers": [
+        {"name": "app", "image": "kubesim/web:v2"}]}}}})
+    order = []
+
+    def progress():
+        for n in ("db-1", "db-0"):
+            p = read_pod(core, namespace, n)
+            if p is not None and p.spec.containers[0].image.endswith("v2") and n not in order:
+                order.append(n)
+        s = apps.read_namespaced_stateful_set("db", namespace).status
+        return len(order) == 2 and s.current_revision == s.update_revision != before and s.ready_replicas == 2
+    wait_for(progress, timeout=20)
+    assert order == ["db-1", "db-0"]

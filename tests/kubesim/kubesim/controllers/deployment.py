@@ -110,10 +110,12 @@ class DeploymentController(Controller):
             self.sync_scale_only(d, rs_list)
             return self.sync_status(d, self._refresh(rs_list))
 
-        new_rs, old_rss = self.get_all_replica_sets(d, rs_list, create=True)
         strategy = (spec.get("strategy") or {}).get("type") or "RollingUpdate"
+        # rolloutRecreate looks for the new ReplicaSet without creating it: it is created only once the old
+        # pods are gone.
+        new_rs, old_rss = self.get_all_replica_sets(d, rs_list, create=strategy != "Recreate")
         if strategy == "Recreate":
-            self.rollout_recreate(d, new_rs, old_rss)
+            new_rs = self.rollout_recreate(d, new_rs, old_rss)
         else:
             self.rollout_rolling(d, new_rs, old_rss)
         new_rs = self._refresh([new_rs])[0] if new_rs else None
@@ -281,22 +283,25 @@ class DeploymentController(Controller):
             if target is not None:
                 self.scale_rs(d, target, _replicas(d))
 
-    def rollout_recreate(self, d: dict, new_rs: dict | None, old_rss: list[dict]) -> None:
+    def rollout_recreate(self, d: dict, new_rs: dict | None, old_rss: list[dict]) -> dict | None:
+        """Scale every old ReplicaSet to 0, wait until their pods are gone, then create/scale the new one."""
         scaled = False
         for rs in old_rss:
             if _replicas(rs) != 0:
                 self.scale_rs(d, rs, 0)
                 scaled = True
         if scaled:
-            return
+            return new_rs
         ns = meta(d)["namespace"]
         old_uids = {meta(r)["uid"] for r in old_rss}
         for pod in self.store.list("pods", ns):
             if (controller_ref(pod) or {}).get("uid") in old_uids and \
                     (pod.get("status") or {}).get("phase") not in ("Succeeded", "Failed"):
-                return  # wait for old pods to be gone
-        if new_rs is not None:
-            self.scale_rs(d, new_rs, _replicas(d))
+                return new_rs  # wait for old pods to be gone (a pod DELETED event wakes us up)
+        if new_rs is None:
+            max_old_revision = max((_revision(r) for r in old_rss), default=0)
+            return self.create_new_rs(d, old_rss, str(max_old_revision + 1))
+        return self.scale_rs(d, new_rs, _replicas(d))
 
     def rollout_rolling(self, d: dict, new_rs: dict | None, old_rss: list[dict]) -> None:
         replicas = _replicas(d)
