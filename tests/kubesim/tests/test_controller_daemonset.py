@@ -108,3 +108,23 @@ def test_new_node_gets_a_daemon_pod_and_a_removed_node_loses_it(core, apps, name
     finally:
         core.delete_node(node)
     wait_for(lambda: pod.metadata.name not in {p.metadata.name for p in daemon_pods(core, namespace)})
+
+
+def test_tainted_node_runs_no_daemon_pod_unless_tolerated(core, apps, namespace, wait_for):
+    """nodeShouldRunDaemonPod: a NoSchedule taint the template does not tolerate keeps the node out."""
+    node = f"tainted-{namespace}"
+    core.create_node({"metadata": {"name": node},
+                      "spec": {"taints": [{"key": "dedicated", "value": "db", "effect": "NoSchedule"}]}})
+    try:
+        apps.create_namespaced_daemon_set(namespace, daemonset())
+        tolerant = daemonset("tolerant")
+        tolerant["spec"]["template"]["spec"]["tolerations"] = [
+            {"key": "dedicated", "operator": "Equal", "value": "db", "effect": "NoSchedule"}]
+        apps.create_namespaced_daemon_set(namespace, tolerant)
+        wait_for(lambda: apps.read_namespaced_daemon_set("agent", namespace).status.desired_number_scheduled == 3)
+        wait_for(lambda: apps.read_namespaced_daemon_set("tolerant", namespace).status.desired_number_scheduled
+                 == 4)
+        pods = [p for p in core.list_namespaced_pod(namespace).items if pinned_node(p) == node]
+        assert [p.metadata.labels["app"] for p in pods] == ["tolerant"]
+    finally:
+        core.delete_node(node)

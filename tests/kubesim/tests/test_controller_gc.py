@@ -116,3 +116,17 @@ def test_dependent_of_a_missing_owner_is_collected(core, namespace, wait_for):
     core.delete_namespaced_config_map("parent", namespace)
     wait_for(gone(lambda: core.read_namespaced_config_map("child", namespace)))
     assert core.read_namespaced_config_map("other", namespace).metadata.name == "other"
+
+
+def test_owner_of_an_unserved_kind_is_not_treated_as_missing(core, namespace, wait_for):
+    """An ownerReference to a kind the server does not know (a custom resource) cannot be verified, so the
+    dependent is kept (the real GC cannot resolve its REST mapping and does not delete)."""
+    core.create_namespaced_config_map(namespace, {"metadata": {"name": "custom-child", "ownerReferences": [
+        {"apiVersion": "example.com/v1", "kind": "Widget", "name": "w", "uid": "0000-widget"}]}})
+    core.create_namespaced_config_map(namespace, {"metadata": {"name": "parent"}})
+    parent = core.read_namespaced_config_map("parent", namespace)
+    core.create_namespaced_config_map(namespace, {"metadata": {"name": "marker", "ownerReferences": [
+        {"apiVersion": "v1", "kind": "ConfigMap", "name": "parent", "uid": parent.metadata.uid}]}})
+    core.delete_namespaced_config_map("parent", namespace)
+    wait_for(gone(lambda: core.read_namespaced_config_map("marker", namespace)))
+    assert core.read_namespaced_config_map("custom-child", namespace).metadata.deletion_timestamp is None

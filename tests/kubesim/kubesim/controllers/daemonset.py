@@ -30,6 +30,17 @@ _DAEMON_TOLERATIONS = [
 ]
 
 
+def _tolerates(toleration: dict, taint: dict) -> bool:
+    """v1.Toleration.ToleratesTaint."""
+    if toleration.get("effect") and toleration["effect"] != taint.get("effect"):
+        return False
+    if toleration.get("key") and toleration["key"] != taint.get("key"):
+        return False
+    if (toleration.get("operator") or "Equal") == "Exists":
+        return True
+    return (toleration.get("value") or "") == (taint.get("value") or "") and bool(toleration.get("key"))
+
+
 def target_node_name(pod: dict) -> str | None:
     """util.GetTargetNodeName: spec.nodeName, else the node pinned by the matchFields affinity."""
     spec = pod.get("spec") or {}
@@ -98,12 +109,22 @@ class DaemonSetController(Controller):
                         self.enqueue((ns, meta(ds)["name"]))
 
     def node_should_run(self, ds: dict, node: dict) -> bool:
-        """nodeShouldRunDaemonPod, reduced to what kubesim nodes carry: the template's nodeSelector."""
+        """nodeShouldRunDaemonPod, reduced to what kubesim nodes carry: the template's nodeSelector, and
+        NoSchedule/NoExecute taints that the template (plus the daemon tolerations) does not tolerate."""
         if is_being_deleted(node):
             return False
-        selector = ((ds.get("spec") or {}).get("template") or {}).get("spec", {}).get("nodeSelector") or {}
+        pod_spec = ((ds.get("spec") or {}).get("template") or {}).get("spec") or {}
         labels = meta(node).get("labels") or {}
-        return all(labels.get(k) == v for k, v in selector.items())
+        if not all(labels.get(k) == v for k, v in (pod_spec.get("nodeSelector") or {}).items()):
+            return False
+        tolerations = list(pod_spec.get("tolerations") or []) + [
+            {"key": key, "operator": "Exists", "effect": effect} for key, effect in _DAEMON_TOLERATIONS]
+        for taint in (node.get("spec") or {}).get("taints") or []:
+            if taint.get("effect") not in ("NoSchedule", "NoExecute"):
+                continue
+            if not any(_tolerates(t, taint) for t in tolerations):
+                return False
+        return True
 
     def sync(self, key):
         ns, name = key
