@@ -100,6 +100,15 @@ def _write_with_retry(api_client, pod, replan):
                       % (plan.pod_ref(pod), MAX_CONFLICT_RETRIES))
 
 
+def _watch(result, api_client, namespace, name, pod, verdict, timeout):
+    """watch_pod, with a failure of the watch itself reported together with what was already changed."""
+    try:
+        return waits.watch_pod(api_client, namespace, name, pod, verdict, timeout)
+    except (ApiCallError, waits.WatchError) as exc:
+        text = exc.describe() if isinstance(exc, ApiCallError) else str(exc)
+        raise HijackFailed("could not follow pod %s/%s: %s" % (namespace, name, text), result)
+
+
 def _base_result(mode, pod):
     return {"changed": False, "mode": mode, "pod": plan.summarize_pod(pod)}
 
@@ -134,8 +143,8 @@ def hijack_image(api_client, params, check_mode, diff_mode, now, who):
         if diff_mode:
             result["diff"] = plan.image_mode_diff(pod, container, image, None)
         if params["wait"] and not check_mode:
-            outcome, detail, pod, seconds = waits.watch_pod(
-                api_client, namespace, name, pod,
+            outcome, detail, pod, seconds = _watch(
+                result, api_client, namespace, name, pod,
                 lambda p: waits.image_verdict(p, container, image, None), params["wait_timeout"])
             result["container_status"] = detail
             result["image_id"] = detail.get("image_id")
@@ -171,8 +180,8 @@ def hijack_image(api_client, params, check_mode, diff_mode, now, who):
 
     restarts_before = (plan.container_status(before, container) or {}).get("restartCount")
     generation = (updated.get("metadata") or {}).get("generation")
-    outcome, detail, latest, seconds = waits.watch_pod(
-        api_client, namespace, name, updated,
+    outcome, detail, latest, seconds = _watch(
+        result, api_client, namespace, name, updated,
         lambda p: waits.image_verdict(p, container, image, restarts_before, generation), params["wait_timeout"])
     result["container_status"] = detail
     result["elapsed"] = round(seconds, 3)
@@ -214,7 +223,7 @@ def _rollback(api_client, failed_pod, before_pod, container, previous_image, tim
         outcome, detail, latest, seconds = waits.watch_pod(
             api_client, namespace, name, updated,
             lambda p: waits.image_verdict(p, container, previous_image, None), timeout)
-    except (HijackError, ApiCallError) as exc:
+    except (HijackError, ApiCallError, waits.WatchError) as exc:
         report.update({"outcome": waits.FAILED, "error": str(exc)})
         return report, failed_pod
     report.update({"outcome": outcome, "elapsed": round(seconds, 3), "image_id": detail.get("image_id"),
@@ -274,8 +283,8 @@ def hijack_debug_container(api_client, params, check_mode, diff_mode, now, who):
     result["pod"] = plan.summarize_pod(pod)
     if not params["wait"] or check_mode:
         return result
-    outcome, detail, latest, seconds = waits.watch_pod(
-        api_client, namespace, name, pod, lambda p: waits.ephemeral_verdict(p, debug_name), params["wait_timeout"])
+    outcome, detail, latest, seconds = _watch(
+        result, api_client, namespace, name, pod, lambda p: waits.ephemeral_verdict(p, debug_name), params["wait_timeout"])
     result["debug_container"].update(detail)
     if result["changed"]:
         result["elapsed"] = round(seconds, 3)
@@ -348,8 +357,8 @@ def hijack_copy(api_client, params, check_mode, diff_mode, now, who):
     result["copy_pod"] = plan.summarize_pod(existing)
     if check_mode or not params["wait"]:
         return result
-    outcome, detail, latest, seconds = waits.watch_pod(
-        api_client, namespace, copy_name, existing, lambda p: waits.copy_verdict(p, container),
+    outcome, detail, latest, seconds = _watch(
+        result, api_client, namespace, copy_name, existing, lambda p: waits.copy_verdict(p, container),
         params["wait_timeout"])
     result["copy_pod"] = plan.summarize_pod(latest)
     result["copy_pod"]["container_status"] = detail

@@ -328,3 +328,17 @@ def test_copy_is_created_once_without_labels(api):
     assert outcome == "ok" and result["changed"] is False and api.writes() == []
     outcome, result = run_module(dict(args, image="kubesim/web:3"))
     assert outcome == "failed" and "app.image" in result["msg"]
+
+
+def test_a_watch_that_fails_after_the_write_reports_the_change(api, monkeypatch):
+    api.add_pod("p")
+
+    def forbidden_watch(api_client, path, timeout_seconds):
+        raise ApiCallError(FakeHttpError(403, 'pods is forbidden: User "bob" cannot watch resource "pods"'),
+                           "watch", "pods", None, "ns")
+
+    monkeypatch.setattr(hijack_waits, "watch_json", forbidden_watch)
+    outcome, result = run_module({"name": "p", "image": "kubesim/web:2"})
+    assert outcome == "failed" and result["changed"] is True
+    assert "could not follow pod ns/p" in result["msg"] and "watch" in result["msg"]
+    assert api.pods["p"]["spec"]["containers"][0]["image"] == "kubesim/web:2"
