@@ -180,10 +180,14 @@ def test_relabel_pod_template_hash_only_releases_but_stays_in_endpoints(core, ap
     wait_for(lambda: endpoint_ips(core, namespace, "web") == want)
 
 
-def test_adding_an_unrelated_label_changes_nothing(core, apps, namespace, wait_for):
-    """§2: adding a new label (quarantine=true) neither releases the pod nor touches the Endpoints."""
+def test_adding_an_unrelated_label_changes_nothing(core, apps, disco, namespace, wait_for):
+    """§2: adding a new label (quarantine=true) neither releases the pod nor touches the Endpoints or the
+    EndpointSlices (§4: no write when nothing changed, targetRef.resourceVersion ignored)."""
     pods = start_web(core, apps, namespace, wait_for)
+    wait_for(lambda: len(slice_ips(disco, namespace, "web")) == 3)
     before = core.read_namespaced_endpoints("web", namespace).metadata.resource_version
+    slices_before = {s.metadata.name: s.metadata.resource_version for s in disco.list_namespaced_endpoint_slice(
+        namespace, label_selector="kubernetes.io/service-name=web").items}
     core.patch_namespaced_pod(pods[0].metadata.name, namespace, {"metadata": {"labels": {"quarantine": "true"}}})
     # A later change that must be processed after ours proves the controllers saw (and skipped) it.
     core.create_namespaced_service(namespace, service(name="marker"))
@@ -191,6 +195,8 @@ def test_adding_an_unrelated_label_changes_nothing(core, apps, namespace, wait_f
     assert controller_of(core.read_namespaced_pod(pods[0].metadata.name, namespace)) is not None
     assert len(live_pods(core, namespace, "app=web")) == 3
     assert core.read_namespaced_endpoints("web", namespace).metadata.resource_version == before
+    assert {s.metadata.name: s.metadata.resource_version for s in disco.list_namespaced_endpoint_slice(
+        namespace, label_selector="kubernetes.io/service-name=web").items} == slices_before
 
 
 def test_relabel_back_adopts_and_deletes_the_lowest_deletion_cost_pod(core, apps, namespace, wait_for):

@@ -143,3 +143,20 @@ def test_template_change_rolls_pods_from_the_highest_ordinal(core, apps, namespa
         return len(order) == 2 and s.current_revision == s.update_revision != before and s.ready_replicas == 2
     wait_for(progress, timeout=20)
     assert order == ["db-1", "db-0"]
+
+
+def test_controller_revisions_record_each_template(apps, core, namespace, wait_for):
+    """Each template gets a ControllerRevision `<set>-<hash>` owned by the set, numbered 1, 2, ...; its name
+    is the pods' controller-revision-hash."""
+    apps.create_namespaced_stateful_set(namespace, statefulset(replicas=1))
+    wait_for(all_ready(core, namespace, ["db-0"]), timeout=20)
+    apps.patch_namespaced_stateful_set("db", namespace, {"spec": {"template": {"spec": {"containers": [
+        {"name": "app", "image": "kubesim/web:v2"}]}}}})
+    revisions = wait_for(lambda: len(r := apps.list_namespaced_controller_revision(namespace).items) == 2 and r)
+    by_number = {r.revision: r for r in revisions}
+    assert sorted(by_number) == [1, 2]
+    sts = apps.read_namespaced_stateful_set("db", namespace)
+    assert by_number[2].metadata.name == sts.status.update_revision
+    assert all(r.metadata.owner_references[0].name == "db" for r in revisions)
+    wait_for(lambda: core.read_namespaced_pod("db-0", namespace).metadata.labels["controller-revision-hash"]
+             == by_number[2].metadata.name, timeout=20)

@@ -535,3 +535,30 @@ def owner_key(ref: dict | None, kind: str) -> str | None:
     if ref and ref.get("kind") == kind:
         return ref.get("name")
     return None
+
+
+def ensure_controller_revision(controller: Controller, owner: dict, owner_api_version: str, owner_kind: str,
+                               name: str, hash_value: str, template: dict) -> dict | None:
+    """The ControllerRevision a StatefulSet or DaemonSet records for its current template (history.go):
+    named `<owner>-<hash>`, labelled with the template labels and controller-revision-hash, owned by the set,
+    data = the template patch, revision = 1 + the highest existing revision of that owner."""
+    ns = meta(owner)["namespace"]
+    existing = controller.store.get("controllerrevisions.apps", ns, name)
+    if existing is not None:
+        return existing
+    uid = meta(owner)["uid"]
+    revisions = [r for r in controller.store.list("controllerrevisions.apps", ns)
+                 if (controller_ref(r) or {}).get("uid") == uid]
+    labels = dict(((template or {}).get("metadata") or {}).get("labels") or {})
+    labels["controller-revision-hash"] = hash_value
+    body = {"apiVersion": "apps/v1", "kind": "ControllerRevision",
+            "metadata": {"name": name, "namespace": ns, "labels": labels,
+                         "ownerReferences": [new_controller_ref(owner, owner_api_version, owner_kind)]},
+            "data": {"spec": {"template": {**copy.deepcopy(template or {}), "$patch": "replace"}}},
+            "revision": max((int(r.get("revision") or 0) for r in revisions), default=0) + 1}
+    try:
+        return controller.api.create("controllerrevisions.apps", ns, body, user=controller.user)
+    except ApiError as err:
+        if is_already_exists(err):
+            return controller.store.get("controllerrevisions.apps", ns, name)
+        raise

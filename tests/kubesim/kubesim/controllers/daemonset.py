@@ -10,7 +10,8 @@ from __future__ import annotations
 import copy
 import functools
 
-from kubesim.controllers.base import (Controller, RefManager, controller_ref, is_being_deleted, is_not_found,
+from kubesim.controllers.base import (Controller, RefManager, controller_ref, ensure_controller_revision,
+                                      is_being_deleted, is_not_found,
                                       is_pod_available, is_pod_ready, meta, new_controller_ref, ordered_status,
                                       pod_from_template, pod_phase, selector_matches)
 from kubesim.controllers.hashing import compute_hash
@@ -146,6 +147,8 @@ class DaemonSetController(Controller):
         error = None
         if not is_being_deleted(ds):
             try:
+                ensure_controller_revision(self, ds, self.api_version, self.kind, f"{name}-{revision}", revision,
+                                           spec.get("template") or {})
                 self.manage(ds, nodes, by_node, revision)
             except ApiError as err:
                 error = err

@@ -29,6 +29,10 @@ class SyncFailed(Exception):
 class DisruptionController(Controller):
     name = "disruption-controller"
 
+    @property
+    def event_component(self) -> str:
+        return "controllermanager"  # the disruption controller's recorder source
+
     def initial_keys(self):
         return [(meta(p)["namespace"], meta(p)["name"]) for p in self.store.list(PDB)]
 

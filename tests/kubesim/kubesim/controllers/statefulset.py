@@ -11,7 +11,8 @@ from __future__ import annotations
 import copy
 import re
 
-from kubesim.controllers.base import (Controller, RefManager, controller_ref, is_already_exists, is_being_deleted,
+from kubesim.controllers.base import (Controller, RefManager, controller_ref, ensure_controller_revision,
+                                      is_already_exists, is_being_deleted,
                                       is_not_found, is_pod_available, is_pod_ready, meta, new_controller_ref,
                                       ordered_status, pod_from_template, pod_phase, selector_matches)
 from kubesim.controllers.hashing import compute_hash
@@ -37,10 +38,14 @@ def is_member_of(sts: dict, pod: dict) -> bool:
     return parent == meta(sts)["name"]
 
 
+def template_hash(sts: dict) -> str:
+    collision = int((sts.get("status") or {}).get("collisionCount") or 0)
+    return compute_hash((sts.get("spec") or {}).get("template") or {}, collision)
+
+
 def update_revision(sts: dict) -> str:
     """The ControllerRevision name of the current template, `<set>-<hash>` (the controller-revision-hash label)."""
-    collision = int((sts.get("status") or {}).get("collisionCount") or 0)
-    return f"{meta(sts)['name']}-{compute_hash((sts.get('spec') or {}).get('template') or {}, collision)}"
+    return f"{meta(sts)['name']}-{template_hash(sts)}"
 
 
 class StatefulSetController(Controller):
@@ -108,6 +113,8 @@ class StatefulSetController(Controller):
         error = None
         if not is_being_deleted(sts):
             try:
+                ensure_controller_revision(self, sts, self.api_version, self.kind, update_revision(sts),
+                                           template_hash(sts), spec.get("template") or {})
                 self.update_set(sts, pods)
             except ApiError as err:
                 error = err
