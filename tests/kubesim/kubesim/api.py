@@ -11,7 +11,7 @@ import datetime
 import ipaddress
 import random
 
-from kubesim import defaults, errors, patch as patchmod, validation
+from kubesim import defaults, errors, patch as patchmod, schema, validation
 from kubesim.errors import FieldError
 from kubesim.patch import clone
 from kubesim.resources import ResourceType, rt as _rt, VIRTUAL_RESOURCES
@@ -73,6 +73,8 @@ class Api:
     def _check_kind(self, r: ResourceType, body, kind: str | None = None, api_version: str | None = None):
         if not isinstance(body, dict):
             raise errors.bad_request(f"the object provided is unrecognized (must be of type {kind or r.kind})")
+        if kind is None:
+            schema.check_body(r, body)
         kind = kind or r.kind
         api_version = api_version or r.api_version
         bk, bav = body.get("kind"), body.get("apiVersion")
@@ -146,7 +148,7 @@ class Api:
             return self._create_subresource(self._r("pods"), namespace, (body.get("metadata") or {}).get("name"),
                                             "binding", body, dry_run, user, internal)
         self._check_kind(r, body)
-        obj = clone(body)
+        obj = _without_nulls(body)
         obj["apiVersion"], obj["kind"] = r.api_version, r.kind
         # Keep kind/apiVersion first, as the real server serialises them.
         obj = {"kind": r.kind, "apiVersion": r.api_version, **{k: v for k, v in obj.items()
@@ -178,7 +180,9 @@ class Api:
         else:
             meta.pop("generation", None)
         if r.has_status and r.key not in ("nodes", "namespaces", "pods", "services"):
-            obj["status"] = {}
+            # PrepareForCreate resets status; Go serialises the non-omitempty zero fields (the Python client
+            # requires them, e.g. V1DaemonSetStatus.currentNumberScheduled).
+            obj["status"] = clone(_INITIAL_STATUS.get(r.key, {}))
         defaults.apply_defaults(r.key, obj, create=True)
         errs = self._validate(r, obj, None)
         if errs:
@@ -311,7 +315,7 @@ class Api:
                 raise errors.invalid(r, name, errs)
             return new
         new = {"kind": r.kind, "apiVersion": r.api_version,
-               **{k: clone(v) for k, v in body.items() if k not in ("kind", "apiVersion")}}
+               **{k: v for k, v in _without_nulls(body).items() if k not in ("kind", "apiVersion")}}
         meta = new.setdefault("metadata", {})
         ometa = existing["metadata"]
         meta["name"] = name
@@ -665,6 +669,33 @@ class Api:
         self.delete(r, ns, name, grace_period_seconds=opts.get("gracePeriodSeconds"),
                     preconditions=opts.get("preconditions"), dry_run=dry_run, user=user, internal=internal)
         return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}
+
+
+_INITIAL_STATUS = {
+    "replicasets.apps": {"replicas": 0},
+    "statefulsets.apps": {"replicas": 0, "availableReplicas": 0},
+    "daemonsets.apps": {"currentNumberScheduled": 0, "numberMisscheduled": 0, "desiredNumberScheduled": 0,
+                        "numberReady": 0},
+    "horizontalpodautoscalers.autoscaling": {"currentReplicas": 0, "desiredReplicas": 0},
+    "poddisruptionbudgets.policy": {"disruptionsAllowed": 0, "currentHealthy": 0, "desiredHealthy": 0,
+                                    "expectedPods": 0},
+}
+
+
+def _without_nulls(body: dict) -> dict:
+    """A copy without null fields in metadata and spec: Go decodes null as the zero value, which is omitted."""
+    def strip(o):
+        if isinstance(o, dict):
+            return {k: strip(v) for k, v in o.items() if v is not None}
+        if isinstance(o, list):
+            return [strip(v) for v in o]
+        return o
+    out = {}
+    for k, v in body.items():
+        if v is None:
+            continue
+        out[k] = strip(v) if k in ("metadata", "spec") else clone(v)
+    return out
 
 
 _META_ORDER = ("name", "generateName", "namespace", "uid", "resourceVersion", "generation", "creationTimestamp",

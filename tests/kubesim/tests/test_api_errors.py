@@ -112,3 +112,29 @@ def test_terminating_namespace_refuses_new_content(k8s, wait_for):
         except client.ApiException as e:
             return e.status == 404
     wait_for(gone, 10, message="namespace removal")
+
+
+@pytest.mark.parametrize("body,fragment", [
+    ({"metadata": {"name": "t"}, "spec": []},
+     "Pod in version \"v1\" cannot be handled as a Pod: json: cannot unmarshal array into Go struct field "
+     "Pod.spec of type v1.PodSpec"),
+    ({"metadata": {"name": "t"}, "spec": {"containers": [{"name": "c", "image": "x", "ports": [
+        {"containerPort": "80"}]}]}},
+     "json: cannot unmarshal string into Go struct field Pod.spec.containers.ports.containerPort of type int32"),
+    ({"metadata": {"name": "t", "labels": {"a": 1}}, "spec": {}},
+     "json: cannot unmarshal number into Go struct field Pod.metadata.labels of type string"),
+])
+def test_wrongly_typed_fields_are_400(kubesim, namespace, body, fragment):
+    """The real decoder rejects wrong JSON types with 400 before validation; never a 500."""
+    status, _, out = kubesim.request("POST", f"/api/v1/namespaces/{namespace}/pods", body)
+    assert status == 400
+    b = json.loads(out)
+    assert b["reason"] == "BadRequest" and fragment in b["message"]
+
+
+def test_null_fields_are_zero_values(kubesim, namespace):
+    kubesim.request("POST", f"/api/v1/namespaces/{namespace}/configmaps", {"metadata": {"name": "n"}})
+    status, _, out = kubesim.request("PUT", f"/api/v1/namespaces/{namespace}/configmaps/n",
+                                     {"metadata": {"name": "n", "labels": None}, "data": None})
+    assert status == 200
+    assert "labels" not in json.loads(out)["metadata"]
