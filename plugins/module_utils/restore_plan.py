@@ -32,8 +32,8 @@ def rollout_since_isolation(record, replica_set, deployment):
     if controller.get("kind") != "ReplicaSet":
         return None
     if replica_set is None:
-        return "ReplicaSet %s (uid %s) that owned the pod no longer exists" % (controller.get("name"),
-                                                                                controller.get("uid"))
+        return "ReplicaSet %s (uid %s) that owned the pod no longer exists" % (
+            controller.get("name"), controller.get("uid"))
     if deployment is None:
         return None
     deploy_replicas = int((deployment.get("spec") or {}).get("replicas", 1) or 0)

@@ -67,7 +67,7 @@ pods:
     phase: {description: status.phase., type: str}
     ready: {description: Whether the Ready condition is True., type: bool}
     terminating: {description: Whether a deletion is pending., type: bool}
-    controller: {description: The controller ownerReference (kind, name, uid) or null., type: dict}
+    controller: {description: The controller ownerReference with kind name and uid or null., type: dict}
     labels: {description: Labels., type: dict}
     isolated: {description: Whether the pod carries the triage.k8s/isolated=true label., type: bool}
     record: {description: The parsed isolation record or null., type: dict}

@@ -83,8 +83,8 @@ options:
     elements: str
   values:
     description:
-      - New values for some label keys, for example V({release: crashed-login-audit-trail}). Keys not named here
-        get V(quarantined-<old value>). Values must be valid label values.
+      - "New values for some label keys, for example C({\"release\": \"crashed-login-audit-trail\"}). Keys not named
+        here get V(quarantined-<old value>). Values must be valid label values."
     type: dict
   force:
     description:
@@ -205,7 +205,7 @@ pod:
     name: {description: Pod name., type: str}
     namespace: {description: Namespace., type: str}
     uid: {description: Pod UID., type: str}
-    ip: {description: Pod IP, still reachable directly (port-forward, pod proxy)., type: str}
+    ip: {description: "Pod IP, still reachable directly (port-forward, pod proxy).", type: str}
     node: {description: Node the pod runs on., type: str}
     labels: {description: Labels after the change., type: dict}
     annotations: {description: Annotations after the change (with the undo record)., type: dict}
@@ -223,15 +223,15 @@ plan:
     strategy: {description: V(replace-first) or V(immediate)., type: str}
     strategy_reason: {description: Why that strategy., type: str}
     services: {description: Services that selected the pod and no longer do., type: list, elements: str}
-    controller: {description: The controller that released the pod (apiVersion, kind, name, uid)., type: dict}
-    top_owner: {description: Its owner, e.g. the Deployment, with templateHash., type: dict}
+    controller: {description: "The controller that released the pod (apiVersion, kind, name, uid).", type: dict}
+    top_owner: {description: "Its owner, e.g. the Deployment, with templateHash.", type: dict}
     label_changes: {description: "Changed label keys: {key: {from, to}}.", type: dict}
     release_labels: {description: Keys changed first by replace-first., type: dict}
     cut_labels: {description: Keys that cut the Service matches., type: dict}
     replacement_expected: {description: Whether the controller is expected to start a replacement., type: bool}
     guards: {description: "Guards that failed: list of {id, message}.", type: list, elements: dict}
     forced: {description: Guard ids overridden by O(force)., type: list, elements: str}
-    warnings: {description: Non-blocking findings (HPA, NetworkPolicies, endpoint dip)., type: list, elements: str}
+    warnings: {description: "Non-blocking findings (HPA, NetworkPolicies, endpoint dip).", type: list, elements: str}
     network_policies: {description: NetworkPolicies that still select the pod., type: list, elements: str}
     hpas: {description: HorizontalPodAutoscalers that scale the workload., type: list, elements: str}
     already_isolated: {description: True when the pod was isolated before this run., type: bool}

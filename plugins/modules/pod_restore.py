@@ -21,7 +21,7 @@ description:
     the highest value for that scale-down and removes it again afterwards - and RV(removed_pods) reports which pod
     the controller removed.
   - It refuses, and changes nothing, when the Deployment rolled to a new template since the isolation (the old
-    ReplicaSet is gone, scaled to zero or of another revision): that ReplicaSet would adopt the pod and delete it at
+    ReplicaSet is gone, scaled to zero or of another revision); that ReplicaSet would adopt the pod and delete it at
     once. Delete the pod instead.
   - When M(triage.k8s.pod_hijack) swapped images (annotation C(triage.k8s/original-images)) and O(revert_image) is
     true, the original images are put back first, while the pod is still out of traffic, and the module waits
@@ -152,8 +152,8 @@ pod:
   returned: when a named pod exists
   type: dict
 restore:
-  description: The restore plan - labels_before, labels_after, remove_annotations, add_annotations, revert_images,
-    adoption_expected, controller, forced; or {already_in_service - true}.
+  description: The restore plan (labels_before, labels_after, remove_annotations, add_annotations, revert_images,
+    adoption_expected, controller, forced), or C(already_in_service=true).
   returned: state=in_service
   type: dict
 removed_pods:
@@ -234,8 +234,8 @@ def main():
             older_than = parse_duration(params["isolated_before"])
         except ValueError as exc:
             module.fail_json(msg="isolated_before: %s" % exc)
-    options = dict((k, params[k]) for k in ("force", "keep_restored", "revert_image", "grace_period", "wait",
-                                             "wait_timeout", "max_pods"))
+    option_names = ("force", "keep_restored", "revert_image", "grace_period", "wait", "wait_timeout", "max_pods")
+    options = dict((k, params[k]) for k in option_names)
     api_client = get_api_client(module)
     try:
         if params["state"] == "in_service":
