@@ -19,7 +19,7 @@ from aiohttp import web
 from kubesim import faults as faults_mod
 from kubesim import rbac as rbac_mod
 from kubesim import tls
-from kubesim.cluster import Cluster, ClusterOptions
+from kubesim.cluster import COMPONENT_PACKAGES, Cluster, ClusterOptions
 from kubesim.server import Server
 
 
@@ -42,6 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--nodes", type=int, default=3, help="number of Node objects (default 3)")
     s.add_argument("--bookmark-interval", type=float, default=60.0,
                    help="seconds between watch BOOKMARK events (default 60, as the real server)")
+    s.add_argument("--disable", action="append", default=[], choices=["controllers", "kubelet"],
+                   help="do not load this component package (repeatable); without a kubelet, terminating pods "
+                        "are removed after their grace period")
     s.add_argument("--state-dir", help="directory for container sandboxes (default: a temp dir removed at exit)")
     s.add_argument("--log-level", default="WARNING", help="Python log level (default WARNING)")
     return p
@@ -89,7 +92,8 @@ async def serve(args) -> int:
     if state_dir:
         os.makedirs(state_dir, exist_ok=True)
     opts = ClusterOptions(readiness_delay=args.readiness_delay, nodes=args.nodes, state_dir=state_dir,
-                          bookmark_interval=args.bookmark_interval, audit_log=args.audit_log)
+                          bookmark_interval=args.bookmark_interval, audit_log=args.audit_log,
+                          components=tuple(p for p in COMPONENT_PACKAGES if p.rsplit(".", 1)[1] not in args.disable))
     tls_dir = tempfile.mkdtemp(prefix="kubesim-tls-")
     ssl_ctx, ca_pem = None, None
     try:

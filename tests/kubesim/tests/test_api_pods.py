@@ -289,3 +289,37 @@ def test_service_cluster_ip_allocation(k8s, namespace):
     out = core.replace_namespaced_service("a", namespace, a)
     assert out.spec.cluster_ip == core.read_namespaced_service("a", namespace).spec.cluster_ip
     assert out.spec.cluster_ip and out.spec.cluster_ip != b.spec.cluster_ip
+
+
+def test_without_kubelet_terminating_pods_go_after_grace(kubesim_factory):
+    """§5.1 graceful deletion: with no kubelet component, kubesim itself removes the pod once the grace period
+    has passed (with one, the kubelet finishes it)."""
+    import time
+    ks = kubesim_factory(["--disable", "kubelet"])
+    c = ks.api_client()
+    core = client.CoreV1Api(c)
+    core.create_namespaced_pod("default", {"metadata": {"name": "bound"}, "spec": {
+        "nodeName": "kubesim-node-1", "containers": [{"name": "app", "image": "x:1"}]}})
+    start = time.monotonic()
+    resp = core.delete_namespaced_pod("bound", "default", grace_period_seconds=1)
+    assert resp.metadata.deletion_grace_period_seconds == 1
+    assert core.read_namespaced_pod("bound", "default").metadata.deletion_timestamp is not None
+    while True:
+        try:
+            core.read_namespaced_pod("bound", "default")
+        except client.ApiException as e:
+            assert e.status == 404
+            break
+        assert time.monotonic() - start < 10, "the pod was never removed"
+        time.sleep(0.1)
+    assert time.monotonic() - start >= 0.9
+    c.close()
+
+
+def test_delete_collection(k8s, namespace):
+    core = client.CoreV1Api(k8s)
+    for i, app in enumerate(("a", "a", "b")):
+        core.create_namespaced_config_map(namespace, {"metadata": {"name": f"dc{i}", "labels": {"app": app}}})
+    core.delete_collection_namespaced_config_map(namespace, label_selector="app=a")
+    left = sorted(c.metadata.name for c in core.list_namespaced_config_map(namespace).items)
+    assert left == ["dc2", "kube-root-ca.crt"]
