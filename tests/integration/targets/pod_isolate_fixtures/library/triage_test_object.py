@@ -94,8 +94,8 @@ def main():
         # Test fixture only: a short poll is fine here; the collection's own waits are watch-based.
         while module.params["wait_ready"] and not is_ready(obj):
             if time.monotonic() > deadline:
-                module.fail_json(msg="%s %s not ready after %ss" % (definition["kind"], definition["metadata"]["name"],
-                                                                   module.params["timeout"]), object=obj)
+                module.fail_json(msg="%s %s not ready after %ss" % (
+                    definition["kind"], definition["metadata"]["name"], module.params["timeout"]), object=obj)
             time.sleep(0.2)
             obj = call(api, "get", definition["kind"], "GET", path)
     except ApiCallError as exc:

@@ -24,7 +24,6 @@ options:
 author: triage.k8s contributors (@triage-k8s)
 '''
 
-import json
 import os
 import time
 
