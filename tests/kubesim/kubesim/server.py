@@ -457,6 +457,15 @@ class Server:
         if rv_param and not rv_param.isdigit():
             raise errors.bad_request(f'invalid resource version "{rv_param}"')
         drop_after = self.faults.watch_drop_after(ctx)
+        as_table = "as=Table" in request.headers.get("Accept", "")
+        include_object = q.get("includeObject", "")
+
+        def encode(etype: str, obj: dict) -> bytes:
+            if as_table and etype in ("ADDED", "MODIFIED", "DELETED"):
+                # kubectl get --watch asks for Table events: one row per event.
+                obj = tables.table_for(r, [obj], {"resourceVersion": obj["metadata"].get("resourceVersion", "")},
+                                       include_object)
+            return _line({"type": etype, "object": obj})
 
         def visible(obj) -> bool:
             m = obj.get("metadata") or {}
@@ -500,7 +509,7 @@ class Server:
                 await resp.write(_line({"type": "ERROR", "object": expired}))
                 return resp
             for etype, obj in initial:
-                await resp.write(_line({"type": etype, "object": obj}))
+                await resp.write(encode(etype, obj))
                 sent += 1
                 if drop_after is not None and sent >= drop_after:
                     return await self._drop(request, resp)
@@ -526,12 +535,13 @@ class Server:
                 t = self._translate(ev, visible)
                 if t is None:
                     continue
-                await resp.write(_line({"type": t[0], "object": t[1]}))
+                await resp.write(encode(t[0], t[1]))
                 sent += 1
                 if drop_after is not None and sent >= drop_after:
                     return await self._drop(request, resp)
-        except (ConnectionResetError, asyncio.CancelledError):
-            raise
+        except ConnectionError:
+            # The client went away (kubectl interrupted, a watch closed): nothing to answer.
+            return resp
         finally:
             self.store.unsubscribe(on_event)
         return resp

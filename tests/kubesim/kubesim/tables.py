@@ -118,6 +118,59 @@ def _ns_row(o):
 
 _NS_COLS = [_col("Name", fmt="name"), _col("Status"), _col("Age")]
 
+def _created(o):
+    return _age(o["metadata"].get("creationTimestamp"))
+
+
+def _event_row(o):
+    inv = o.get("involvedObject") or {}
+    last = o.get("lastTimestamp") or o.get("eventTime") or o["metadata"].get("creationTimestamp")
+    return [_age(last if isinstance(last, str) else None), o.get("type", ""), o.get("reason", ""),
+            f"{(inv.get('kind') or '').lower()}/{inv.get('name', '')}", o.get("message", "")]
+
+
+_EVENT_COLS = [_col("Last Seen"), _col("Type"), _col("Reason"), _col("Object"), _col("Message")]
+
+
+def _sts_row(o):
+    spec, st = o.get("spec") or {}, o.get("status") or {}
+    return [o["metadata"]["name"], f"{st.get('readyReplicas', 0)}/{spec.get('replicas', 0)}", _created(o)]
+
+
+def _ds_row(o):
+    st = o.get("status") or {}
+    sel = ",".join(f"{k}={v}" for k, v in sorted(((o.get("spec") or {}).get("template", {}).get("spec", {})
+                                                  .get("nodeSelector") or {}).items())) or "<none>"
+    return [o["metadata"]["name"], st.get("desiredNumberScheduled", 0), st.get("currentNumberScheduled", 0),
+            st.get("numberReady", 0), st.get("updatedNumberScheduled", 0), st.get("numberAvailable", 0), sel,
+            _created(o)]
+
+
+_DS_COLS = [_col("Name", fmt="name"), _col("Desired", "integer"), _col("Current", "integer"),
+            _col("Ready", "integer"), _col("Up-to-date", "integer"), _col("Available", "integer"),
+            _col("Node Selector"), _col("Age")]
+
+
+def _job_row(o):
+    spec, st = o.get("spec") or {}, o.get("status") or {}
+    conds = {c.get("type"): c.get("status") for c in st.get("conditions") or []}
+    status = "Complete" if conds.get("Complete") == "True" else "Failed" if conds.get("Failed") == "True" \
+        else "Running"
+    return [o["metadata"]["name"], status, f"{st.get('succeeded', 0)}/{spec.get('completions', 1)}", "", _created(o)]
+
+
+_JOB_COLS = [_col("Name", fmt="name"), _col("Status"), _col("Completions"), _col("Duration"), _col("Age")]
+
+
+def _pdb_row(o):
+    spec, st = o.get("spec") or {}, o.get("status") or {}
+    return [o["metadata"]["name"], str(spec.get("minAvailable", "N/A")), str(spec.get("maxUnavailable", "N/A")),
+            st.get("disruptionsAllowed", 0), _created(o)]
+
+
+_PDB_COLS = [_col("Name", fmt="name"), _col("Min Available"), _col("Max Unavailable"),
+             _col("Allowed Disruptions", "integer"), _col("Age")]
+
 PRINTERS = {
     "pods": (_POD_COLS, _pod_row),
     "services": (_SVC_COLS, _svc_row),
@@ -126,6 +179,18 @@ PRINTERS = {
     "endpoints": (_EP_COLS, _ep_row),
     "nodes": (_NODE_COLS, _node_row),
     "namespaces": (_NS_COLS, _ns_row),
+    "events": (_EVENT_COLS, _event_row),
+    "configmaps": ([_col("Name", fmt="name"), _col("Data", "integer"), _col("Age")],
+                   lambda o: [o["metadata"]["name"], len(o.get("data") or {}) + len(o.get("binaryData") or {}),
+                              _created(o)]),
+    "secrets": ([_col("Name", fmt="name"), _col("Type"), _col("Data", "integer"), _col("Age")],
+                lambda o: [o["metadata"]["name"], o.get("type", ""), len(o.get("data") or {}), _created(o)]),
+    "serviceaccounts": ([_col("Name", fmt="name"), _col("Secrets", "integer"), _col("Age")],
+                        lambda o: [o["metadata"]["name"], len(o.get("secrets") or []), _created(o)]),
+    "statefulsets.apps": ([_col("Name", fmt="name"), _col("Ready"), _col("Age")], _sts_row),
+    "daemonsets.apps": (_DS_COLS, _ds_row),
+    "jobs.batch": (_JOB_COLS, _job_row),
+    "poddisruptionbudgets.policy": (_PDB_COLS, _pdb_row),
 }
 
 

@@ -135,3 +135,33 @@ def test_kubectl_get_pods_table(kubesim, namespace):
     err = _kubectl(kubesim, "get", "pod", "missing", "-n", namespace, check=False)
     assert err.returncode == 1
     assert 'Error from server (NotFound): pods "missing" not found' in err.stderr
+
+
+@needs_kubectl
+def test_kubectl_get_watch_prints_table_rows(kubesim, namespace):
+    """`kubectl get -w` asks for Table watch events; every update must print as a pod row, not NAME/AGE."""
+    import time
+    kubesim.request("POST", f"/api/v1/namespaces/{namespace}/pods", {"metadata": {"name": "w"}, "spec": {
+        "schedulerName": "none", "containers": [{"name": "c", "image": "x:1"}]}})
+    env = dict(os.environ, KUBECONFIG=kubesim.kubeconfig, HOME=kubesim.workdir)
+    proc = subprocess.Popen([KUBECTL, "get", "pods", "-w", "-n", namespace], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)
+    time.sleep(1.5)
+    kubesim.request("PATCH", f"/api/v1/namespaces/{namespace}/pods/w", {"metadata": {"labels": {"a": "b"}}},
+                    headers={"Content-Type": "application/merge-patch+json"})
+    time.sleep(1.0)
+    proc.terminate()
+    out, _ = proc.communicate(timeout=10)
+    lines = [line.split() for line in out.splitlines()]
+    assert lines[0] == ["NAME", "READY", "STATUS", "RESTARTS", "AGE"]
+    assert len(lines) >= 3 and all(line[:3] == ["w", "0/1", "Pending"] for line in lines[1:]), out
+
+
+@needs_kubectl
+def test_kubectl_get_events_table(kubesim, namespace):
+    kubesim.request("POST", f"/api/v1/namespaces/{namespace}/events", {
+        "metadata": {"name": "e1"}, "involvedObject": {"kind": "Pod", "name": "p", "namespace": namespace},
+        "reason": "Killing", "message": "Stopping container app", "type": "Normal"})
+    lines = _kubectl(kubesim, "get", "events", "-n", namespace).stdout.splitlines()
+    assert lines[0].split() == ["LAST", "SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"]
+    assert lines[1].split()[1:5] == ["Normal", "Killing", "pod/p", "Stopping"]
