@@ -22,6 +22,9 @@ from kubesim.store import Store
 ADMIN = "kubesim-admin"
 # The alphabet of generateName suffixes (k8s.io/apimachinery/pkg/util/rand), 5 characters (§10).
 NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
+# Storages with ReturnDeletedObject: DELETE answers with the object, not a Status (the Python client's
+# delete_namespaced_pod/service/service_account are typed V1Pod/V1Service/V1ServiceAccount accordingly).
+RETURN_DELETED_OBJECT = {"pods", "services", "serviceaccounts"}
 SERVICE_CIDR = ipaddress.ip_network("10.96.0.0/12")
 
 
@@ -551,7 +554,7 @@ class Api:
             final = self._remove(r, new, info)
             if internal:
                 self._audit_internal("delete", r, ns, name, None, user, 200)
-        if r.key == "pods":
+        if r.key in RETURN_DELETED_OBJECT:
             return clone(final)
         return errors.success_status(r, name, final["metadata"].get("uid", ""))
 

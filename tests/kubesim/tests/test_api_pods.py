@@ -193,6 +193,15 @@ def test_graceful_pod_deletion_returns_pod(k8s, namespace, wait_for):
     assert e.value.status == 404
 
 
+def test_delete_returns_the_object_for_services(k8s, namespace):
+    """Service and ServiceAccount storage also return the deleted object (ReturnDeletedObject)."""
+    core = client.CoreV1Api(k8s)
+    core.create_namespaced_service(namespace, {"metadata": {"name": "s"}, "spec": {"ports": [{"port": 80}]}})
+    assert core.delete_namespaced_service("s", namespace).metadata.name == "s"
+    core.create_namespaced_service_account(namespace, {"metadata": {"name": "sa"}})
+    assert core.delete_namespaced_service_account("sa", namespace).metadata.name == "sa"
+
+
 def test_delete_returns_status_for_other_resources(kubesim, namespace):
     kubesim.request("POST", f"/api/v1/namespaces/{namespace}/configmaps", {"metadata": {"name": "gone"}})
     status, _, body = kubesim.request("DELETE", f"/api/v1/namespaces/{namespace}/configmaps/gone")
