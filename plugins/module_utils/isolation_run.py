@@ -252,7 +252,6 @@ def isolate_pod(api_client, namespace, name, options, check_mode=False, leaving=
         raise IsolationFailed("pod %s kept changing under us; gave up after %d attempts" % (name, MAX_CONFLICT_RETRIES),
                               {"changed": False})
     record = undo_record.parse_record(pod)
-    result_base = {"before": before, "plan": plan}
     if replace_first:
         return _finish_replace_first(api_client, pod, record, pods_before, options, timer, deadline, warnings, plan,
                                      changed=True, before=before)
@@ -271,8 +270,7 @@ def isolate_pod(api_client, namespace, name, options, check_mode=False, leaving=
                               "wait_timeout: %s" % (name, exc), _result(pod, before, plan, replacement, timer,
                                                                         warnings + notes))
     event_warning = create_event(api_client, pod, "Isolated", _event_message(plan, options))
-    return _result(pod, before, plan, replacement, timer, warnings + notes + ([event_warning] if event_warning else []),
-                   result_base=result_base)
+    return _result(pod, before, plan, replacement, timer, warnings + notes + ([event_warning] if event_warning else []))
 
 
 def _event_message(plan, options):
@@ -287,7 +285,7 @@ def _event_message(plan, options):
     return message
 
 
-def _result(pod, before, plan, replacement, timer, warnings, changed=True, result_base=None):
+def _result(pod, before, plan, replacement, timer, warnings, changed=True):
     labels_after = dict(pod["metadata"].get("labels") or {})
     annotations_after = dict(pod["metadata"].get("annotations") or {})
     return {

@@ -1,0 +1,88 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) triage.k8s contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""wait_until: LIST then WATCH, re-list on 410 Gone (k8s_semantics.md §8), deadline, no sleeping."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import pytest
+
+from ansible_collections.triage.k8s.plugins.module_utils import waiting
+
+
+def obj(name, rv, ready=False):
+    return {"metadata": {"name": name, "resourceVersion": str(rv)}, "ready": ready}
+
+
+class FakeApi(object):
+    """Scripted LIST answers and WATCH streams; records the paths asked for."""
+
+    def __init__(self, lists, watches):
+        self.lists = list(lists)
+        self.watches = list(watches)
+        self.paths = []
+
+    def call(self, api_client, verb, resource, method, path, **kwargs):
+        self.paths.append(("list", path))
+        return self.lists.pop(0)
+
+    def watch(self, api_client, path, timeout):
+        self.paths.append(("watch", path))
+        for event in self.watches.pop(0):
+            yield event
+
+
+@pytest.fixture
+def fake(monkeypatch):
+    def install(lists, watches):
+        api = FakeApi(lists, watches)
+        monkeypatch.setattr(waiting, "call", api.call)
+        monkeypatch.setattr(waiting, "watch_json", api.watch)
+        monkeypatch.setattr(waiting.time, "sleep", lambda s: pytest.fail("wait_until must not sleep"))
+        return api
+    return install
+
+
+def ready_name(objects):
+    return next((name for name, o in objects.items() if o["ready"]), None)
+
+
+def test_condition_already_true_after_the_list(fake):
+    api = fake([{"metadata": {"resourceVersion": "5"}, "items": [obj("a", 5, ready=True)]}], [])
+    assert waiting.wait_until(None, "api/v1", "pods", "ns", ready_name, waiting.Deadline(5), str) == "a"
+    assert [kind for kind, _p in api.paths] == ["list"]
+
+
+def test_watch_continues_from_the_list_resource_version_and_skips_bookmarks(fake):
+    api = fake([{"metadata": {"resourceVersion": "5"}, "items": [obj("a", 5)]}],
+               [[{"type": "BOOKMARK", "object": {"metadata": {"resourceVersion": "6"}}},
+                 {"type": "MODIFIED", "object": obj("a", 7, ready=True)}]])
+    assert waiting.wait_until(None, "api/v1", "pods", "ns", ready_name, waiting.Deadline(5), str) == "a"
+    assert "resourceVersion=5" in api.paths[1][1] and "watch=1" in api.paths[1][1]
+
+
+def test_410_gone_relists(fake):
+    api = fake([{"metadata": {"resourceVersion": "5"}, "items": [obj("a", 5)]},
+                {"metadata": {"resourceVersion": "90"}, "items": [obj("a", 90, ready=True)]}],
+               [[{"type": "ERROR", "object": {"code": 410, "message": "too old resource version"}}]])
+    assert waiting.wait_until(None, "api/v1", "pods", "ns", ready_name, waiting.Deadline(5), str) == "a"
+    assert [kind for kind, _p in api.paths] == ["list", "watch", "list"]
+
+
+def test_deleted_objects_leave_the_cache(fake):
+    fake([{"metadata": {"resourceVersion": "5"}, "items": [obj("a", 5), obj("b", 5)]}],
+         [[{"type": "DELETED", "object": obj("a", 6)}]])
+    result = waiting.wait_until(None, "api/v1", "pods", "ns", lambda objs: "a" not in objs and "gone",
+                                waiting.Deadline(5), str)
+    assert result == "gone"
+
+
+def test_timeout_says_what_is_missing(fake):
+    clock = iter([0, 0, 10, 10, 10, 10])
+    fake([{"metadata": {"resourceVersion": "5"}, "items": [obj("a", 5)]}], [[]])
+    deadline = waiting.Deadline(5, clock=lambda: next(clock))
+    with pytest.raises(waiting.WaitTimeout, match="still waiting for a"):
+        waiting.wait_until(None, "api/v1", "pods", "ns", ready_name, deadline,
+                           lambda objs: "still waiting for %s" % ",".join(sorted(objs)))
