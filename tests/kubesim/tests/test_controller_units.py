@@ -1,5 +1,5 @@
-"""Unit tests of the pure parts of the controllers: the scale-down ranking `ActivePodsWithRanks.Less` (§1.3)
-and the template hash of `pod-template-hash` (§2). No cluster needed."""
+"""Unit tests of the pure parts of the controllers: the scale-down ranking `ActivePodsWithRanks.Less` (§1.3),
+the template hash of `pod-template-hash` (§2) and the Endpoints packing and truncation (§4). No cluster."""
 from __future__ import annotations
 
 import datetime
@@ -154,3 +154,43 @@ def test_template_hash_is_stable_changes_with_template_and_collision_count():
     assert h != compute_hash(t2)
     assert h != compute_hash(t1, 1)
     assert set(h) <= set(SAFE_ALPHABET) and 1 <= len(h) <= 10
+
+
+# ------------------------------------------------------------------------------------ Endpoints packing (§4)
+
+def _addr(i, uid=None):
+    return {"ip": f"10.0.{i // 250}.{i % 250 + 1}", "targetRef": {"kind": "Pod", "name": f"p{i}", "uid": uid or f"u{i}"}}
+
+
+def test_repack_groups_by_port_set_and_sorts_addresses():
+    from kubesim.controllers.endpoints import repack_subsets
+    http = [{"name": "http", "port": 8080, "protocol": "TCP"}]
+    alt = [{"name": "http", "port": 9090, "protocol": "TCP"}]
+    subsets = repack_subsets([(_addr(3), http, True), (_addr(1), http, True), (_addr(2), alt, False),
+                              (_addr(4), http, False)])
+    assert [s["ports"] for s in subsets] == [http, alt]
+    assert [a["ip"] for a in subsets[0]["addresses"]] == ["10.0.0.2", "10.0.0.4"]
+    assert [a["ip"] for a in subsets[0]["notReadyAddresses"]] == ["10.0.0.5"]
+    assert "addresses" not in subsets[1] and [a["ip"] for a in subsets[1]["notReadyAddresses"]] == ["10.0.0.3"]
+
+
+def test_truncate_keeps_ready_first_and_splits_proportionally():
+    """truncateEndpoints: 1000 addresses at most; with too many ready ones the not-ready go and the ready are
+    shared in proportion (rounded up, the last subset gets the rest)."""
+    from kubesim.controllers.endpoints import MAX_CAPACITY, truncate
+    subsets = [{"addresses": [_addr(i) for i in range(900)], "notReadyAddresses": [_addr(5000)]},
+               {"addresses": [_addr(1000 + i) for i in range(300)]}]
+    assert truncate(subsets) is True
+    assert [len(s.get("addresses", [])) for s in subsets] == [750, 250]
+    assert all("notReadyAddresses" not in s for s in subsets)
+    assert sum(len(s.get("addresses", [])) for s in subsets) == MAX_CAPACITY
+
+
+def test_truncate_only_not_ready_when_ready_fit():
+    from kubesim.controllers.endpoints import truncate
+    subsets = [{"addresses": [_addr(i) for i in range(800)],
+                "notReadyAddresses": [_addr(1000 + i) for i in range(400)]}]
+    assert truncate(subsets) is True
+    assert (len(subsets[0]["addresses"]), len(subsets[0]["notReadyAddresses"])) == (800, 200)
+    small = [{"addresses": [_addr(1)]}]
+    assert truncate(small) is False and len(small[0]["addresses"]) == 1
