@@ -199,6 +199,7 @@ class Api:
         if dry_run:
             return obj
         obj["metadata"]["resourceVersion"] = str(self.store.next_rv())
+        obj["metadata"] = _order_meta(obj["metadata"])
         self.store.put(r, obj, None)
         if not internal:
             pass
