@@ -128,3 +128,24 @@ def test_tainted_node_runs_no_daemon_pod_unless_tolerated(core, apps, namespace,
         assert [p.metadata.labels["app"] for p in pods] == ["tolerant"]
     finally:
         core.delete_node(node)
+
+
+def test_template_change_rolls_pods_one_node_at_a_time(core, apps, namespace, wait_for):
+    """updateStrategy RollingUpdate (maxUnavailable 1): old-revision pods are replaced node by node, never
+    more than one node without a ready daemon pod."""
+    apps.create_namespaced_daemon_set(namespace, daemonset())
+    wait_for(one_ready_per_node(core, namespace), timeout=15)
+    apps.patch_namespaced_daemon_set("agent", namespace, {"spec": {"template": {"spec": {"containers": [
+        {"name": "agent", "image": "kubesim/web:v2"}]}}}})
+    worst = 3
+
+    def progress():
+        nonlocal worst
+        pods = daemon_pods(core, namespace)
+        worst = min(worst, len({p.spec.node_name for p in pods if is_ready(p)}))
+        return len(pods) == 3 and all(is_ready(p) and p.spec.containers[0].image == "kubesim/web:v2" for p in pods)
+    wait_for(progress, timeout=20)
+    assert worst >= 2
+    ds = wait_for(lambda: (d := apps.read_namespaced_daemon_set("agent", namespace)).status
+                  .updated_number_scheduled == 3 and d)
+    assert ds.status.number_available == 3

@@ -11,7 +11,7 @@ import copy
 import functools
 
 from kubesim.controllers.base import (Controller, RefManager, controller_ref, ensure_controller_revision,
-                                      is_being_deleted, is_not_found,
+                                      int_or_percent, is_being_deleted, is_not_found,
                                       is_pod_available, is_pod_ready, meta, new_controller_ref, ordered_status,
                                       pod_from_template, pod_phase, selector_matches)
 from kubesim.controllers.hashing import compute_hash
@@ -185,6 +185,7 @@ class DaemonSetController(Controller):
         for node_name, daemon_pods in by_node.items():
             if node_name and node_name not in node_names:
                 to_delete.extend(p for p in daemon_pods if not is_being_deleted(p))
+        to_delete.extend(self.rolling_update_victims(ds, nodes, by_node, revision, to_delete))
         failure = None
         spec = ds.get("spec") or {}
         ref = new_controller_ref(ds, self.api_version, self.kind)
@@ -218,6 +219,30 @@ class DaemonSetController(Controller):
             self.record(ds, "SuccessfulDelete", f"Deleted pod: {meta(pod)['name']}")
         if failure is not None:
             raise failure
+
+    def rolling_update_victims(self, ds: dict, nodes: list[dict], by_node: dict, revision: str,
+                               already: list[dict]) -> list[dict]:
+        """rollingUpdate without surge: delete old-revision pods while fewer than maxUnavailable daemon pods
+        are unavailable; the next sync creates their replacements."""
+        strategy = (ds.get("spec") or {}).get("updateStrategy") or {}
+        if (strategy.get("type") or "RollingUpdate") != "RollingUpdate":
+            return []
+        eligible = [meta(n)["name"] for n in nodes if self.node_should_run(ds, n)]
+        max_unavailable = int_or_percent((strategy.get("rollingUpdate") or {}).get("maxUnavailable", 1),
+                                         len(eligible), True) or 1
+        skip = {meta(p)["uid"] for p in already}
+        unavailable, old = 0, []
+        for node_name in eligible:
+            pods = [p for p in by_node.get(node_name, []) if meta(p)["uid"] not in skip]
+            live = [p for p in pods if not is_being_deleted(p)]
+            if not live or any(is_being_deleted(p) for p in pods) or not any(map(is_pod_ready, live)):
+                unavailable += 1
+                continue
+            stale = [p for p in live if (meta(p).get("labels") or {}).get(REVISION_LABEL) != revision]
+            if stale and len(stale) == len(live):
+                old.append(stale[0])
+        budget = max_unavailable - unavailable
+        return old[:max(budget, 0)]
 
     def update_status(self, ds: dict, nodes: list[dict], revision: str) -> None:
         ns, name, uid = meta(ds)["namespace"], meta(ds)["name"], meta(ds)["uid"]
