@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from aiohttp import web
 from multidict import MultiDict
 
-from kubesim import KUBE_VERSION, errors, openapi, resources, tables
+from kubesim import KUBE_VERSION, errors, openapi, protobuf, resources, tables
 from kubesim.patch import PATCH_CONTENT_TYPES, decode_patch_body
 from kubesim.rbac import Attributes, UserInfo
 from kubesim.resources import ResourceType, VIRTUAL_RESOURCES
@@ -299,10 +299,18 @@ class Server:
                 return yaml.safe_load(raw)
             except yaml.YAMLError as e:
                 raise errors.bad_request(f"error decoding YAML: {e}") from None
+        if ctype == protobuf.CONTENT_TYPE:
+            # kubectl posts some typed objects as protobuf; kubesim reads the review kinds, 415 for the rest.
+            try:
+                decoded = protobuf.decode(raw)
+            except protobuf.ProtobufError as e:
+                raise errors.bad_request(f"error decoding protobuf body: {e}") from None
+            if decoded is not None:
+                return decoded
         if ctype not in ("application/json", "", "text/plain", "application/octet-stream"):
             raise errors.unsupported_media_type(
-                f"the body of the request was in an unknown format - accepted media types include: "
-                f"application/json, application/yaml, application/vnd.kubernetes.protobuf")
+                "the body of the request was in an unknown format - accepted media types include: "
+                "application/json, application/yaml (kubesim reads protobuf only for the self-review APIs)")
         try:
             return json.loads(raw)
         except (ValueError, UnicodeDecodeError) as e:

@@ -208,3 +208,27 @@ def test_bad_rbac_file_fails_clearly(tmp_path):
     assert out.returncode == 2
     assert "not an RBAC object or token entry" in out.stderr and "Traceback" not in out.stderr
     assert not (tmp_path / "kc").exists()
+
+
+@pytest.mark.skipif(__import__("shutil").which("kubectl") is None, reason="kubectl is not installed")
+def test_kubectl_auth_can_i_and_whoami(rbac_kubesim):
+    """kubectl posts the review objects as protobuf; the answers come from the same RBAC rules."""
+    import subprocess
+
+    def kubectl(*args):
+        env = dict(__import__("os").environ, KUBECONFIG=rbac_kubesim.kubeconfig, HOME=rbac_kubesim.workdir)
+        return subprocess.run(["kubectl", "--token", "sa-token", *args], capture_output=True, text=True, env=env,
+                              timeout=60)
+
+    assert kubectl("auth", "can-i", "patch", "pods", "-n", "team").stdout.strip() == "yes"
+    denied = kubectl("auth", "can-i", "delete", "pods", "-n", "team")
+    assert denied.stdout.strip() == "no" and denied.returncode == 1
+    assert kubectl("auth", "can-i", "create", "pods", "--subresource=exec", "-n", "team").stdout.strip() == "yes"
+    assert kubectl("auth", "can-i", "get", "configmaps/allowed-cm", "-n", "team").stdout.strip() == "yes"
+    assert kubectl("auth", "can-i", "get", "configmaps/other", "-n", "team").stdout.strip() == "no"
+    who = kubectl("auth", "whoami")
+    assert who.returncode == 0 and SA in who.stdout
+    forbidden = kubectl("get", "pods", "-n", "default")
+    assert forbidden.returncode == 1
+    assert (f'Error from server (Forbidden): pods is forbidden: User "{SA}" cannot list resource "pods" in API '
+            f'group "" in the namespace "default"') in forbidden.stderr
