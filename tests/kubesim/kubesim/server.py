@@ -252,6 +252,9 @@ class Server:
         verb = ctx.verb
         if verb in ("update", "patch") and not ctx.name:
             raise errors.method_not_allowed()
+        if r.namespaced and not ctx.namespace and verb not in ("list", "watch"):
+            # Only list and watch are served across namespaces (e.g. GET /api/v1/pods).
+            raise errors.method_not_allowed()
         if verb not in r.verbs and not ctx.subresource:
             raise errors.method_not_allowed()
         if verb == "get":

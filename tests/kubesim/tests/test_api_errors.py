@@ -70,6 +70,9 @@ def test_unknown_paths_and_methods(kubesim):
     assert kubesim.request("GET", "/api/v2")[0] == 404
     status, _, body = kubesim.request("PUT", "/api/v1/namespaces/default/configmaps", {})
     assert status == 405 and json.loads(body)["reason"] == "MethodNotAllowed"
+    status, _, body = kubesim.request("POST", "/api/v1/pods", {"metadata": {"name": "x"}})
+    assert status == 405  # across namespaces only list and watch are served
+    assert kubesim.request("GET", "/api/v1/pods")[0] == 200
     status, _, body = kubesim.request("GET", "/api/v1/namespaces/default/pods?limit=abc")
     assert status == 400
 
