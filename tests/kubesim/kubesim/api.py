@@ -190,8 +190,12 @@ class Api:
         errs = self._validate(r, obj, None)
         if errs:
             raise errors.invalid(r, name, errs)
-        if self.store.get(r, ns, name) is not None:
-            raise errors.already_exists(r, name)
+        current = self.store.get(r, ns, name)
+        if current is not None:
+            err = errors.already_exists(r, name)
+            if current["metadata"].get("deletionTimestamp"):
+                err.status["message"] = "object is being deleted: " + err.status["message"]
+            raise err
         if r.key == "services":
             self._allocate_service(obj, dry_run)
         # Keep metadata fields in the order the real server shows them.
@@ -435,8 +439,8 @@ class Api:
                 body.setdefault("metadata", {})["name"] = name
                 return self.create(r, ns, body, dry_run=dry_run, user=user, internal=internal)
             if isinstance(patch, dict) and (patch.get("metadata") or {}).get("uid"):
-                raise errors.conflict(r, name, f"Precondition failed: UID in precondition: "
-                                               f"{patch['metadata']['uid']}, UID in object meta: ")
+                raise errors.conflict(r, name, f"uid mismatch: the provided object specified uid "
+                                               f"{patch['metadata']['uid']}, and no existing object was found")
             raise errors.not_found(r, name)
         view = self._scale_view(r, existing) if subresource == "scale" else existing
         if subresource and subresource not in r.subresources:

@@ -230,3 +230,12 @@ def test_bad_dry_run_value_is_rejected(kubesim, namespace):
     b = json.loads(body)
     assert b["details"]["kind"] == "CreateOptions"
     assert 'dryRun: Unsupported value: "Some": supported values: "All"' in b["message"]
+
+
+def test_patch_missing_object_with_uid_is_409(k8s, namespace):
+    """§6: patching a non-existent object with a uid gives 409 "uid mismatch…"."""
+    core = client.CoreV1Api(k8s)
+    with pytest.raises(client.ApiException) as e:
+        core.patch_namespaced_config_map("ghost", namespace, {"metadata": {"uid": "1234"}})
+    assert e.value.status == 409
+    assert "uid mismatch: the provided object specified uid 1234" in json.loads(e.value.body)["message"]

@@ -332,3 +332,15 @@ def test_delete_collection(k8s, namespace):
     core.delete_collection_namespaced_config_map(namespace, label_selector="app=a")
     left = sorted(c.metadata.name for c in core.list_namespaced_config_map(namespace).items)
     assert left == ["dc2", "kube-root-ca.crt"]
+
+
+def test_recreate_while_terminating_is_409_being_deleted(k8s, namespace):
+    core = client.CoreV1Api(k8s)
+    core.create_namespaced_config_map(namespace, {"metadata": {"name": "held", "finalizers": ["example.com/x"]}})
+    core.delete_namespaced_config_map("held", namespace)
+    with pytest.raises(client.ApiException) as e:
+        core.create_namespaced_config_map(namespace, {"metadata": {"name": "held"}})
+    assert e.value.status == 409
+    assert json.loads(e.value.body)["message"] == 'object is being deleted: configmaps "held" already exists'
+    core.patch_namespaced_config_map("held", namespace, {"metadata": {"finalizers": None}},
+                                     _content_type="application/merge-patch+json")
