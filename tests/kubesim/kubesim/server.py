@@ -174,8 +174,7 @@ class Server:
                         opts = {"create": "CreateOptions", "update": "UpdateOptions", "patch": "PatchOptions",
                                 "delete": "DeleteOptions", "deletecollection": "DeleteOptions"}.get(ctx.verb,
                                                                                                      "Options")
-                        raise errors.invalid_kind(opts, "", [errors.FieldError.not_supported(
-                            "dryRun", v, ["All"])], "meta.k8s.io")
+                        raise errors.invalid_kind(opts, "", [_dry_run_error(dry)], "meta.k8s.io")
                 ctx.dry_run = bool(dry)
             for rule in self.faults.match(ctx):
                 if rule.action == "latency":
@@ -348,10 +347,10 @@ class Server:
                 raise errors.bad_request(f"json: error decoding DeleteOptions: {e}") from None
             if not isinstance(body, dict):
                 raise errors.bad_request("the body of a DELETE must be DeleteOptions")
-            for v in body.get("dryRun") or []:
-                if v != "All":
-                    raise errors.invalid_kind("DeleteOptions", "", [errors.FieldError.not_supported(
-                        "dryRun", v, ["All"])], "meta.k8s.io")
+            body_dry = body.get("dryRun") or []
+            if not isinstance(body_dry, list) or any(v != "All" for v in body_dry):
+                raise errors.invalid_kind("DeleteOptions", "", [_dry_run_error(body_dry)], "meta.k8s.io")
+            if body_dry:
                 ctx.dry_run = True
             if "gracePeriodSeconds" in body and body["gracePeriodSeconds"] is not None:
                 opts["grace_period_seconds"] = body["gracePeriodSeconds"]
@@ -683,6 +682,14 @@ class Server:
         if path == "/kubesim/compact" and m == "POST":
             return _json_response({"compactedResourceVersion": str(self.store.compact())})
         raise errors.path_not_found()
+
+
+def _dry_run_error(values) -> errors.FieldError:
+    """ValidateDryRun: field.NotSupported(dryRun, []string{...}, ["All"]), printed with Go's %#v."""
+    shown = "[]string{" + ", ".join(json.dumps(str(v)) for v in values) + "}" if isinstance(values, list) \
+        else json.dumps(values)
+    return errors.FieldError("FieldValueNotSupported", "dryRun",
+                             f'Unsupported value: {shown}: supported values: "All"')
 
 
 class _Reset(Exception):

@@ -229,7 +229,8 @@ def test_bad_dry_run_value_is_rejected(kubesim, namespace):
     assert status == 422
     b = json.loads(body)
     assert b["details"]["kind"] == "CreateOptions"
-    assert 'dryRun: Unsupported value: "Some": supported values: "All"' in b["message"]
+    assert b["message"] == ('CreateOptions.meta.k8s.io "" is invalid: dryRun: Unsupported value: []string{"Some"}: '
+                            'supported values: "All"')
 
 
 def test_patch_missing_object_with_uid_is_409(k8s, namespace):
