@@ -275,3 +275,22 @@ def test_drop_stream_fault_cuts_exec_mid_way(kubesim, core, namespace, java_pod)
         kubesim.request("DELETE", f"/kubesim/faults?id={rule_id}")
     out, _, code, _ = run(core, namespace, java_pod, ["echo", "after"])
     assert (out, code) == ("after\n", 0)
+
+
+def test_attach_streams_the_container_output_until_it_stops(core, namespace):
+    """pods/attach speaks the exec channel protocol: new output of the container on channel 1, and the Success
+    status on channel 3 when the container stops (here: the pod is deleted)."""
+    start_pod(core, namespace, pod_manifest("attached"))
+    resp = stream(core.connect_get_namespaced_pod_attach, "attached", namespace, stdout=True, stderr=True,
+                  stdin=False, tty=False, _preload_content=False)
+    core.connect_get_namespaced_pod_proxy_with_path("attached", namespace, "seen-by-attach")
+    out = ""
+    started = time.monotonic()
+    while "/seen-by-attach" not in out and time.monotonic() - started < 10:
+        resp.update(timeout=1)
+        out += resp.read_stdout(timeout=0) or ""
+    assert '"GET /seen-by-attach HTTP/1.1" 200' in out
+    core.delete_namespaced_pod("attached", namespace)
+    resp.run_forever(timeout=10)
+    assert not resp.is_open()
+    assert resp.returncode == 0

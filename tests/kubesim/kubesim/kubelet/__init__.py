@@ -1,7 +1,8 @@
 """kubesim's nodes: the default scheduler, the kubelets (one component for every Node) and the streaming
-subresources (exec, log, port-forward, pod and service proxy). See images.py for the simulated images."""
+subresources (exec, attach, log, port-forward, pod and service proxy). See images.py for the simulated images."""
 from __future__ import annotations
 
+from kubesim.kubelet.attach_handler import AttachHandler
 from kubesim.kubelet.exec_handler import ExecHandler
 from kubesim.kubelet.kubelet import Kubelet
 from kubesim.kubelet.logs_handler import LogsHandler
@@ -33,6 +34,7 @@ def register(cluster) -> Kubelet:
     cluster.add_component(_ProxyComponent(proxy))
     handlers = cluster.connect_handlers
     handlers[("pods", "exec")] = ExecHandler(cluster, kubelet)
+    handlers[("pods", "attach")] = AttachHandler(cluster, kubelet)
     handlers[("pods", "log")] = LogsHandler(cluster, kubelet)
     handlers[("pods", "portforward")] = PortForwardHandler(cluster, kubelet)
     handlers[("pods", "proxy")] = proxy.pod_proxy

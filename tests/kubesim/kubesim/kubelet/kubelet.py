@@ -136,13 +136,18 @@ class Kubelet:
         return prefix, host_ip
 
     def _allocate_ip(self, node: str, prefix: str) -> str:
-        start = self._next_ip.get(node, 2)
-        for offset in range(253):
-            n = (start - 2 + offset) % 253 + 2
-            ip = f"{prefix}{n}"
+        """The next free address of the node's podCIDR (a /24: .2 to .254). Past 253 pods on one node, kubesim
+        continues in overflow blocks with the second octet raised (10.245.<n>.x, 10.246.<n>.x, ...) instead
+        of refusing pods as a full node would, so scale benchmarks can run thousands of pods on 3 nodes."""
+        octets = prefix.rstrip(".").split(".")
+        start = self._next_ip.get(node, 0)
+        for offset in range(253 * 64):
+            slot = (start + offset) % (253 * 64)
+            block, host = divmod(slot, 253)
+            ip = f"{octets[0]}.{int(octets[1]) + block}.{octets[2]}.{host + 2}"
             if ip not in self._ips_in_use:
                 self._ips_in_use.add(ip)
-                self._next_ip[node] = n + 1
+                self._next_ip[node] = slot + 1
                 return ip
         raise RuntimeError(f"no pod IP left on node {node}")
 
