@@ -28,7 +28,8 @@ log = logging.getLogger("kubesim.server")
 # Subresources served by a component (streams, proxies): (resource, subresource).
 CONNECT_SUBRESOURCES = {("pods", "exec"), ("pods", "attach"), ("pods", "portforward"), ("pods", "log"),
                         ("pods", "proxy"), ("services", "proxy"), ("nodes", "proxy")}
-DEFAULT_WATCH_TIMEOUT = 1800  # --min-request-timeout of the real server
+DEFAULT_WATCH_TIMEOUT = 1800
+MAX_BODY_BYTES = 3 * 1024 * 1024  # --min-request-timeout of the real server
 _TRUE = ("true", "True", "1")
 
 
@@ -147,7 +148,8 @@ class Server:
         self.audit = cluster.audit
         self.faults = cluster.faults
         self.server_address = ""
-        self.app = web.Application(client_max_size=64 * 1024 * 1024)
+        # The real apiserver refuses request bodies over 3 MiB (maxRequestBodyBytes).
+        self.app = web.Application(client_max_size=MAX_BODY_BYTES)
         self.app.router.add_route("*", "/{tail:.*}", self.handle)
         self._watch_tasks: set = set()
 
@@ -195,8 +197,14 @@ class Server:
         except errors.ApiError as e:
             code = e.code
             return _error_response(e)
-        except web.HTTPException:
-            raise
+        except web.HTTPRequestEntityTooLarge:
+            err = errors.request_entity_too_large(f"Request entity too large: limit is {MAX_BODY_BYTES}")
+            code = err.code
+            return _error_response(err)
+        except web.HTTPException as e:
+            err = errors.generic(e.status, e.reason.replace(" ", ""), e.text or e.reason, {})
+            code = err.code
+            return _error_response(err)
         except (ConnectionResetError, asyncio.CancelledError):
             code = 0
             raise

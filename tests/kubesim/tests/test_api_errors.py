@@ -77,6 +77,13 @@ def test_unknown_paths_and_methods(kubesim):
     assert status == 400
 
 
+def test_too_large_body_is_413(kubesim):
+    big = {"metadata": {"name": "big"}, "data": {"x": "a" * (3 * 1024 * 1024 + 10)}}
+    status, _, body = kubesim.request("POST", "/api/v1/namespaces/default/configmaps", big)
+    assert status == 413
+    assert json.loads(body)["reason"] == "RequestEntityTooLarge"
+
+
 def test_name_mismatch_on_update_is_400(kubesim):
     kubesim.request("POST", "/api/v1/namespaces/default/configmaps", {"metadata": {"name": "mm"}})
     status, _, body = kubesim.request("PUT", "/api/v1/namespaces/default/configmaps/mm",

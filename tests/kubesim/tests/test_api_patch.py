@@ -240,3 +240,34 @@ def test_patch_missing_object_with_uid_is_409(k8s, namespace):
         core.patch_namespaced_config_map("ghost", namespace, {"metadata": {"uid": "1234"}})
     assert e.value.status == 409
     assert "uid mismatch: the provided object specified uid 1234" in json.loads(e.value.body)["message"]
+
+
+def test_strategic_merge_on_a_deployment_template(k8s, namespace):
+    """§5.1 merge keys inside a pod template: containers and env by name, ports by containerPort, volumes by
+    name; `$retainKeys` as kubectl apply sends it for the strategy; `$patch: delete` on a map."""
+    apps = client.AppsV1Api(k8s)
+    apps.create_namespaced_deployment(namespace, {"metadata": {"name": "d", "labels": {"a": "1"}}, "spec": {
+        "replicas": 0, "selector": {"matchLabels": {"app": "d"}},
+        "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1}},
+        "template": {"metadata": {"labels": {"app": "d"}}, "spec": {
+            "volumes": [{"name": "v1", "emptyDir": {}}],
+            "containers": [{"name": "app", "image": "x:1", "env": [{"name": "A", "value": "1"}],
+                            "ports": [{"containerPort": 80, "name": "http"}]},
+                           {"name": "side", "image": "s:1"}]}}}})
+    out = apps.patch_namespaced_deployment("d", namespace, {
+        "metadata": {"labels": {"$patch": "delete"}},
+        "spec": {"strategy": {"$retainKeys": ["type"], "type": "Recreate", "rollingUpdate": None},
+                 "template": {"spec": {
+                     "volumes": [{"name": "v2", "emptyDir": {}}],
+                     "containers": [{"name": "app", "image": "x:2", "env": [{"name": "B", "value": "2"}],
+                                     "ports": [{"containerPort": 80, "name": "web"}]}]}}}})
+    spec = out.spec.template.spec
+    app = next(c for c in spec.containers if c.name == "app")
+    assert [c.name for c in spec.containers] == ["app", "side"]
+    assert app.image == "x:2"
+    assert [(e.name, e.value) for e in app.env] == [("A", "1"), ("B", "2")]
+    assert [(p.container_port, p.name) for p in app.ports] == [(80, "web")]
+    assert [v.name for v in spec.volumes] == ["v1", "v2"]
+    assert out.spec.strategy.type == "Recreate" and out.spec.strategy.rolling_update is None
+    assert out.metadata.labels is None
+    assert out.metadata.generation == 2
