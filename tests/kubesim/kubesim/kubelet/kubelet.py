@@ -25,16 +25,23 @@ ERR_IMAGE_PULL_HOLD = 0.3     # how long ErrImagePull shows before ImagePullBack
 
 
 def _option(options, name, default):
+    """A ClusterOptions field, else an entry of `options.extra` (crash_backoff_base, image_pull_backoff_base,
+    termination_delay are kubelet-only knobs), else the default."""
     value = getattr(options, name, None)
+    if value is None:
+        value = (getattr(options, "extra", None) or {}).get(name)
     return default if value is None else value
 
 
 def _fmt_duration(seconds: float) -> str:
-    """Go's time.Duration.String() for whole seconds: 10s, 1m20s, 5m0s."""
-    s = int(seconds)
-    if s < 60:
-        return f"{s}s"
-    return f"{s // 60}m{s % 60}s"
+    """Go's time.Duration.String(): 200ms, 2.5s, 10s, 1m20s, 5m0s."""
+    if seconds < 1:
+        return f"{round(seconds * 1000)}ms"
+    if seconds < 60:
+        return f"{seconds:.3f}".rstrip("0").rstrip(".") + "s"
+    whole = int(seconds)
+    rest = f"{seconds - whole + whole % 60:.3f}".rstrip("0").rstrip(".")
+    return f"{whole // 60}m{rest}s"
 
 
 class Kubelet:
