@@ -118,6 +118,15 @@ def parse_path(method: str, path: str, query) -> RequestContext:
             ctx.verb = "get"
         else:
             ctx.verb = "list"
+        if not ctx.name and query.get("fieldSelector"):
+            # RequestInfoFactory: a list/watch for one metadata.name carries that name, so RBAC resourceNames
+            # and the audit log see it.
+            try:
+                name = parse_field_selector(query.get("fieldSelector"), "").exact_value("metadata.name")
+            except errors.ApiError:
+                name = None
+            if name and "/" not in name and name not in (".", ".."):
+                ctx.name = name
     elif m == "POST":
         ctx.verb = "create"
     elif m == "PUT":

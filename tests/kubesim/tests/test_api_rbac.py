@@ -31,7 +31,7 @@ rules:
   - apiGroups: [""]
     resources: [configmaps]
     resourceNames: [allowed-cm]
-    verbs: [get]
+    verbs: [get, list, watch]
 ---
 apiVersion: rbac.authorization.k8s.io/v1
 kind: RoleBinding
@@ -129,6 +129,12 @@ def test_resource_names(sa):
     with pytest.raises(client.ApiException) as e:  # a list has no name: resourceNames never match it
         sa.list_namespaced_config_map("team")
     _forbidden(e)
+    # ... unless it selects one metadata.name, which the request info carries as the name
+    one = sa.list_namespaced_config_map("team", field_selector="metadata.name=allowed-cm")
+    assert [c.metadata.name for c in one.items] == ["allowed-cm"]
+    with pytest.raises(client.ApiException) as e:
+        sa.list_namespaced_config_map("team", field_selector="metadata.name=secret-cm")
+    assert _forbidden(e)["message"].startswith('configmaps "secret-cm" is forbidden')
 
 
 def test_cluster_role_binding_to_group(rbac_kubesim):
