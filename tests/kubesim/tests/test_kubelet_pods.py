@@ -10,7 +10,7 @@ import time
 import pytest
 from kubernetes import client, watch
 
-from test_kubelet_support import NODES, condition, eventually, events_of, is_ready, pod_manifest
+from test_kubelet_support import NODES, condition, eventually, events_of, is_ready, pod_manifest, start_pod
 
 
 @pytest.fixture
@@ -161,13 +161,24 @@ def test_restart_policy_never_pods_reach_succeeded_or_failed(core, namespace):
 
 
 def test_kubelet_events_for_a_started_pod(core, namespace):
-    core.create_namespaced_pod(namespace, pod_manifest("evented"))
-    eventually(lambda: is_ready(core.read_namespaced_pod("evented", namespace)))
+    """Scheduled, then Pulling/Pulled/Created/Started; a second pod with the same image (IfNotPresent) on the
+    same node gets "already present on machine" and no Pulling, as from a real kubelet."""
+    image = f"kubesim/web:{namespace}"   # a tag no node has pulled yet
+    first = start_pod(core, namespace, pod_manifest("evented", image=image))
 
-    def reasons():
-        events = events_of(core, namespace, "evented")
-        return [(e.reason, e.source.component) for e in events]
-    got = eventually(lambda: (r := reasons()) and ("Started", "kubelet") in r and r)
+    def reasons(name):
+        return [(e.reason, e.source.component) for e in events_of(core, namespace, name)]
+    got = eventually(lambda: (r := reasons("evented")) and ("Started", "kubelet") in r and r)
     for expected in [("Scheduled", "default-scheduler"), ("Pulling", "kubelet"), ("Pulled", "kubelet"),
                      ("Created", "kubelet"), ("Started", "kubelet")]:
         assert expected in got
+    scheduled = next(e for e in events_of(core, namespace, "evented") if e.reason == "Scheduled")
+    assert scheduled.message == f"Successfully assigned {namespace}/evented to {first.spec.node_name}"
+
+    start_pod(core, namespace, pod_manifest("again", image=image,
+                                            nodeSelector={"kubernetes.io/hostname": first.spec.node_name}))
+    again = eventually(lambda: (r := events_of(core, namespace, "again")) and
+                       any(e.reason == "Started" for e in r) and r)
+    assert not any(e.reason == "Pulling" for e in again)
+    pulled = next(e for e in again if e.reason == "Pulled")
+    assert pulled.message == f'Container image "{image}" already present on machine'
