@@ -192,3 +192,19 @@ def test_paused_deployment_does_not_roll_out(apps, namespace, wait_for):
     assert len(replica_sets(apps, namespace)) == 1
     apps.patch_namespaced_deployment("web", namespace, {"spec": {"paused": False}})
     wait_for(lambda: len(replica_sets(apps, namespace)) == 2 and rolled_out(apps, namespace, "web", 1)())
+
+
+def test_scaling_during_a_rollout_is_proportional(apps, namespace, wait_for):
+    """dc.scale during a stuck rollout (new pods never become ready): 10 -> 20 replicas with maxSurge 3 is
+    spread over both ReplicaSets by their share of the old maximum (13 -> 23): old 10 -> 18, new 3 -> 5."""
+    apps.create_namespaced_deployment(namespace, deployment(replicas=10, strategy={
+        "type": "RollingUpdate", "rollingUpdate": {"maxSurge": 3, "maxUnavailable": 0}}))
+    wait_for(rolled_out(apps, namespace, "web", 10), timeout=20)
+    apps.patch_namespaced_deployment("web", namespace, {"spec": {"template": {"spec": {"containers": [
+        {"name": "app", "image": "registry.invalid/web:v2"}]}}}})
+    wait_for(lambda: [r.spec.replicas for r in replica_sets(apps, namespace)] == [10, 3])
+    apps.patch_namespaced_deployment_scale("web", namespace, {"spec": {"replicas": 20}})
+    wait_for(lambda: [r.spec.replicas for r in replica_sets(apps, namespace)] == [18, 5])
+    rss = replica_sets(apps, namespace)
+    assert all(r.metadata.annotations["deployment.kubernetes.io/desired-replicas"] == "20" for r in rss)
+    assert all(r.metadata.annotations["deployment.kubernetes.io/max-replicas"] == "23" for r in rss)

@@ -40,6 +40,11 @@ def _revision(rs: dict) -> int:
         return 0
 
 
+def _round_half_away(x: float) -> int:
+    """integer.RoundToInt32: math.Round, halves away from zero."""
+    return int(x + 0.5) if x >= 0 else -int(-x + 0.5)
+
+
 def _created(rs: dict) -> tuple:
     return (meta(rs).get("creationTimestamp") or "", meta(rs).get("name"))
 
@@ -106,9 +111,15 @@ class DeploymentController(Controller):
                              match=lambda r: selector_matches(selector, meta(r).get("labels")))
         rs_list = manager.claim(candidates)
 
-        if spec.get("paused"):
-            self.sync_scale_only(d, rs_list)
-            return self.sync_status(d, self._refresh(rs_list))
+        if spec.get("paused") or self.is_scaling_event(d, rs_list):
+            # dc.sync: only scale (proportionally during a rollout), no rollout step.
+            new_rs, old_rss = self.get_all_replica_sets(d, rs_list, create=False)
+            self.scale(d, new_rs, old_rss)
+            new_rs = self._refresh([new_rs])[0] if new_rs else None
+            old_rss = self._refresh(old_rss)
+            if not spec.get("paused"):
+                self.cleanup(d, old_rss)
+            return self.sync_status(d, ([new_rs] if new_rs else []) + old_rss, new_rs)
 
         strategy = (spec.get("strategy") or {}).get("type") or "RollingUpdate"
         # rolloutRecreate looks for the new ReplicaSet without creating it: it is created only once the old
@@ -150,8 +161,10 @@ class DeploymentController(Controller):
         new_revision = str(max_old_revision + 1)
         if new_rs is not None:
             annotations = meta(new_rs).get("annotations") or {}
+            # SetNewReplicaSetAnnotations: revision and copied annotations only; the desired/max replicas
+            # annotations change only when the ReplicaSet is scaled (they detect scaling events).
             changed = self._rs_annotations(d, new_rs, new_revision if _revision(new_rs) <= max_old_revision
-                                           else annotations.get(REVISION, new_revision))
+                                           else annotations.get(REVISION, new_revision), replica_counts=False)
             if changed != annotations:
                 body = copy.deepcopy(new_rs)
                 body["metadata"]["annotations"] = changed
@@ -162,14 +175,15 @@ class DeploymentController(Controller):
             return None, old_rss
         return self.create_new_rs(d, old_rss, new_revision), old_rss
 
-    def _rs_annotations(self, d: dict, rs: dict, revision: str) -> dict:
+    def _rs_annotations(self, d: dict, rs: dict, revision: str, replica_counts: bool = True) -> dict:
         annotations = dict(meta(rs).get("annotations") or {})
         for k, v in (meta(d).get("annotations") or {}).items():
             if k not in _SKIP_ANNOTATIONS:
                 annotations[k] = v
         annotations[REVISION] = revision
-        annotations[DESIRED_REPLICAS] = str(_replicas(d))
-        annotations[MAX_REPLICAS] = str(_replicas(d) + self.max_surge(d))
+        if replica_counts:
+            annotations[DESIRED_REPLICAS] = str(_replicas(d))
+            annotations[MAX_REPLICAS] = str(_replicas(d) + self.max_surge(d))
         return annotations
 
     def _set_deployment_revision(self, d: dict, revision: str | None) -> None:
@@ -275,13 +289,80 @@ class DeploymentController(Controller):
                         f"Scaled {direction} replica set {meta(rs)['name']} from {old} to {new_replicas}")
         return updated
 
-    def sync_scale_only(self, d: dict, rs_list: list[dict]) -> None:
-        """A paused Deployment still scales: the newest active RS (or the newest one) takes the replicas."""
-        active = [r for r in rs_list if _replicas(r) > 0]
+    def is_scaling_event(self, d: dict, rs_list: list[dict]) -> bool:
+        """isScalingEvent: an active ReplicaSet's desired-replicas annotation differs from spec.replicas."""
+        for rs in rs_list:
+            if _replicas(rs) <= 0:
+                continue
+            desired = (meta(rs).get("annotations") or {}).get(DESIRED_REPLICAS)
+            if desired is not None and desired != str(_replicas(d)):
+                return True
+        return False
+
+    def scale(self, d: dict, new_rs: dict | None, old_rss: list[dict]) -> None:
+        """dc.scale: one active ReplicaSet takes all replicas; a saturated new one empties the old ones;
+        otherwise (RollingUpdate) the change is spread proportionally, leftovers to the largest."""
+        replicas = _replicas(d)
+        active = [r for r in old_rss + ([new_rs] if new_rs else []) if _replicas(r) > 0]
         if len(active) <= 1:
-            target = active[0] if active else (max(rs_list, key=_created) if rs_list else None)
-            if target is not None:
-                self.scale_rs(d, target, _replicas(d))
+            if active:
+                target = active[0]
+            elif new_rs is not None:
+                target = new_rs
+            elif old_rss:
+                target = max(old_rss, key=_created)
+            else:
+                return
+            self.scale_rs(d, target, replicas)
+            return
+        new_desired = (meta(new_rs).get("annotations") or {}).get(DESIRED_REPLICAS) if new_rs else None
+        if new_rs is not None and _replicas(new_rs) == replicas and new_desired == str(replicas) and \
+                int((new_rs.get("status") or {}).get("availableReplicas") or 0) == replicas:
+            for rs in old_rss:
+                if _replicas(rs) > 0:
+                    self.scale_rs(d, rs, 0)
+            return
+        strategy = ((d.get("spec") or {}).get("strategy") or {}).get("type") or "RollingUpdate"
+        if strategy != "RollingUpdate":
+            return
+        allowed = replicas + self.max_surge(d) if replicas > 0 else 0
+        to_add = allowed - sum(_replicas(r) for r in active)
+        # scaling up: the biggest and newest first; scaling down: the biggest and oldest first
+        active.sort(key=_created, reverse=to_add > 0)
+        active.sort(key=lambda r: -_replicas(r))  # stable: size first, then the age order above
+        sizes: dict[str, int] = {}
+        added = 0
+        for rs in active:
+            if to_add != 0:
+                proportion = self._proportion(d, rs, to_add, added)
+                sizes[meta(rs)["name"]] = _replicas(rs) + proportion
+                added += proportion
+            else:
+                sizes[meta(rs)["name"]] = _replicas(rs)
+        for i, rs in enumerate(active):
+            name = meta(rs)["name"]
+            if i == 0 and to_add != 0:
+                sizes[name] = max(sizes[name] + to_add - added, 0)
+            self.scale_rs(d, rs, sizes[name])
+
+    def _proportion(self, d: dict, rs: dict, to_add: int, added: int) -> int:
+        """GetProportion / getReplicaSetFraction, with the max-replicas annotation as the size before scaling."""
+        if _replicas(rs) == 0 or to_add == 0 or to_add == added:
+            return 0
+        replicas = _replicas(d)
+        if replicas == 0:
+            fraction = -_replicas(rs)
+        else:
+            max_now = replicas + self.max_surge(d)
+            try:
+                max_before = int((meta(rs).get("annotations") or {}).get(MAX_REPLICAS, "0"))
+            except ValueError:
+                max_before = 0
+            if max_before == 0:
+                max_before = int((d.get("status") or {}).get("replicas") or 0) or max_now
+            fraction = _round_half_away(_replicas(rs) * max_now / max_before) - _replicas(rs)
+        allowed = to_add - added
+        return min(fraction, allowed) if to_add > 0 else max(fraction, allowed)
 
     def rollout_recreate(self, d: dict, new_rs: dict | None, old_rss: list[dict]) -> dict | None:
         """Scale every old ReplicaSet to 0, wait until their pods are gone, then create/scale the new one."""
