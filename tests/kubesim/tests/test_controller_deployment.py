@@ -208,3 +208,21 @@ def test_scaling_during_a_rollout_is_proportional(apps, namespace, wait_for):
     rss = replica_sets(apps, namespace)
     assert all(r.metadata.annotations["deployment.kubernetes.io/desired-replicas"] == "20" for r in rss)
     assert all(r.metadata.annotations["deployment.kubernetes.io/max-replicas"] == "23" for r in rss)
+
+
+def test_progress_deadline_exceeded(apps, namespace, wait_for):
+    """syncRolloutStatus: no progress for progressDeadlineSeconds turns Progressing False with
+    ProgressDeadlineExceeded (what `kubectl rollout status` reports as a failed rollout)."""
+    apps.create_namespaced_deployment(namespace, deployment(replicas=1, progressDeadlineSeconds=1))
+    wait_for(rolled_out(apps, namespace, "web", 1))
+    apps.patch_namespaced_deployment("web", namespace, {"spec": {"template": {"spec": {"containers": [
+        {"name": "app", "image": "registry.invalid/web:v2"}]}}}})
+
+    def timed_out():
+        d = apps.read_namespaced_deployment("web", namespace)
+        cond = next((c for c in d.status.conditions or [] if c.type == "Progressing"), None)
+        return cond if cond is not None and cond.reason == "ProgressDeadlineExceeded" else None
+    cond = wait_for(timed_out, timeout=10)
+    new_rs = replica_sets(apps, namespace)[-1].metadata.name
+    assert cond.status == "False"
+    assert cond.message == f'ReplicaSet "{new_rs}" has timed out progressing.'

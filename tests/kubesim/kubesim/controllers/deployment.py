@@ -12,7 +12,7 @@ import copy
 
 from kubesim.controllers.base import (Controller, RefManager, controller_ref, format_time, int_or_percent,
                                       is_already_exists, is_being_deleted, is_not_found, meta, new_controller_ref,
-                                      ordered_status, selector_matches)
+                                      now, ordered_status, parse_time, selector_matches)
 from kubesim.controllers.hashing import compute_hash, template_without_label
 from kubesim.errors import ApiError
 
@@ -53,6 +53,10 @@ class DeploymentController(Controller):
     name = "deployment-controller"
     kind = "Deployment"
     api_version = "apps/v1"
+
+    def __init__(self, cluster):
+        super().__init__(cluster)
+        self._created_rs_name: str | None = None  # the ReplicaSet created by the current sync, if any
 
     def initial_keys(self):
         return [(meta(d)["namespace"], meta(d)["name"]) for d in self.store.list(DEPLOY)]
@@ -110,6 +114,7 @@ class DeploymentController(Controller):
         manager = RefManager(self, d, DEPLOY, self.api_version, self.kind, RS,
                              match=lambda r: selector_matches(selector, meta(r).get("labels")))
         rs_list = manager.claim(candidates)
+        self._created_rs_name = None
 
         if spec.get("paused") or self.is_scaling_event(d, rs_list):
             # dc.sync: only scale (proportionally during a rollout), no rollout step.
@@ -119,7 +124,7 @@ class DeploymentController(Controller):
             old_rss = self._refresh(old_rss)
             if not spec.get("paused"):
                 self.cleanup(d, old_rss)
-            return self.sync_status(d, ([new_rs] if new_rs else []) + old_rss, new_rs)
+            return self.sync_status(d, ([new_rs] if new_rs else []) + old_rss, new_rs, rollout=False)
 
         strategy = (spec.get("strategy") or {}).get("type") or "RollingUpdate"
         # rolloutRecreate looks for the new ReplicaSet without creating it: it is created only once the old
@@ -132,7 +137,7 @@ class DeploymentController(Controller):
         new_rs = self._refresh([new_rs])[0] if new_rs else None
         old_rss = self._refresh(old_rss)
         self.cleanup(d, old_rss)
-        return self.sync_status(d, ([new_rs] if new_rs else []) + self._refresh(old_rss), new_rs)
+        return self.sync_status(d, ([new_rs] if new_rs else []) + self._refresh(old_rss), new_rs, rollout=True)
 
     def _refresh(self, rss: list[dict]) -> list[dict]:
         out = []
@@ -234,6 +239,7 @@ class DeploymentController(Controller):
             cur["status"] = status
             self.api.update(DEPLOY, ns, meta(d)["name"], cur, subresource="status", user=self.user)
             raise
+        self._created_rs_name = rs_name
         if new_replicas > 0:
             self.record(d, "ScalingReplicaSet", f"Scaled up replica set {rs_name} from 0 to {new_replicas}")
         self._set_deployment_revision(d, revision)
@@ -455,8 +461,11 @@ class DeploymentController(Controller):
                     raise
 
     # --------------------------------------------------------------------------------------------- status
-    def sync_status(self, d: dict, rss: list[dict], new_rs: dict | None = None):
+    def sync_status(self, d: dict, rss: list[dict], new_rs: dict | None = None, rollout: bool = True):
+        """calculateStatus (+ syncRolloutStatus when `rollout`): counts, the Available condition, and the
+        Progressing condition with its progress deadline. Returns a requeue delay for the deadline."""
         d = self.store.get(DEPLOY, meta(d)["namespace"], meta(d)["name"]) or d
+        spec = d.get("spec") or {}
         replicas = _replicas(d)
 
         def total(field):
@@ -468,9 +477,11 @@ class DeploymentController(Controller):
         conditions = {c["type"]: dict(c) for c in old_status.get("conditions") or []}
         stamp = format_time()
 
-        def set_condition(ctype, status, reason, message):
+        def set_condition(ctype, status, reason, message, force_update=False):
+            """SetDeploymentCondition: same status and reason keep the old condition (unless progress is being
+            recorded); a new status resets lastTransitionTime."""
             cur = conditions.get(ctype)
-            if cur and cur.get("status") == status and cur.get("reason") == reason and cur.get("message") == message:
+            if cur and cur.get("status") == status and cur.get("reason") == reason and not force_update:
                 return
             transition = cur["lastTransitionTime"] if cur and cur.get("status") == status else stamp
             conditions[ctype] = {"type": ctype, "status": status, "lastUpdateTime": stamp,
@@ -482,28 +493,48 @@ class DeploymentController(Controller):
             set_condition("Available", "False", "MinimumReplicasUnavailable",
                           "Deployment does not have minimum availability.")
         updated = int((new_rs.get("status") or {}).get("replicas") or 0) if new_rs else 0
-        if new_rs is not None and not (d.get("spec") or {}).get("paused"):
+        new_counts = {"replicas": total("replicas"), "updatedReplicas": updated,
+                      "readyReplicas": total("readyReplicas"), "availableReplicas": available}
+        requeue = None
+        deadline = spec.get("progressDeadlineSeconds")
+        if rollout and new_rs is not None and not spec.get("paused"):
             rs_name = meta(new_rs)["name"]
-            complete = (updated == replicas and available == replicas and total("replicas") == replicas
-                        and _replicas(new_rs) == replicas)
+            if self._created_rs_name == rs_name:
+                set_condition("Progressing", "True", "NewReplicaSetCreated", f'Created new replica set "{rs_name}"',
+                              force_update=True)
+            elif "Progressing" not in conditions and deadline is not None:
+                set_condition("Progressing", "True", "FoundNewReplicaSet", f'Found new replica set "{rs_name}"')
+            old_old = int(old_status.get("replicas") or 0) - int(old_status.get("updatedReplicas") or 0)
+            new_old = new_counts["replicas"] - updated
+            complete = (updated == replicas and new_counts["replicas"] == replicas and available == replicas)
+            progressing = (updated > int(old_status.get("updatedReplicas") or 0) or new_old < old_old
+                           or new_counts["readyReplicas"] > int(old_status.get("readyReplicas") or 0)
+                           or available > int(old_status.get("availableReplicas") or 0))
             cur = conditions.get("Progressing")
             if complete:
                 set_condition("Progressing", "True", "NewReplicaSetAvailable",
                               f'ReplicaSet "{rs_name}" has successfully progressed.')
-            elif cur is None:
-                set_condition("Progressing", "True", "NewReplicaSetCreated", f'Created new replica set "{rs_name}"')
-            elif cur.get("message", "").find(f'"{rs_name}"') < 0 or cur.get("reason") == "NewReplicaSetAvailable":
-                set_condition("Progressing", "True", "ReplicaSetUpdated", f'ReplicaSet "{rs_name}" is progressing.')
+            elif progressing:
+                set_condition("Progressing", "True", "ReplicaSetUpdated", f'ReplicaSet "{rs_name}" is progressing.',
+                              force_update=True)
+            elif deadline is not None and cur is not None and cur.get("reason") != "NewReplicaSetAvailable":
+                since = parse_time(cur.get("lastUpdateTime"))
+                if cur.get("reason") == "ProgressDeadlineExceeded":
+                    pass
+                elif since is not None and (now() - since).total_seconds() > int(deadline):
+                    set_condition("Progressing", "False", "ProgressDeadlineExceeded",
+                                  f'ReplicaSet "{rs_name}" has timed out progressing.')
+                elif since is not None:
+                    requeue = max(0.05, int(deadline) - (now() - since).total_seconds() + 0.05)
         order = [c for c in ("Available", "Progressing") if c in conditions]
         order += [t for t in conditions if t not in order]
         status = ordered_status([
             ("observedGeneration", meta(d).get("generation")),
-            ("replicas", total("replicas")),
+            ("replicas", new_counts["replicas"]),
             ("updatedReplicas", updated),
-            ("readyReplicas", total("readyReplicas")),
+            ("readyReplicas", new_counts["readyReplicas"]),
             ("availableReplicas", available),
             ("unavailableReplicas", max(replicas - available, 0)),
-            ("terminatingReplicas", None),
             ("conditions", [conditions[t] for t in order]),
             ("collisionCount", old_status.get("collisionCount")),
         ])
@@ -516,4 +547,4 @@ class DeploymentController(Controller):
             except ApiError as err:
                 if not is_not_found(err):
                     raise
-        return None
+        return requeue
