@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import stat
 import sys
 from dataclasses import dataclass
@@ -108,28 +109,38 @@ class InvalidImageName(ValueError):
     pass
 
 
+_COMPONENT = re.compile(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*")
+_TAG = re.compile(r"[\w][\w.-]{0,127}")
+_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+
+
 def parse_image(image: str) -> ImageRef:
-    """Parse like the docker reference library: [registry/]path[:tag][@digest]."""
-    if not image or image != image.strip() or any(c.isspace() for c in image) or image != image.replace("//", "/"):
-        raise InvalidImageName(f'couldn\'t parse image name "{image}": invalid reference format')
-    if any(c.isupper() for c in image.split("@", 1)[0].rsplit(":", 1)[0].split("/", 1)[-1]):
-        raise InvalidImageName(f'couldn\'t parse image name "{image}": invalid reference format: repository '
-                               f'name (library/{image}) must be lowercase')
+    """Parse like the docker reference library: [registry[:port]/]path[:tag][@digest]."""
+    def bad(detail="invalid reference format"):
+        return InvalidImageName(f'couldn\'t parse image name "{image}": {detail}')
+    if not image or image != image.strip():
+        raise bad()
     rest, _, digest = image.partition("@")
-    if digest and not digest.startswith("sha256:"):
-        raise InvalidImageName(f'couldn\'t parse image name "{image}": invalid reference format')
+    if digest and not _DIGEST.fullmatch(digest):
+        raise bad()
     parts = rest.split("/")
     if len(parts) > 1 and ("." in parts[0] or ":" in parts[0] or parts[0] == "localhost"):
-        registry, path = parts[0], "/".join(parts[1:])
+        registry, path_parts = parts[0], parts[1:]
     else:
-        registry, path = "docker.io", rest
+        registry, path_parts = "docker.io", parts
     tag = ""
-    last = path.rsplit("/", 1)[-1]
-    if ":" in last:
-        path, _, tag = path.rpartition(":")
-    if not path or path.endswith("/"):
-        raise InvalidImageName(f'couldn\'t parse image name "{image}": invalid reference format')
-    if registry == "docker.io" and "/" not in path:
+    if ":" in path_parts[-1]:
+        last, _, tag = path_parts[-1].partition(":")
+        path_parts = path_parts[:-1] + [last]
+        if not _TAG.fullmatch(tag):
+            raise bad()
+    for component in path_parts:
+        if not _COMPONENT.fullmatch(component):
+            if _COMPONENT.fullmatch(component.lower()):
+                raise bad("invalid reference format: repository name must be lowercase")
+            raise bad()
+    path = "/".join(path_parts)
+    if registry == "docker.io" and len(path_parts) == 1:
         path = "library/" + path
     return ImageRef(image, registry, path, tag or ("" if digest else "latest"), digest)
 
