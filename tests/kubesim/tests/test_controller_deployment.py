@@ -173,7 +173,8 @@ def test_recreate_strategy_removes_old_pods_before_creating_new_ones(core, apps,
 
     def progress():
         nonlocal mixed
-        images = {p.spec.containers[0].image for p in core.list_namespaced_pod(namespace, label_selector="app=web").items}
+        pods = core.list_namespaced_pod(namespace, label_selector="app=web").items
+        images = {p.spec.containers[0].image for p in pods}
         mixed = mixed or len(images) > 1
         return rolled_out(apps, namespace, "web", 2)() and images == {"kubesim/web:v2"}
     wait_for(progress, timeout=20)

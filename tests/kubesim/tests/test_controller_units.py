@@ -159,7 +159,8 @@ def test_template_hash_is_stable_changes_with_template_and_collision_count():
 # ------------------------------------------------------------------------------------ Endpoints packing (§4)
 
 def _addr(i, uid=None):
-    return {"ip": f"10.0.{i // 250}.{i % 250 + 1}", "targetRef": {"kind": "Pod", "name": f"p{i}", "uid": uid or f"u{i}"}}
+    return {"ip": f"10.0.{i // 250}.{i % 250 + 1}",
+            "targetRef": {"kind": "Pod", "name": f"p{i}", "uid": uid or f"u{i}"}}
 
 
 def test_repack_groups_by_port_set_and_sorts_addresses():

@@ -171,7 +171,8 @@ def int_or_percent(value, total: int, round_up: bool) -> int:
         try:
             return int(text)
         except ValueError:
-            raise ValueError(f'invalid value for IntOrString: invalid type: string is not a percentage: "{text}"') from None
+            raise ValueError(f'invalid value for IntOrString: invalid type: string is not a percentage: '
+                             f'"{text}"') from None
     try:
         pct = int(text[:-1])
     except ValueError:

@@ -137,7 +137,8 @@ class DisruptionController(Controller):
         try:
             expected, desired = self.expected_and_desired(pdb, pods)
         except (SyncFailed, ValueError) as err:
-            self.record(pdb, "CalculateExpectedPodCountFailed", f"Failed to calculate the number of expected pods: {err}",
+            self.record(pdb, "CalculateExpectedPodCountFailed",
+                        f"Failed to calculate the number of expected pods: {err}",
                         type="Warning")
             self.write_status(pdb, {**old, "disruptionsAllowed": 0,
                                     "observedGeneration": meta(pdb).get("generation")},
