@@ -205,9 +205,7 @@ class Api:
         obj["metadata"]["resourceVersion"] = str(self.store.next_rv())
         obj["metadata"] = _order_meta(obj["metadata"])
         self.store.put(r, obj, None)
-        if not internal:
-            pass
-        else:
+        if internal:
             self._audit_internal("create", r, ns, name, None, user, 201)
         if r.key == "namespaces":
             self._populate_namespace(name)
@@ -381,10 +379,7 @@ class Api:
             if validation._normalize(ospec) != validation._normalize(nspec):
                 meta["generation"] = (existing["metadata"].get("generation") or 0) + 1
         new["metadata"] = _order_meta(meta)
-        if subresource == "scale":
-            result_view = True
-        else:
-            result_view = False
+        result_view = subresource == "scale"
         if new == existing:
             # A no-op update writes nothing: no resourceVersion bump, no watch event.
             return self._scale_view(r, existing) if result_view else clone(existing)
@@ -395,9 +390,8 @@ class Api:
         if internal:
             self._audit_internal("update", r, ns, name, subresource, user, 200)
         if self._should_finalize(new):
-            self._remove(r, new, {})
-            if r.key == "namespaces":
-                pass
+            # The last finalizer is gone from a deleted object: it goes now.
+            self._remove(r, new, {"propagationPolicy": "Background", "user": user})
         return self._scale_view(r, new) if result_view else clone(new)
 
     @staticmethod
@@ -464,9 +458,6 @@ class Api:
                                      f"the URL ({name})")
         if rmeta.get("uid") and rmeta["uid"] != existing["metadata"]["uid"]:
             raise errors.invalid(r, name, [FieldError.invalid("metadata.uid", rmeta["uid"], "field is immutable")])
-        if patch_type == "apply":
-            # Apply patches do not carry resourceVersion preconditions unless set explicitly.
-            pass
         new = self._prepare_update(r, ns, name, existing, result, subresource)
         return self._commit_update(r, ns, name, existing, new, subresource, dry_run, user, internal)
 
@@ -668,7 +659,7 @@ class Api:
         # eviction
         if body.get("apiVersion") not in (None, "policy/v1", "policy/v1beta1") or body.get("kind") not in (
                 None, "Eviction"):
-            raise errors.bad_request(f"the object provided is unrecognized (must be of type Eviction)")
+            raise errors.bad_request("the object provided is unrecognized (must be of type Eviction)")
         disruption = getattr(self.cluster, "disruption", None) if self.cluster is not None else None
         terminal = (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed")
         if disruption is not None and not terminal and not pod["metadata"].get("deletionTimestamp"):

@@ -164,7 +164,6 @@ class Server:
 
     # ------------------------------------------------------------------------------------------- entry point
     async def handle(self, request: web.Request) -> web.StreamResponse:
-        start = time.monotonic()
         ctx = RequestContext(path=request.path, query=request.query)
         code = 500
         try:
@@ -228,7 +227,6 @@ class Server:
                                subresource=ctx.subresource, namespace=ctx.namespace, name=ctx.name,
                                query={k: v for k, v in ctx.query.items()}, code=code, dry_run=ctx.dry_run,
                                path=request.path)
-            del start
 
     def _authorize(self, ctx: RequestContext):
         if ctx.path.startswith("/kubesim/"):

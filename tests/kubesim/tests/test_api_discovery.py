@@ -8,7 +8,7 @@ import subprocess
 import textwrap
 
 import pytest
-from kubernetes import client, dynamic
+from kubernetes import dynamic
 
 KUBECTL = shutil.which("kubectl")
 needs_kubectl = pytest.mark.skipif(KUBECTL is None, reason="kubectl is not installed on this machine")
