@@ -108,3 +108,23 @@ def test_pdb_with_no_healthy_pods_reports_insufficient(policy, namespace, wait_f
                             disruptions_allowed=0))
     cond = next(c for c in s.conditions if c.type == "DisruptionAllowed")
     assert (cond.status, cond.reason) == ("False", "InsufficientPods")
+
+
+def test_percentage_budget_over_pods_without_a_scalable_controller_fails_sync(core, policy, namespace,
+                                                                              wait_for):
+    """getExpectedScale: with maxUnavailable, every selected pod's controller must have a scale; a Job has
+    none, so the budget reports SyncFailed and allows no disruption."""
+    client.BatchV1Api(core.api_client).create_namespaced_job(namespace, {
+        "metadata": {"name": "batch"}, "spec": {"template": {
+            "metadata": {"labels": {"app": "web"}},
+            "spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "kubesim/web:v1"}]}}}})
+    wait_for(ready_pods(core, namespace, 1))
+    policy.create_namespaced_pod_disruption_budget(namespace, pdb(maxUnavailable=1))
+
+    def failed():
+        s = policy.read_namespaced_pod_disruption_budget("web-pdb", namespace).status
+        cond = next((c for c in s.conditions or [] if c.type == "DisruptionAllowed"), None)
+        return s if cond is not None and cond.reason == "SyncFailed" else None
+    s = wait_for(failed)
+    assert s.disruptions_allowed == 0
+    assert next(c for c in s.conditions if c.type == "DisruptionAllowed").status == "False"
