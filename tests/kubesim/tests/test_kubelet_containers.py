@@ -160,3 +160,25 @@ def test_ephemeral_container_starts_and_reports_status(core, namespace):
     assert pod.status.container_statuses[0].restart_count == 0
     assert pod.status.container_statuses[0].container_id == before.status.container_statuses[0].container_id
     assert pod.metadata.uid == before.metadata.uid and is_ready(pod)
+
+
+def test_init_containers_complete_before_the_app_starts(core, namespace):
+    """getPhase / Initialized: init containers run to completion first (initContainerStatuses terminated,
+    Completed); one that cannot start keeps the pod Pending, Initialized False, the app PodInitializing."""
+    ok = pod_manifest("init-ok")
+    ok["spec"]["initContainers"] = [{"name": "setup", "image": "busybox:1.36", "command": ["true"]}]
+    pod = start_pod(core, namespace, ok)
+    (ics,) = pod.status.init_container_statuses
+    assert ics.state.terminated.exit_code == 0 and ics.state.terminated.reason == "Completed"
+    assert condition(pod, "Initialized").status == "True"
+
+    stuck = pod_manifest("init-stuck")
+    stuck["spec"]["initContainers"] = [{"name": "setup", "image": "registry.invalid/setup:1"}]
+    core.create_namespaced_pod(namespace, stuck)
+    pod = eventually(lambda: (p := core.read_namespaced_pod("init-stuck", namespace)).status.init_container_statuses
+                     and p.status.init_container_statuses[0].state.waiting
+                     and p.status.init_container_statuses[0].state.waiting.reason == "ImagePullBackOff" and p)
+    assert pod.status.phase == "Pending"
+    init = condition(pod, "Initialized")
+    assert init.status == "False" and init.message == "containers with incomplete status: [setup]"
+    assert pod.status.container_statuses[0].state.waiting.reason == "PodInitializing"

@@ -3,6 +3,8 @@ server's errors (spec §6, §8 for `follow` through `watch.Watch`)."""
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 import re
 import threading
 import time
@@ -137,3 +139,11 @@ def test_invalid_options_are_rejected(kubesim, namespace, core, web_pod):
     assert body["reason"] == "Invalid" and body["details"]["kind"] == "PodLogOptions"
     status, _, body = kubesim.request("GET", f"/api/v1/namespaces/{namespace}/pods/{web_pod}/log?tailLines=x")
     assert status == 400
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed on this machine")
+def test_kubectl_logs(kubesim, namespace, web_pod):
+    result = subprocess.run(["kubectl", "--kubeconfig", kubesim.kubeconfig, "logs", "-n", namespace, web_pod,
+                             "--tail=1"], capture_output=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert b'"GET /req-4 HTTP/1.1" 200' in result.stdout and len(result.stdout.splitlines()) == 1
