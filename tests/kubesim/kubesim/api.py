@@ -45,6 +45,8 @@ class Api:
         self._used_ips: set[str] = set()
         self._used_node_ports: set[int] = set()
         self._rng = random.Random()
+        # (resource key, namespace, name, subresource) -> field manager -> last applied configuration
+        self._applied: dict[tuple, dict[str, dict]] = {}
 
     # ------------------------------------------------------------------------------------------------ helpers
     @staticmethod
@@ -401,6 +403,9 @@ class Api:
             not meta.get("deletionGracePeriodSeconds") and obj.get("kind") != "Namespace"
 
     def _remove(self, r: ResourceType, obj: dict, info: dict) -> dict:
+        ns, name = obj["metadata"].get("namespace", "") if r.namespaced else "", obj["metadata"]["name"]
+        for sub in ("", "status", "scale"):
+            self._applied.pop((r.key, ns, name, sub), None)
         final = clone(obj)
         final["metadata"]["resourceVersion"] = str(self.store.next_rv())
         self.store.remove(r, final, obj, info)
@@ -431,7 +436,10 @@ class Api:
             if patch_type == "apply" and not subresource:
                 body = clone(patch)
                 body.setdefault("metadata", {})["name"] = name
-                return self.create(r, ns, body, dry_run=dry_run, user=user, internal=internal)
+                out = self.create(r, ns, body, dry_run=dry_run, user=user, internal=internal)
+                if not dry_run:
+                    self._remember_applied(r, ns, name, None, field_manager, patch)
+                return out
             if isinstance(patch, dict) and (patch.get("metadata") or {}).get("uid"):
                 raise errors.conflict(r, name, f"uid mismatch: the provided object specified uid "
                                                f"{patch['metadata']['uid']}, and no existing object was found")
@@ -449,7 +457,9 @@ class Api:
         elif patch_type == "strategic":
             result = patchmod.apply_strategic_merge_patch(view, patch)
         else:
-            result = patchmod.apply_apply_patch(view, patch)
+            configs = self._applied.get((r.key, ns, name, subresource or ""), {})
+            others = [c for m, c in configs.items() if m != field_manager]
+            result = patchmod.apply_apply_patch(view, patch, configs.get(field_manager), others)
         if not isinstance(result, dict):
             raise errors.bad_request("the patch result is not an object")
         rmeta = result.get("metadata") if isinstance(result.get("metadata"), dict) else {}
@@ -459,7 +469,14 @@ class Api:
         if rmeta.get("uid") and rmeta["uid"] != existing["metadata"]["uid"]:
             raise errors.invalid(r, name, [FieldError.invalid("metadata.uid", rmeta["uid"], "field is immutable")])
         new = self._prepare_update(r, ns, name, existing, result, subresource)
-        return self._commit_update(r, ns, name, existing, new, subresource, dry_run, user, internal)
+        out = self._commit_update(r, ns, name, existing, new, subresource, dry_run, user, internal)
+        if patch_type == "apply" and not dry_run:
+            self._remember_applied(r, ns, name, subresource, field_manager, patch)
+        return out
+
+    def _remember_applied(self, r, ns, name, subresource, manager, config):
+        """Server-side apply bookkeeping: the last configuration each manager applied (see patch.apply_apply_patch)."""
+        self._applied.setdefault((r.key, ns, name, subresource or ""), {})[manager] = clone(config)
 
     # ---------------------------------------------------------------------------------------------- delete
     def delete(self, rtype, namespace, name, *, grace_period_seconds=None, propagation_policy=None,

@@ -177,15 +177,63 @@ def _smp_list(orig: list, patch: list, field: str, parent_field: str | None) -> 
     return out
 
 
-# -------------------------------------------------------------------------------------------- apply (cheap)
+# ---------------------------------------------------------------------------------------------------- apply
 
-def apply_apply_patch(doc: dict | None, applied: dict) -> dict:
-    """A cheap server-side apply: the applied configuration is strategically merged onto the live object.
+def apply_apply_patch(doc: dict | None, applied: dict, previous: dict | None = None,
+                      others: list[dict] | None = None) -> dict:
+    """Server-side apply, simplified: fields this manager applied last time and no longer applies are removed
+    (unless another applier's configuration still sets them), then the configuration is merged in with the
+    strategic-merge rules. kubesim keeps each manager's last applied configuration instead of managedFields, so
+    ownership taken over by plain updates is not tracked (documented in README.md)."""
+    live = clone(doc) if isinstance(doc, dict) else {}
+    if previous:
+        _prune(live, previous, applied, others or [], None)
+    return apply_strategic_merge_patch(live, applied)
 
-    Real SSA also removes fields this manager applied before and no longer sets; kubesim does not track
-    managedFields, so those fields stay (documented in docs/kubesim.md).
-    """
-    return apply_strategic_merge_patch(doc or {}, applied)
+
+def _prune(live: dict, prev: dict, new: dict, others: list, parent: str | None):
+    for k, pv in prev.items():
+        if k.startswith("$") or k not in live:
+            continue
+        other_vals = [o[k] for o in others if isinstance(o, dict) and k in o]
+        lv = live[k]
+        if not isinstance(new, dict) or k not in new:
+            # No longer applied: remove what only this manager set, descending into maps and keyed lists so
+            # that entries set by other appliers or by plain updates stay.
+            if isinstance(pv, dict) and isinstance(lv, dict):
+                _prune(lv, pv, {}, [o for o in other_vals if isinstance(o, dict)], k)
+                if not lv and not other_vals:
+                    del live[k]
+            elif isinstance(pv, list) and isinstance(lv, list) and _merge_key(k, parent):
+                _prune(live, {k: pv}, {k: []}, [{k: o} for o in other_vals], parent)
+                if not live[k] and not other_vals:
+                    del live[k]
+            elif not other_vals:
+                del live[k]
+            continue
+        nv = new[k]
+        if isinstance(pv, dict) and isinstance(nv, dict) and isinstance(lv, dict):
+            _prune(lv, pv, nv, [o for o in other_vals if isinstance(o, dict)], k)
+        elif isinstance(pv, list) and isinstance(nv, list) and isinstance(lv, list):
+            if k in _PRIMITIVE_MERGE:
+                keep = set(map(str, nv)) | {str(x) for o in other_vals if isinstance(o, list) for x in o}
+                live[k] = [x for x in lv if str(x) in keep or x not in pv]
+                continue
+            key = _merge_key(k, parent)
+            if not key or not all(isinstance(x, dict) for x in pv + nv):
+                continue  # atomic lists are replaced by the merge
+            new_by_key = {x.get(key): x for x in nv}
+            other_keys = {x.get(key) for o in other_vals if isinstance(o, list) for x in o if isinstance(x, dict)}
+            for item in pv:
+                kv = item.get(key)
+                if kv in new_by_key:
+                    for li in lv:
+                        if isinstance(li, dict) and li.get(key) == kv:
+                            others_items = [x for o in other_vals if isinstance(o, list) for x in o
+                                            if isinstance(x, dict) and x.get(key) == kv]
+                            _prune(li, item, new_by_key[kv], others_items, k)
+                elif kv not in other_keys:
+                    live[k] = lv = [x for x in lv if not (isinstance(x, dict) and x.get(key) == kv)]
 
 
 def decode_patch_body(raw: bytes, patch_type: str):

@@ -271,3 +271,43 @@ def test_strategic_merge_on_a_deployment_template(k8s, namespace):
     assert out.spec.strategy.type == "Recreate" and out.spec.strategy.rolling_update is None
     assert out.metadata.labels is None
     assert out.metadata.generation == 2
+
+
+def _apply(kubesim, path, doc, manager):
+    import yaml
+    return kubesim.request("PATCH", f"{path}?fieldManager={manager}", yaml.safe_dump(doc).encode(),
+                           headers={"Content-Type": "application/apply-patch+yaml"})
+
+
+def test_apply_removes_fields_the_manager_stopped_applying(kubesim, namespace):
+    """Server-side apply: a label this manager applied before and omits now is removed; one another applier
+    still sets is kept; fields set by plain patches are left alone."""
+    path = f"/api/v1/namespaces/{namespace}/configmaps/ssa"
+    base = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "ssa"}}
+    status, _, _ = _apply(kubesim, path, {**base, "metadata": {"name": "ssa", "labels": {
+        "quarantine": "true", "shared": "1"}}, "data": {"a": "1", "b": "2"}}, "triage")
+    assert status == 201
+    assert _apply(kubesim, path, {**base, "metadata": {"name": "ssa", "labels": {"shared": "1"}}}, "other")[0] == 200
+    kubesim.request("PATCH", path, {"metadata": {"labels": {"by-patch": "x"}}},
+                    headers={"Content-Type": "application/merge-patch+json"})
+    status, _, body = _apply(kubesim, path, {**base, "data": {"a": "1"}}, "triage")
+    assert status == 200
+    obj = json.loads(body)
+    assert obj["metadata"]["labels"] == {"shared": "1", "by-patch": "x"}
+    assert obj["data"] == {"a": "1"}
+
+
+def test_apply_removes_a_container_dropped_from_the_configuration(kubesim, namespace):
+    path = f"/apis/apps/v1/namespaces/{namespace}/deployments/ssa"
+
+    def deploy(containers):
+        return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "ssa"}, "spec": {
+            "replicas": 0, "selector": {"matchLabels": {"app": "ssa"}}, "template": {
+                "metadata": {"labels": {"app": "ssa"}}, "spec": {"containers": containers}}}}
+    two = [{"name": "app", "image": "x:1"}, {"name": "side", "image": "s:1"}]
+    assert _apply(kubesim, path, deploy(two), "triage")[0] == 201
+    status, _, body = _apply(kubesim, path, deploy(two[:1]), "triage")
+    assert status == 200
+    containers = json.loads(body)["spec"]["template"]["spec"]["containers"]
+    assert [c["name"] for c in containers] == ["app"]
+    assert containers[0]["terminationMessagePath"] == "/dev/termination-log"  # defaults are not pruned
