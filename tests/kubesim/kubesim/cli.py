@@ -8,6 +8,7 @@ import asyncio
 import logging
 import os
 import secrets
+import shutil
 import signal
 import socket
 import sys
@@ -73,6 +74,14 @@ def write_kubeconfig(path: str, server_url: str, token: str, ca_pem: bytes | Non
 
 
 async def serve(args) -> int:
+    tls_dir = tempfile.mkdtemp(prefix="kubesim-tls-")
+    try:
+        return await _serve(args, tls_dir)
+    finally:
+        shutil.rmtree(tls_dir, ignore_errors=True)
+
+
+async def _serve(args, tls_dir: str) -> int:
     token = args.token or secrets.token_urlsafe(24)
     extra_tokens, rbac_objects = [], []
     if args.rbac:
@@ -94,15 +103,11 @@ async def serve(args) -> int:
     opts = ClusterOptions(readiness_delay=args.readiness_delay, nodes=args.nodes, state_dir=state_dir,
                           bookmark_interval=args.bookmark_interval, audit_log=args.audit_log,
                           components=tuple(p for p in COMPONENT_PACKAGES if p.rsplit(".", 1)[1] not in args.disable))
-    tls_dir = tempfile.mkdtemp(prefix="kubesim-tls-")
     ssl_ctx, ca_pem = None, None
-    try:
-        if not args.insecure_http:
-            ssl_ctx, ca_pem, _, _ = tls.generate(args.host, tls_dir)
-            opts.ca_pem = ca_pem.decode()
-        cluster = Cluster(opts)
-    finally:
-        pass
+    if not args.insecure_http:
+        ssl_ctx, ca_pem, _, _ = tls.generate(args.host, tls_dir)
+        opts.ca_pem = ca_pem.decode()
+    cluster = Cluster(opts)
     for rule in rules:
         cluster.faults.add(rule)
     authn = rbac_mod.Authenticator(token, extra_tokens)
@@ -117,6 +122,7 @@ async def serve(args) -> int:
     except OSError as e:
         print(f"kubesim: cannot listen on {args.host}:{args.port}: {e.strerror}", file=sys.stderr)
         await runner.cleanup()
+        await cluster.stop()
         return 1
     sock.listen(512)
     site = web.SockSite(runner, sock, ssl_context=ssl_ctx)
@@ -142,8 +148,6 @@ async def serve(args) -> int:
     await stop.wait()
     await cluster.stop()
     await runner.cleanup()
-    import shutil
-    shutil.rmtree(tls_dir, ignore_errors=True)
     return 0
 
 

@@ -1,5 +1,5 @@
 """Patch application (spec §6): RFC 6902 json-patch, RFC 7386 merge-patch, strategic merge patch with the list
-merge keys of core/v1 and apps/v1 types (§5.1), and a cheap apply-patch.
+merge keys of core/v1 and apps/v1 types (§5.1), and a simplified server-side apply.
 
 Errors are raised as ApiError with the bodies the real server sends: a json-patch that cannot be applied gives the
 generic 422; an undecodable patch gives 400.
