@@ -244,8 +244,8 @@ def test_already_isolated_pods_do_not_count_as_endpoints():
 
 def test_pdb_without_allowed_disruptions_blocks_immediate():
     view = deployment_fleet(replicas=2)
-    view["pdbs"] = [{"metadata": {"name": "web-pdb"}, "spec": {"minAvailable": 2,
-                                                                "selector": {"matchLabels": {"app": "web"}}}}]
+    view["pdbs"] = [{"metadata": {"name": "web-pdb"},
+                     "spec": {"minAvailable": 2, "selector": {"matchLabels": {"app": "web"}}}}]
     plan = plan_isolation(view, strategy="immediate")
     assert guard_ids(plan) == ["pdb"]
     assert "web-pdb" in plan["guards"][0]["message"]
@@ -253,8 +253,8 @@ def test_pdb_without_allowed_disruptions_blocks_immediate():
 
 def test_pdb_with_room_is_fine_and_replace_first_keeps_the_budget():
     view = deployment_fleet(replicas=3)
-    view["pdbs"] = [{"metadata": {"name": "web-pdb"}, "spec": {"maxUnavailable": "34%",
-                                                                "selector": {"matchLabels": {"app": "web"}}}}]
+    view["pdbs"] = [{"metadata": {"name": "web-pdb"},
+                     "spec": {"maxUnavailable": "34%", "selector": {"matchLabels": {"app": "web"}}}}]
     assert plan_isolation(view, strategy="immediate")["guards"] == []
     view["pdbs"][0]["spec"] = {"minAvailable": "100%", "selector": {"matchLabels": {"app": "web"}}}
     assert plan_isolation(view, strategy="immediate")["guards"][0]["id"] == "pdb"

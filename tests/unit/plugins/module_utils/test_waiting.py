@@ -30,8 +30,7 @@ class FakeApi(object):
 
     def watch(self, api_client, path, timeout):
         self.paths.append(("watch", path))
-        for event in self.watches.pop(0):
-            yield event
+        yield from self.watches.pop(0)
 
 
 @pytest.fixture

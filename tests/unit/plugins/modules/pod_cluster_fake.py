@@ -38,8 +38,8 @@ class FakeCluster(object):
         server.route("POST", "/api/v1/namespaces/%s/events" % NS, handler=lambda request: (201, request.body))
         for owner in owners:
             plural = owner["kind"].lower() + "s"
-            server.route("GET", "/apis/%s/namespaces/%s/%s/%s" % (owner["apiVersion"], NS, plural,
-                                                                   owner["metadata"]["name"]), body=owner)
+            path = "/apis/%s/namespaces/%s/%s/%s" % (owner["apiVersion"], NS, plural, owner["metadata"]["name"])
+            server.route("GET", path, body=owner)
         for name in self.pods:
             self._route_pod(name)
 
