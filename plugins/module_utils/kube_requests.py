@@ -87,6 +87,7 @@ def watch_json(api_client, path, timeout_seconds):
     """
     response = _send(api_client, "GET", path, timeout=(10, timeout_seconds + 10))
     buffered = b""
+    drained = False
     try:
         for chunk in response.stream(4096, decode_content=True):
             buffered += chunk
@@ -95,10 +96,18 @@ def watch_json(api_client, path, timeout_seconds):
                 line = line.strip()
                 if line:
                     yield json.loads(line.decode("utf-8"))
+        drained = True
         if buffered.strip():
             yield json.loads(buffered.decode("utf-8"))
     finally:
-        response.release_conn()
+        if drained:
+            # The server ended the stream: the connection is at a clean boundary and can be reused.
+            response.release_conn()
+        else:
+            # The caller stopped reading (condition met, error, timeout) while the server may still be
+            # streaming. Returning that socket to the pool would hand the next request a connection with
+            # the rest of this watch still in it, so close it instead.
+            response.close()
 
 
 class ApiCallError(Exception):

@@ -81,8 +81,10 @@ def wait_until(api_client, prefix, plural, namespace, condition, deadline, descr
         path = api_path(prefix, "namespaces", namespace, plural, watch="1", resourceVersion=resource_version,
                         allowWatchBookmarks="true", timeoutSeconds=max(1, int(remaining + 0.999)),
                         labelSelector=label_selector, fieldSelector=field_selector)
+        events = None
         try:
-            for event in watch_json(api_client, path, max(1, int(remaining + 0.999))):
+            events = watch_json(api_client, path, max(1, int(remaining + 0.999)))
+            for event in events:
                 kind = event.get("type")
                 obj = event.get("object") or {}
                 if kind == "ERROR":
@@ -118,3 +120,8 @@ def wait_until(api_client, prefix, plural, namespace, condition, deadline, descr
             if any(cls.__name__ == "ApiException" for cls in type(exc).__mro__):
                 raise ApiCallError(exc, "watch", plural, namespace=namespace)
             raise
+        finally:
+            if events is not None:
+                # Leaving the loop early (return, 410, error) must close the stream now, not whenever the
+                # generator is garbage-collected: watch_json then closes the half-read connection.
+                events.close()

@@ -85,3 +85,37 @@ def test_timeout_says_what_is_missing(fake):
     with pytest.raises(waiting.WaitTimeout, match="still waiting for a"):
         waiting.wait_until(None, "api/v1", "pods", "ns", ready_name, deadline,
                            lambda objs: "still waiting for %s" % ",".join(sorted(objs)))
+
+
+
+def _closing_watch(closed, events):
+    def watch(api_client, path, timeout):
+        try:
+            for item in events:
+                yield item
+        finally:
+            closed.append(path)
+    return watch
+
+
+def test_a_condition_met_mid_watch_closes_the_watch_stream(monkeypatch):
+    """Returning from inside the watch loop closes the stream, so watch_json closes its half-read connection."""
+    closed = []
+    monkeypatch.setattr(waiting, "call", lambda *a, **k: {"metadata": {"resourceVersion": "1"}, "items": [obj("a", 1)]})
+    monkeypatch.setattr(waiting, "watch_json", _closing_watch(closed, [
+        {"type": "MODIFIED", "object": obj("a", 2, ready=True)}, {"type": "MODIFIED", "object": obj("a", 3)}]))
+    assert waiting.wait_until(None, "api/v1", "pods", "ns", ready_name, waiting.Deadline(30), str) == "a"
+    assert len(closed) == 1
+
+
+def test_a_timeout_mid_watch_has_closed_the_stream_before_the_error_reaches_the_caller(monkeypatch):
+    closed = []
+    clock = iter([0, 0, 1, 10, 10, 10, 10])
+    monkeypatch.setattr(waiting, "call", lambda *a, **k: {"metadata": {"resourceVersion": "1"}, "items": [obj("a", 1)]})
+    monkeypatch.setattr(waiting, "watch_json", _closing_watch(closed, [
+        {"type": "MODIFIED", "object": obj("a", 2)}, {"type": "MODIFIED", "object": obj("a", 3)}]))
+    with pytest.raises(waiting.WaitTimeout) as raised:
+        waiting.wait_until(None, "api/v1", "pods", "ns", ready_name, waiting.Deadline(5, clock=lambda: next(clock)),
+                           lambda objs: "a is not ready")
+    # The traceback keeps wait_until's frame alive; the stream must not depend on it being collected.
+    assert raised.value is not None and len(closed) == 1
