@@ -142,11 +142,22 @@ def test_rollout_waits_for_readiness(core, apps, namespace, wait_for):
     apps.patch_namespaced_deployment("web", namespace, {"spec": {"template": {"spec": {"containers": [
         {"name": "app", "image": "registry.invalid/web:v2"}]}}}})
     wait_for(lambda: len(replica_sets(apps, namespace)) == 2 and replica_sets(apps, namespace)[1].spec.replicas == 1)
+
+    # syncRolloutStatus: the sync that creates the new RS records NewReplicaSetCreated; its status has no pod yet
+    # (updatedReplicas 0), so DeploymentProgressing is false. The next sync, woken by the new RS's status
+    # (replicas 1), sees updatedReplicas grow and records ReplicaSetUpdated. Wait for that state, do not race it.
+    def progressing_reason():
+        d = apps.read_namespaced_deployment("web", namespace)
+        cond = next((c for c in d.status.conditions or [] if c.type == "Progressing"), None)
+        return d.status.updated_replicas == 1 and cond is not None and cond.reason == "ReplicaSetUpdated" and d
+    d = wait_for(progressing_reason)
+    cond = next(c for c in d.status.conditions if c.type == "Progressing")
+    assert cond.status == "True"
+    assert cond.message == f'ReplicaSet "{replica_sets(apps, namespace)[1].metadata.name}" is progressing.'
     old_rs, new_rs = replica_sets(apps, namespace)
     assert old_rs.spec.replicas == 2
-    d = apps.read_namespaced_deployment("web", namespace)
-    assert d.status.updated_replicas in (None, 1)
-    assert next(c for c in d.status.conditions if c.type == "Progressing").reason == "ReplicaSetUpdated"
+    assert new_rs.spec.replicas == 1
+    assert d.status.available_replicas == 2
 
 
 def test_revision_history_limit_deletes_oldest_idle_replicasets(apps, namespace, wait_for):
