@@ -38,6 +38,10 @@ attributes:
   diff_mode:
     support: none
     description: Nothing changes.
+  action_group:
+    support: full
+    membership: [triage.k8s.pods]
+    description: Use C(group/triage.k8s.pods) in C(module_defaults) to set the connection options.
 '''
 
 EXAMPLES = r'''
