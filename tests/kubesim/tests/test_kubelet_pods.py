@@ -104,6 +104,14 @@ def test_pods_spread_over_the_nodes(empty_cluster):
         assert nodes.count(node) == 2
 
 
+def test_nodes_advertise_the_kubelet_default_of_110_pods(core):
+    """kubelet --max-pods defaults to 110; the scheduler reads allocatable.pods (test_kubelet_capacity.py)."""
+    nodes = core.list_node().items
+    assert {n.metadata.name for n in nodes} >= NODES
+    for node in nodes:
+        assert node.status.capacity["pods"] == "110" and node.status.allocatable["pods"] == "110"
+
+
 def test_node_selector_and_daemonset_style_affinity_are_honoured(core, namespace):
     """DaemonSet pods pin themselves with required node affinity on matchFields metadata.name (§3)."""
     affinity = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [

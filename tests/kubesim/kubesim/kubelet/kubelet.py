@@ -13,6 +13,7 @@ import os
 import time
 
 from kubesim.errors import ApiError
+from kubesim.kubelet.capacity import configured_max_pods
 from kubesim.kubelet.images import CRASH, EXIT, InvalidImageName, install_tools, parse_image
 from kubesim.kubelet.recorder import EventRecorder
 from kubesim.kubelet.runtime import ContainerInstance, ContainerSlot, PodSandbox
@@ -21,6 +22,7 @@ from kubesim.kubelet.status import build_status
 log = logging.getLogger("kubesim.kubelet")
 
 MAX_BACKOFF = 300.0           # kubelet MaxContainerBackOff and image pull back-off cap
+POD_IPS_PER_NODE = 253       # a /24 podCIDR without the network, gateway (.1) and broadcast addresses
 ERR_IMAGE_PULL_HOLD = 0.3     # how long ErrImagePull shows before ImagePullBackOff (the next sync in the kubelet)
 
 
@@ -60,6 +62,9 @@ class Kubelet:
         self._worker: asyncio.Task | None = None
         self._ips_in_use: set[str] = set()
         self._next_ip: dict[str, int] = {}
+        self._waiting_for_ip: set[tuple[str, str]] = set()   # pods whose sandbox found the podCIDR full
+        self._nodes_to_register: set[str] = set()
+        self.max_pods = configured_max_pods(self.options)
         self._pulled: set[tuple[str, str]] = set()   # (node, image) already present on the node
         self.tool_dirs: dict[str, str] = {}
         state_dir = _option(self.options, "state_dir", None) or "/tmp/kubesim-state"
@@ -70,6 +75,8 @@ class Kubelet:
         os.makedirs(self.root, exist_ok=True)
         self.tool_dirs = install_tools(os.path.join(self.root, "images"))
         self.store.subscribe(self._on_store_event)
+        for node in self.store.list("nodes"):
+            self._register_node(node["metadata"]["name"])
         for pod in self.store.list("pods"):
             self._dirty.add((pod["metadata"]["namespace"], pod["metadata"]["name"]))
         self._worker = asyncio.get_running_loop().create_task(self._run())
@@ -92,6 +99,9 @@ class Kubelet:
     def _on_store_event(self, event) -> None:
         if event.rtype.key != "pods":
             if event.rtype.key == "nodes":  # a node appeared: pods bound to it can start
+                if event.type == "ADDED":
+                    self._nodes_to_register.add(event.obj["metadata"]["name"])
+                    self._wakeup.set()
                 for pod in self.store.list("pods"):
                     if pod["spec"].get("nodeName") == event.obj["metadata"]["name"]:
                         self.mark_dirty(pod["metadata"]["namespace"], pod["metadata"]["name"])
@@ -107,6 +117,8 @@ class Kubelet:
         while True:
             await self._wakeup.wait()
             self._wakeup.clear()
+            while self._nodes_to_register:
+                self._register_node(self._nodes_to_register.pop())
             while self._dirty:
                 batch, self._dirty = self._dirty, set()
                 for key in batch:
@@ -115,6 +127,22 @@ class Kubelet:
                     except Exception:  # one broken pod must not stop the node
                         log.exception("kubelet: sync of pod %s/%s failed", *key)
                 await asyncio.sleep(0)  # let the API serve requests between batches
+
+    def _register_node(self, name: str) -> None:
+        """What a kubelet's node status manager reports about capacity: `pods` is --max-pods, in both
+        capacity and allocatable (no pods are reserved for the system)."""
+        node = self.store.get("nodes", None, name)
+        if node is None:
+            return
+        status = node.get("status") or {}
+        pods = str(self.max_pods)
+        if (status.get("capacity") or {}).get("pods") == pods and (status.get("allocatable") or {}).get("pods") == pods:
+            return
+        try:
+            self.api.patch("nodes", None, name, {"status": {"capacity": {"pods": pods}, "allocatable": {"pods": pods}}},
+                           "merge", subresource="status", user=self.user_prefix + name)
+        except ApiError as exc:
+            log.warning("kubelet: node status of %s not updated: %s", name, exc)
 
     # ------------------------------------------------------------------------------------------------ lookups
     def sandbox_for(self, namespace: str, name: str, uid: str | None = None) -> PodSandbox | None:
@@ -142,21 +170,19 @@ class Kubelet:
                         if a.get("type") == "InternalIP"), f"172.18.0.{index + 1}")
         return prefix, host_ip
 
-    def _allocate_ip(self, node: str, prefix: str) -> str:
-        """The next free address of the node's podCIDR (a /24: .2 to .254). Past 253 pods on one node, kubesim
-        continues in overflow blocks with the second octet raised (10.245.<n>.x, 10.246.<n>.x, ...) instead
-        of refusing pods as a full node would, so scale benchmarks can run thousands of pods on 3 nodes."""
-        octets = prefix.rstrip(".").split(".")
+    def _allocate_ip(self, node: str, prefix: str) -> str | None:
+        """The next free address of the node's podCIDR (a /24: .2 to .254, as host-local IPAM hands them out,
+        round robin), or None when all 253 are in use. The scheduler keeps a node at --max-pods (110 by
+        default), so this only happens when max_pods_per_node is set above what the podCIDR holds."""
         start = self._next_ip.get(node, 0)
-        for offset in range(253 * 64):
-            slot = (start + offset) % (253 * 64)
-            block, host = divmod(slot, 253)
-            ip = f"{octets[0]}.{int(octets[1]) + block}.{octets[2]}.{host + 2}"
+        for offset in range(POD_IPS_PER_NODE):
+            slot = (start + offset) % POD_IPS_PER_NODE
+            ip = f"{prefix}{slot + 2}"
             if ip not in self._ips_in_use:
                 self._ips_in_use.add(ip)
                 self._next_ip[node] = slot + 1
                 return ip
-        raise RuntimeError(f"no pod IP left on node {node}")
+        return None
 
     # ------------------------------------------------------------------------------------------------ sync
     def sync_pod(self, namespace: str, name: str) -> None:
@@ -179,6 +205,10 @@ class Kubelet:
                 return  # bound to a node that does not exist: no kubelet will ever run it, as in a cluster
             prefix, host_ip = addresses
             ip = self._allocate_ip(node, prefix)
+            if ip is None:
+                self._report_no_ip(pod, node, prefix)
+                return
+            self._waiting_for_ip.discard((namespace, name))
             sandbox = PodSandbox(uid=pod["metadata"]["uid"], namespace=namespace, name=name, node=node, ip=ip,
                                  host_ip=host_ip, directory=os.path.join(self.root, "pods", pod["metadata"]["uid"]))
             self.sandboxes[(namespace, name)] = sandbox
@@ -193,9 +223,26 @@ class Kubelet:
         self._write_status(pod, status, node)
         self._schedule_wake(sandbox, now)
 
+    def _report_no_ip(self, pod: dict, node: str, prefix: str) -> None:
+        """The CNI's answer when the podCIDR is exhausted: the sandbox is not created, the pod stays Pending
+        (ContainerCreating) with a FailedCreatePodSandBox event, and is retried when an address is freed."""
+        meta = pod["metadata"]
+        key = (meta["namespace"], meta["name"])
+        if key in self._waiting_for_ip:
+            return
+        self._waiting_for_ip.add(key)
+        self.events.pod_event(pod, "Warning", "FailedCreatePodSandBox",
+                              f'Failed to create pod sandbox: rpc error: code = Unknown desc = failed to setup '
+                              f'network for sandbox: plugin type="bridge" failed (add): failed to allocate for '
+                              f'range 0: no IP addresses available in range set: {prefix}1-{prefix}254',
+                              host=node)
+
     def _teardown(self, sandbox: PodSandbox) -> None:
         sandbox.stop_all()
         self._ips_in_use.discard(sandbox.ip)
+        for namespace, name in self._waiting_for_ip:
+            self.mark_dirty(namespace, name)
+        self._waiting_for_ip.clear()   # whoever still finds no address reports again
         self.sandboxes.pop((sandbox.namespace, sandbox.name), None)
         sandbox.remove_files()
 

@@ -1,9 +1,11 @@
 """The default scheduler: binds pending pods to the Node objects.
 
-Filters as the scheduler's plugins do for what workloads here use: `spec.nodeName` already set (nothing to do),
-`nodeSelector`, required node affinity (matchExpressions on labels, matchFields on `metadata.name` as DaemonSet
-pods use), `spec.unschedulable` nodes and NoSchedule/NoExecute taints against tolerations. Among the feasible
-nodes it takes the one with the fewest pods (spreading), ties by name. Binding goes through the `binding`
+Filters as the scheduler's plugins do for what workloads here use, in the default plugin order, the first failing
+filter giving the node's reason: `spec.unschedulable` nodes (NodeUnschedulable), NoSchedule/NoExecute taints
+against tolerations (TaintToleration), `nodeSelector` and required node affinity (matchExpressions on labels,
+matchFields on `metadata.name` as DaemonSet pods use) (NodeAffinity), and the node's `allocatable.pods` against
+the non-terminal pods bound to it (NodeResourcesFit: "Too many pods"). Among the feasible nodes it takes the one
+with the fewest pods (spreading), ties by name. Binding goes through the `binding`
 subresource; the PodScheduled condition through `status`. Pods of another `schedulerName` are left alone.
 """
 from __future__ import annotations
@@ -13,11 +15,23 @@ import logging
 import time
 
 from kubesim.errors import ApiError
+from kubesim.kubelet.capacity import allocatable_pods
 from kubesim.kubelet.recorder import EventRecorder
 
 log = logging.getLogger("kubesim.scheduler")
 
 USER = "system:kube-scheduler"
+
+# FitError reasons per filter plugin, and what DefaultPreemption says about such a node. Pods here all have the
+# default priority 0, so evicting others never helps a pod that does not fit: "No preemption victims found".
+UNSCHEDULABLE = "node(s) were unschedulable"
+UNTOLERATED_TAINT = "node(s) had untolerated taint(s)"
+AFFINITY_MISMATCH = "node(s) didn't match Pod's node affinity/selector"
+TOO_MANY_PODS = "Too many pods"
+PREEMPTION_VERDICT = {UNSCHEDULABLE: "Preemption is not helpful for scheduling",
+                      UNTOLERATED_TAINT: "Preemption is not helpful for scheduling",
+                      AFFINITY_MISMATCH: "Preemption is not helpful for scheduling",
+                      TOO_MANY_PODS: "No preemption victims found for incoming pod"}
 
 
 def _iso(ts: float) -> str:
@@ -93,7 +107,7 @@ class Scheduler:
         self._node_of: dict[tuple[str, str], str] = {}
         self._wakeup = asyncio.Event()
         self._worker: asyncio.Task | None = None
-        self._unschedulable_reported: set[str] = set()
+        self._unschedulable_reported: dict[str, str] = {}   # pod uid -> the FailedScheduling message last recorded
 
     async def start(self) -> None:
         self.store.subscribe(self._on_store_event)
@@ -116,8 +130,11 @@ class Scheduler:
         old_node = self._node_of.pop(key, None)
         if old_node:
             self._pods_on_node.get(old_node, set()).discard(key)
+            if self._pending:
+                self._wakeup.set()   # the pod may leave the node (deleted, finished): a slot for a waiting pod
         if deleted:
             self._pending.discard(key)
+            self._unschedulable_reported.pop(meta.get("uid", ""), None)
             return
         node = pod["spec"].get("nodeName")
         phase = (pod.get("status") or {}).get("phase")
@@ -154,20 +171,15 @@ class Scheduler:
             self._pending.discard((namespace, name))
             return
         nodes = sorted(self.store.list("nodes"), key=lambda n: n["metadata"]["name"])
-        feasible, why = [], {"affinity": 0, "unschedulable": 0, "taint": 0}
+        feasible, failures = [], []
         for node in nodes:
-            if not node_affinity_matches(pod, node):
-                why["affinity"] += 1
-            elif (node.get("spec") or {}).get("unschedulable") and not tolerates(
-                    pod, {"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule"}):
-                why["unschedulable"] += 1
-            elif any(t.get("effect") in ("NoSchedule", "NoExecute") and not tolerates(pod, t)
-                     for t in (node.get("spec") or {}).get("taints") or []):
-                why["taint"] += 1
-            else:
+            reason = self._filter(pod, node)
+            if reason is None:
                 feasible.append(node["metadata"]["name"])
+            else:
+                failures.append(reason)
         if not feasible:
-            self._report_unschedulable(pod, len(nodes), why)
+            self._report_unschedulable(pod, len(nodes), failures)
             return
         target = min(feasible, key=lambda n: (len(self._pods_on_node.get(n, ())), n))
         binding = {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": name, "namespace": namespace},
@@ -181,23 +193,41 @@ class Scheduler:
         self._pending.discard((namespace, name))
         self._pods_on_node.setdefault(target, set()).add((namespace, name))
         self._node_of[(namespace, name)] = target
-        self._unschedulable_reported.discard(pod["metadata"].get("uid", ""))  # binding set PodScheduled=True
+        self._unschedulable_reported.pop(pod["metadata"].get("uid", ""), None)  # binding set PodScheduled=True
         self.events.pod_event(pod, "Normal", "Scheduled", f"Successfully assigned {namespace}/{name} to {target}")
 
-    def _report_unschedulable(self, pod: dict, total: int, why: dict) -> None:
+    def _filter(self, pod: dict, node: dict) -> str | None:
+        """The reason the first failing filter plugin gives for this node, or None when the pod fits."""
+        spec = node.get("spec") or {}
+        if spec.get("unschedulable") and not tolerates(
+                pod, {"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule"}):
+            return UNSCHEDULABLE
+        if any(t.get("effect") in ("NoSchedule", "NoExecute") and not tolerates(pod, t)
+               for t in spec.get("taints") or []):
+            return UNTOLERATED_TAINT
+        if not node_affinity_matches(pod, node):
+            return AFFINITY_MISMATCH
+        if len(self._pods_on_node.get(node["metadata"]["name"], ())) >= allocatable_pods(node):
+            return TOO_MANY_PODS
+        return None
+
+    def _report_unschedulable(self, pod: dict, total: int, failures: list[str]) -> None:
+        """FitError.Error(): "0/N nodes are available: " and the per-reason node counts sorted as strings, then
+        the PostFilter (preemption) verdict for the same nodes in the same form."""
+        def histogram(reasons: list[str]) -> str:
+            counts: dict[str, int] = {}
+            for reason in reasons:
+                counts[reason] = counts.get(reason, 0) + 1
+            return ", ".join(sorted(f"{n} {reason}" for reason, n in counts.items()))
+        if failures:
+            message = (f"0/{total} nodes are available: {histogram(failures)}. preemption: 0/{total} nodes are "
+                       f"available: {histogram([PREEMPTION_VERDICT[r] for r in failures])}.")
+        else:
+            message = "no nodes available to schedule pods"
         uid = pod["metadata"].get("uid", "")
-        reasons = []
-        if why["affinity"]:
-            reasons.append(f"{why['affinity']} node(s) didn't match Pod's node affinity/selector")
-        if why["taint"]:
-            reasons.append(f"{why['taint']} node(s) had untolerated taint(s)")
-        if why["unschedulable"]:
-            reasons.append(f"{why['unschedulable']} node(s) were unschedulable")
-        message = f"0/{total} nodes are available: " + ", ".join(reasons or ["no nodes available"]) + \
-            f". preemption: 0/{total} nodes are available: {total} Preemption is not helpful for scheduling."
-        if uid in self._unschedulable_reported:
+        if self._unschedulable_reported.get(uid) == message:
             return
-        self._unschedulable_reported.add(uid)
+        self._unschedulable_reported[uid] = message
         meta = pod["metadata"]
         self._set_scheduled_condition(meta["namespace"], meta["name"], "False", "Unschedulable", message)
         self.events.pod_event(pod, "Warning", "FailedScheduling", message)
