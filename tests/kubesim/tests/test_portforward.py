@@ -92,3 +92,36 @@ def test_port_forward_to_a_pending_pod_is_refused(kubesim, core, namespace):
                                              "?ports=8080")
     assert status == 400
     assert json.loads(body)["reason"] == "BadRequest"
+
+
+def test_drop_stream_fault_closes_the_forwarded_socket_mid_way(kubesim, core, namespace):
+    """Fault injection (`drop-stream` on pods/portforward): after `after_seconds` the websocket is reset under an
+    open keep-alive connection, and the client's forwarded socket closes, as when the network to the kubelet
+    breaks. Rules match by namespace, so other tests' port-forwards are not touched."""
+    start_pod(core, namespace, pod_manifest("cut"))
+    status, _, body = kubesim.request("POST", "/kubesim/faults", body={
+        "action": "drop-stream", "resource": "pods", "subresource": "portforward", "namespace": namespace,
+        "after_seconds": 1.0})
+    assert status == 201, body
+    rule_id = json.loads(body)["added"]
+    try:
+        started = time.monotonic()
+        pf = portforward(core.connect_get_namespaced_pod_portforward, "cut", namespace, ports="8080")
+        sock = pf.socket(8080)
+        sock.settimeout(10)
+        sock.sendall(b"GET /json HTTP/1.1\r\nHost: localhost\r\n\r\n")   # keep-alive: the pod keeps it open
+        received = b""
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            received += chunk
+        closed_after = time.monotonic() - started
+    finally:
+        kubesim.request("DELETE", f"/kubesim/faults?id={rule_id}")
+    assert received.startswith(b"HTTP/1.1 200") and b'"cut"' in received
+    assert 0.9 <= closed_after < 5, closed_after
+
+    # Without the rule the next port-forward works again.
+    pf = portforward(core.connect_get_namespaced_pod_portforward, "cut", namespace, ports="8080")
+    assert http_get(pf.socket(8080)).startswith(b"HTTP/1.1 200")
