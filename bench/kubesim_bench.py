@@ -1,14 +1,15 @@
 #!/usr/bin/env python3
 """kubesim benchmark (figures, not a timed test).
 
-Starts `python -m kubesim serve` (with every component it finds: controllers, kubelet), creates 5,000 pods
+Starts `python -m kubesim serve` (with every component it finds: controllers, kubelet) with enough nodes for the
+pods (a node takes 110 pods, the kubelet's default --max-pods; 50 nodes for 5,000 pods), creates 5,000 pods
 (image registry.example/app:1) and 1,000 Services in one namespace through the official kubernetes client, then
 reports:
 - creation rate;
 - time to list the pods with a label selector (matching 1% of them), against listing all of them;
 - GET and PATCH requests per second on single pods, against GET /version in the same run.
 
-Usage: python bench/kubesim_bench.py [--pods 5000] [--services 1000] [--threads 4] [--seconds 5]
+Usage: python bench/kubesim_bench.py [--pods 5000] [--services 1000] [--threads 4] [--seconds 5] [--nodes N]
 """
 from __future__ import annotations
 
@@ -29,11 +30,13 @@ except ImportError:
     sys.exit("kubesim_bench needs the kubernetes client: pip install kubernetes")
 
 NAMESPACE = "bench"
+PODS_PER_NODE = 100   # stay under the kubelet's 110 (--max-pods), so every pod is scheduled
 
 
-def start_kubesim(workdir: str) -> tuple[subprocess.Popen, str]:
+def start_kubesim(workdir: str, nodes: int) -> tuple[subprocess.Popen, str]:
     kubeconfig = os.path.join(workdir, "kubeconfig")
-    proc = subprocess.Popen([sys.executable, "-m", "kubesim", "serve", "--port", "0", "--kubeconfig", kubeconfig],
+    proc = subprocess.Popen([sys.executable, "-m", "kubesim", "serve", "--port", "0", "--kubeconfig", kubeconfig,
+                             "--nodes", str(nodes)],
                             stdout=subprocess.DEVNULL, stderr=open(os.path.join(workdir, "stderr.log"), "wb"))
     deadline = time.monotonic() + 30
     while not os.path.exists(kubeconfig):
@@ -94,9 +97,15 @@ def main() -> int:
     ap.add_argument("--services", type=int, default=1000)
     ap.add_argument("--threads", type=int, default=4)
     ap.add_argument("--seconds", type=float, default=5.0, help="duration of each request-rate measurement")
+    ap.add_argument("--nodes", type=int, default=None,
+                    help=f"Node objects (default: one per {PODS_PER_NODE} pods, at least 3)")
     args = ap.parse_args()
+    nodes = args.nodes or max(3, -(-args.pods // PODS_PER_NODE))
+    if nodes * 110 < args.pods:
+        print(f"note: {nodes} nodes take at most {nodes * 110} pods; the rest stay Pending (Too many pods)")
     workdir = tempfile.mkdtemp(prefix="kubesim-bench-")
-    proc, kubeconfig = start_kubesim(workdir)
+    proc, kubeconfig = start_kubesim(workdir, nodes)
+    print(f"kubesim with {nodes} nodes (110 pods each)")
     try:
         api = make_client(kubeconfig, args.threads * 2)
         core = client.CoreV1Api(api)
@@ -116,6 +125,15 @@ def main() -> int:
         t_svcs = parallel(create_service, range(args.services), args.threads)
         print(f"created {args.pods} pods in {t_pods:.1f} s ({args.pods / t_pods:.0f}/s), "
               f"{args.services} services in {t_svcs:.1f} s ({args.services / t_svcs:.0f}/s)")
+
+        placed, deadline = {}, time.monotonic() + 120
+        while time.monotonic() < deadline:
+            pods = core.list_namespaced_pod(NAMESPACE).items
+            placed = {p.metadata.name: p.spec.node_name for p in pods if p.status.pod_ip}
+            if len(placed) == args.pods:
+                break
+            time.sleep(1)
+        print(f"{len(placed)} of {args.pods} pods have a node and a pod IP, on {len(set(placed.values()))} nodes")
 
         selected = len(core.list_namespaced_pod(NAMESPACE, label_selector="group=g7").items)
         t_sel = timed(lambda: core.list_namespaced_pod(NAMESPACE, label_selector="group=g7",
@@ -148,6 +166,10 @@ def main() -> int:
             proc.kill()
             code = proc.wait()
         print(f"kubesim exited with {code}")
+        with open(os.path.join(workdir, "stderr.log"), encoding="utf-8", errors="replace") as f:
+            if "Traceback" in f.read():
+                print(f"kubesim wrote a traceback: see {workdir}/stderr.log")
+                return 1
     return 0
 
 
