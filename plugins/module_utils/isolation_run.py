@@ -188,6 +188,56 @@ def _cut_services_ops(api_client, pod, record):
     return changes, sorted(s["metadata"]["name"] for s in selecting)
 
 
+def _releasing_is_stale(record, wait_timeout):
+    """A `releasing` record older than wait_timeout belongs to a run that was interrupted (or gave up).
+
+    Younger records belong to a run that is still waiting for its replacement and will cut the Service labels
+    itself. An unreadable timestamp cannot prove that anyone is still working on it, so it counts as stale.
+    """
+    try:
+        written = parse_rfc3339(record.get("isolated_at"))
+    except ValueError:
+        return True
+    return (utc_now() - written).total_seconds() >= wait_timeout
+
+
+def _await_other_run(api_client, pod, deadline):
+    """Watch the pod until the run that owns its `releasing` record finishes (or it is restored or deleted).
+
+    Returns {"outcome": "isolated" | "restored" | "gone", "pod": ...}, or None when the deadline passed first.
+    """
+    namespace, name, uid = pod["metadata"]["namespace"], pod["metadata"]["name"], pod["metadata"].get("uid")
+
+    def settled(objects):
+        current = objects.get(name)
+        if current is None or current["metadata"].get("uid") != uid:
+            return {"outcome": "gone", "pod": None}
+        if not undo_record.is_marked(current):
+            return {"outcome": "restored", "pod": current}
+        phase = (current["metadata"].get("annotations") or {}).get(undo_record.PHASE)
+        if phase != undo_record.PHASE_RELEASING:
+            return {"outcome": "isolated", "pod": current}
+        return None
+
+    try:
+        return wait_until(api_client, "api/v1", "pods", namespace, settled, deadline,
+                          lambda objects: "pod %s is still being isolated by another run" % name,
+                          field_selector="metadata.name=%s" % name)
+    except WaitTimeout:
+        return None
+
+
+def _isolated_elsewhere(pod, record, timer, warnings, waited):
+    """The ok result when another run isolated (or is isolating) the pod."""
+    if not waited:
+        warnings = warnings + ["pod %s is being isolated by another run (%s, phase %s since %s); it will cut the "
+                               "Service labels" % (pod["metadata"]["name"], record.get("isolated_by") or "unknown",
+                                                   record.get("phase"), record.get("isolated_at"))]
+    return {"changed": False, "pod": pod_summary(pod), "record": record,
+            "plan": {"already_isolated": True, "record": record, "isolated_by_another_run": True},
+            "warnings": warnings, "timings": timer.timings}
+
+
 def isolate_pod(api_client, namespace, name, options, check_mode=False, leaving=()):
     """Isolate one pod. Returns the per-pod result dict; raises IsolationRefused / IsolationFailed /
     PodNotFound / PlanError / ApiCallError with messages meant for the user."""
@@ -198,6 +248,25 @@ def isolate_pod(api_client, namespace, name, options, check_mode=False, leaving=
         pod = read_pod(api_client, namespace, name)
         if undo_record.is_marked(pod):
             record = undo_record.parse_record(pod)
+            if record.get("phase") == undo_record.PHASE_RELEASING and not _releasing_is_stale(
+                    record, options.get("wait_timeout", 300)):
+                # Another run wrote this record moments ago and owns the Service cut: let it finish and
+                # report ok, so two concurrent isolations give one changed and one ok.
+                if check_mode or not options.get("wait", True):
+                    return _isolated_elsewhere(pod, record, timer, warnings, waited=False)
+                settled = _await_other_run(api_client, pod, deadline)
+                if settled is None:
+                    # The other run used up its whole wait_timeout without cutting: treat it as interrupted.
+                    pod = read_pod(api_client, namespace, name)
+                    record = undo_record.parse_record(pod) if undo_record.is_marked(pod) else None
+                    if record is None:
+                        continue
+                elif settled["outcome"] == "isolated":
+                    timer.mark("other_run")
+                    return _isolated_elsewhere(settled["pod"], undo_record.parse_record(settled["pod"]), timer,
+                                               warnings, waited=True)
+                else:
+                    continue  # restored or replaced meanwhile: read and plan again
             if record.get("phase") == undo_record.PHASE_RELEASING:
                 if check_mode:
                     return {"changed": True, "pod": pod_summary(pod), "plan": {"resume": True, "record": record},

@@ -39,9 +39,13 @@ description:
     and lists NetworkPolicies that still select the pod afterwards.
   - B(Concurrency.) Every patch starts with a JSON-patch C(test) of the resourceVersion that was read. When someone
     else changed the pod meanwhile the patch is refused; the module re-reads, re-plans and retries (5 times at most).
-    Two people isolating the same pod at once get one C(changed) and one C(ok).
+    Two people isolating the same pod at once get one C(changed) and one C(ok), with either strategy: during
+    replace-first the run that wrote the C(triage.k8s/phase=releasing) record owns the Service cut, and a second run
+    that finds such a record written less than O(wait_timeout) ago watches the pod until the cut is done and
+    returns C(ok) with the record (with O(wait=false) or in check mode it returns C(ok) at once, with a warning).
   - B(Idempotence.) An already isolated pod gives C(changed=false) and its record. A replace-first isolation that
-    was interrupted before the Service labels were cut (annotation C(triage.k8s/phase=releasing)) is resumed.
+    was interrupted before the Service labels were cut (a C(releasing) record older than O(wait_timeout), by the
+    clock of the machine running the module) is resumed.
   - B(Waiting.) With O(wait=true) the module watches (it never polls with sleeps) until the controller released the
     pod, the replacement is Ready and the pod IP left the Endpoints and EndpointSlices of every Service that selected
     it. O(wait_timeout) bounds the whole wait; per-phase durations come back in RV(timings).
@@ -234,7 +238,9 @@ plan:
     warnings: {description: "Non-blocking findings (HPA, NetworkPolicies, endpoint dip).", type: list, elements: str}
     network_policies: {description: NetworkPolicies that still select the pod., type: list, elements: str}
     hpas: {description: HorizontalPodAutoscalers that scale the workload., type: list, elements: str}
-    already_isolated: {description: True when the pod was isolated before this run., type: bool}
+    already_isolated: {description: True when the pod was isolated before this run (or by another run meanwhile)., type: bool}
+    isolated_by_another_run: {description: "True when another run was isolating the pod (replace-first, phase releasing) and this run left the Service cut to it.", type: bool}
+    resume: {description: True when this run resumed an interrupted replace-first isolation., type: bool}
   sample:
     strategy: replace-first
     services: [web]

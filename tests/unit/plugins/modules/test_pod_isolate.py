@@ -151,3 +151,42 @@ def test_bad_selector_and_bad_values_are_clear(fake_api, clean_env, module_runne
     assert failed and result["msg"].startswith("label_selector: cannot parse")
     result, failed = module_runner(pod_isolate.main, args(fake_api, values={"app": "-bad-"}))
     assert failed and "not a valid label value" in result["msg"]
+
+
+def _releasing(cluster, isolated_at):
+    """Make the pod look like a replace-first run released it at `isolated_at` and has not cut Services yet."""
+    target = cluster.pods[NAME]
+    original = dict(target["metadata"]["labels"])
+    target["metadata"]["labels"].update({"pod-template-hash": "quarantined-5d4b8f7c9",
+                                         undo_record.ISOLATED_LABEL: "true"})
+    target["metadata"]["annotations"] = {
+        undo_record.PHASE: undo_record.PHASE_RELEASING, undo_record.STRATEGY: "replace-first",
+        undo_record.ISOLATED_AT: isolated_at, undo_record.ISOLATED_BY: "operator-a",
+        undo_record.ORIGINAL_LABELS: json.dumps(original)}
+    cluster.bump(target)
+
+
+def test_a_fresh_releasing_record_belongs_to_another_run_and_gives_ok_without_writes(fake_api, clean_env,
+                                                                                     module_runner):
+    from ansible_collections.triage.k8s.plugins.module_utils.durations import format_rfc3339, utc_now
+    cluster = fleet_cluster(fake_api)
+    _releasing(cluster, format_rfc3339(utc_now()))
+    result, failed = module_runner(pod_isolate.main, args(fake_api, strategy="auto", wait_timeout=300))
+    assert not failed, result
+    assert result["changed"] is False
+    assert result["plan"]["isolated_by_another_run"] is True
+    assert result["record"]["isolated_by"] == "operator-a"
+    assert any("being isolated by another run (operator-a" in w for w in result["warnings"])
+    assert cluster.writes() == []
+
+
+def test_an_old_releasing_record_is_an_interrupted_run_that_check_mode_would_resume(fake_api, clean_env,
+                                                                                    module_runner):
+    cluster = fleet_cluster(fake_api)
+    _releasing(cluster, "2020-01-01T00:00:00Z")
+    result, failed = module_runner(pod_isolate.main, args(fake_api, strategy="auto", wait_timeout=300,
+                                                          _ansible_check_mode=True))
+    assert not failed, result
+    assert result["changed"] is True
+    assert result["plan"]["resume"] is True
+    assert cluster.writes() == []
