@@ -186,6 +186,35 @@ def _pdb_disruptions_allowed(pdb, pods, leaving):
     return healthy - desired, healthy, desired
 
 
+def pdb_budget(pdb, pods, leaving):
+    """How many disruptions a PDB allows now, and where that number comes from.
+
+    The disruption controller's own figure (status.disruptionsAllowed) is the truth: it counts the pods the
+    workload's scale expects, including ones that are missing, which the pods we read cannot show. It is used
+    when the status is current (observedGeneration). It cannot know about pods this run has just isolated
+    (`leaving`), so then the smaller of it and our own count wins. Without a status (a fresh PDB, or a
+    cluster without the disruption controller) the figure is computed from the pods read.
+    """
+    metadata = pdb.get("metadata") or {}
+    status = pdb.get("status") or {}
+    computed, healthy, desired = _pdb_disruptions_allowed(pdb, pods, leaving)
+    current = status.get("disruptionsAllowed") is not None and (
+        metadata.get("generation") is None or int(status.get("observedGeneration") or 0) >= int(metadata["generation"]))
+    if not current:
+        return {"name": _name(pdb), "disruptions_allowed": computed, "healthy": healthy, "desired": desired,
+                "source": "computed from the pods (the PDB has no current status)"}
+    allowed = int(status["disruptionsAllowed"])
+    source = "status.disruptionsAllowed"
+    if leaving and computed < allowed:
+        allowed = computed
+        source = "computed from the pods, lower than status.disruptionsAllowed after this run's own isolations"
+    else:
+        healthy = int(status.get("currentHealthy", healthy))
+        desired = int(status.get("desiredHealthy", desired))
+    return {"name": _name(pdb), "disruptions_allowed": allowed, "healthy": healthy, "desired": desired,
+            "source": source}
+
+
 def _workload_uid(controller_summary, top_summary):
     if top_summary and top_summary.get("uid"):
         return top_summary["uid"]
@@ -373,15 +402,20 @@ def plan_isolation(view, keys=None, values=None, strategy="auto", force=False, m
                                 "has no ready endpoint until the replacement is Ready (replace-first avoids this)"
                                 % (_name(pod), _name(service)))
 
+    pdb_checks = []
+    # replace-first is not checked: the pod stays selected by every PDB until its replacement is Ready, so the
+    # budget's healthy count never drops below what it was (the guard would only refuse a safe isolation).
     if chosen == "immediate" and is_pod_ready(pod) and not is_terminating(pod):
         for pdb in view.get("pdbs") or []:
             selector = (pdb.get("spec") or {}).get("selector")
             if not label_selector_matches(selector, labels) or label_selector_matches(selector, final_labels):
                 continue
-            allowed, healthy, desired = _pdb_disruptions_allowed(pdb, pods, leaving)
-            if allowed < 1:
-                guard("pdb", "PodDisruptionBudget %s allows no disruption (%d healthy, %d required); isolating pod %s "
-                      "immediately would violate it" % (_name(pdb), healthy, desired, _name(pod)))
+            check = pdb_budget(pdb, pods, leaving)
+            pdb_checks.append(check)
+            if check["disruptions_allowed"] < 1:
+                guard("pdb", "PodDisruptionBudget %s allows no disruption (%d healthy, %d required, %s); isolating "
+                      "pod %s immediately would violate it" % (
+                          check["name"], check["healthy"], check["desired"], check["source"], _name(pod)))
 
     workload_uid = _workload_uid(controller_summary, top_summary)
     already = count_isolated_for_workload(pods, workload_uid) + sum(
@@ -429,6 +463,7 @@ def plan_isolation(view, keys=None, values=None, strategy="auto", force=False, m
         "warnings": warnings,
         "hpas": hpas,
         "network_policies": network_policies,
+        "pdbs": pdb_checks,
     }
 
 

@@ -34,7 +34,9 @@ description:
   - B(Guards.) Unless O(force=true), the module fails and changes nothing when the pod belongs to a StatefulSet (no
     replacement can be created while it exists), is a bare pod (nothing replaces it), belongs to a Job, is
     terminating, would leave a Service with no ready endpoint when no replacement will come, would violate a
-    PodDisruptionBudget (strategy V(immediate) only; replace-first keeps the budget), or when the workload already
+    PodDisruptionBudget (its C(status.disruptionsAllowed), or a count from the pods when the PDB has no current
+    status; strategy V(immediate) only, because replace-first keeps the pod under the budget until its replacement
+    is Ready), or when the workload already
     has O(max_isolated) isolated pods. It warns, without failing, when a HorizontalPodAutoscaler scales the workload
     and lists NetworkPolicies that still select the pod afterwards.
   - B(Concurrency.) Every patch starts with a JSON-patch C(test) of the resourceVersion that was read. When someone
@@ -238,6 +240,10 @@ plan:
     warnings: {description: "Non-blocking findings (HPA, NetworkPolicies, endpoint dip).", type: list, elements: str}
     network_policies: {description: NetworkPolicies that still select the pod., type: list, elements: str}
     hpas: {description: HorizontalPodAutoscalers that scale the workload., type: list, elements: str}
+    pdbs:
+      description: "PodDisruptionBudgets checked (strategy immediate): name, disruptions_allowed, healthy, desired, and source (V(status.disruptionsAllowed) or computed from the pods)."
+      type: list
+      elements: dict
     already_isolated: {description: True when the pod was isolated before this run (or by another run meanwhile)., type: bool}
     isolated_by_another_run: {description: "True when another run was isolating the pod (replace-first, phase releasing) and this run left the Service cut to it.", type: bool}
     resume: {description: True when this run resumed an interrupted replace-first isolation., type: bool}

@@ -261,6 +261,63 @@ def test_pdb_with_room_is_fine_and_replace_first_keeps_the_budget():
     assert plan_isolation(view)["guards"] == []  # replace-first: the replacement is Ready before the cut
 
 
+def _pdb_with_status(spec, disruptions_allowed, healthy, desired, generation=1, observed=1):
+    return {"metadata": {"name": "web-pdb", "generation": generation},
+            "spec": dict(spec, selector={"matchLabels": {"app": "web"}}),
+            "status": {"disruptionsAllowed": disruptions_allowed, "currentHealthy": healthy,
+                       "desiredHealthy": desired, "observedGeneration": observed}}
+
+
+def test_pdb_status_from_the_disruption_controller_wins_over_the_pods_read():
+    # The pods we read leave room (3 ready, minAvailable 2), but the controller counts a 4th expected pod that
+    # is missing: its status says no disruption is allowed, and that is what counts.
+    view = deployment_fleet(replicas=3)
+    view["pdbs"] = [_pdb_with_status({"minAvailable": 3}, 0, 3, 3)]
+    view["pdbs"][0]["spec"]["minAvailable"] = 2
+    plan = plan_isolation(view, strategy="immediate")
+    assert guard_ids(plan) == ["pdb"]
+    assert plan["pdbs"] == [{"name": "web-pdb", "disruptions_allowed": 0, "healthy": 3, "desired": 3,
+                             "source": "status.disruptionsAllowed"}]
+    assert "status.disruptionsAllowed" in plan["guards"][0]["message"]
+
+
+def test_pdb_status_allowing_a_disruption_lets_immediate_through_and_is_reported():
+    view = deployment_fleet(replicas=3)
+    view["pdbs"] = [_pdb_with_status({"minAvailable": 2}, 1, 3, 2)]
+    plan = plan_isolation(view, strategy="immediate")
+    assert guard_ids(plan) == []
+    assert plan["pdbs"][0]["source"] == "status.disruptionsAllowed"
+    assert plan["pdbs"][0]["disruptions_allowed"] == 1
+
+
+def test_pdb_without_a_current_status_is_computed_from_the_pods_and_says_so():
+    view = deployment_fleet(replicas=3)
+    stale = _pdb_with_status({"minAvailable": 3}, 5, 9, 1, generation=2, observed=1)  # spec changed since
+    view["pdbs"] = [stale]
+    plan = plan_isolation(view, strategy="immediate")
+    assert guard_ids(plan) == ["pdb"]
+    assert plan["pdbs"][0]["source"].startswith("computed from the pods")
+    assert (plan["pdbs"][0]["healthy"], plan["pdbs"][0]["desired"]) == (3, 3)
+
+
+def test_pdb_status_cannot_see_this_runs_own_isolations_so_the_lower_count_wins():
+    view = deployment_fleet(replicas=3)
+    first = view["pods"][1]["metadata"]["name"]
+    view["pdbs"] = [_pdb_with_status({"minAvailable": 2}, 1, 3, 2)]  # status read before `first` left
+    plan = plan_isolation(view, strategy="immediate", leaving=[first], max_isolated=3)
+    assert guard_ids(plan) == ["pdb"]
+    assert plan["pdbs"][0]["disruptions_allowed"] == 0
+    assert "lower than status.disruptionsAllowed" in plan["pdbs"][0]["source"]
+
+
+def test_replace_first_is_not_held_to_the_pdb_because_the_replacement_is_ready_first():
+    view = deployment_fleet(replicas=3)
+    view["pdbs"] = [_pdb_with_status({"minAvailable": 3}, 0, 3, 3)]
+    plan = plan_isolation(view)
+    assert plan["strategy"] == "replace-first"
+    assert guard_ids(plan) == [] and plan["pdbs"] == []
+
+
 def _isolated_sibling(view, name="web-old"):
     record = undo_record.build_annotations({"app": "web"}, "2026-01-01T00:00:00Z", "me", "", "", "immediate",
                                            "isolated", {"kind": "ReplicaSet", "uid": "uid-web-5d4b8f7c9"},
