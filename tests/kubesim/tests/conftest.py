@@ -3,7 +3,8 @@ kubeconfig it writes (never from ~/.kube/config).
 
 - `kubesim`: one server per test module (module-scoped) for speed; `kubesim_factory` starts extra ones with
   other flags (RBAC, faults, plain HTTP).
-- `k8s`: a kubernetes.client.ApiClient for that server.
+- `k8s`: a kubernetes.client.ApiClient for that server; `core`, `apps`, `batch`, `disco` (discovery.k8s.io),
+  `policy`: the typed API groups on it.
 - `namespace`: a fresh namespace per test.
 - `wait_for(predicate, timeout)`: polls until the predicate returns a truthy value.
 """
@@ -158,6 +159,31 @@ def k8s(kubesim):
     c = kubesim.api_client()
     yield c
     c.close()
+
+
+@pytest.fixture(scope="module")
+def core(k8s):
+    return k8s_client.CoreV1Api(k8s)
+
+
+@pytest.fixture(scope="module")
+def apps(k8s):
+    return k8s_client.AppsV1Api(k8s)
+
+
+@pytest.fixture(scope="module")
+def batch(k8s):
+    return k8s_client.BatchV1Api(k8s)
+
+
+@pytest.fixture(scope="module")
+def disco(k8s):
+    return k8s_client.DiscoveryV1Api(k8s)
+
+
+@pytest.fixture(scope="module")
+def policy(k8s):
+    return k8s_client.PolicyV1Api(k8s)
 
 
 @pytest.fixture

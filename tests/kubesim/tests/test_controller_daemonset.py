@@ -5,20 +5,9 @@ from __future__ import annotations
 import datetime
 import time
 
-import pytest
-from kubernetes import client
+from test_kubelet_support import is_ready
 
 NODES = ["kubesim-node-1", "kubesim-node-2", "kubesim-node-3"]
-
-
-@pytest.fixture
-def core(k8s):
-    return client.CoreV1Api(k8s)
-
-
-@pytest.fixture
-def apps(k8s):
-    return client.AppsV1Api(k8s)
 
 
 def daemonset(name="agent"):
@@ -26,10 +15,6 @@ def daemonset(name="agent"):
             "spec": {"selector": {"matchLabels": {"app": name}},
                      "template": {"metadata": {"labels": {"app": name}},
                                   "spec": {"containers": [{"name": "agent", "image": "kubesim/web:v1"}]}}}}
-
-
-def is_ready(pod) -> bool:
-    return any(c.type == "Ready" and c.status == "True" for c in pod.status.conditions or [])
 
 
 def pinned_node(pod):

@@ -4,21 +4,10 @@ from __future__ import annotations
 
 import re
 
-import pytest
-from kubernetes import client
+from test_kubelet_support import is_ready
 
 HASH = "pod-template-hash"
 REVISION = "deployment.kubernetes.io/revision"
-
-
-@pytest.fixture
-def core(k8s):
-    return client.CoreV1Api(k8s)
-
-
-@pytest.fixture
-def apps(k8s):
-    return client.AppsV1Api(k8s)
 
 
 def deployment(name="web", replicas=3, image="kubesim/web:v1", **spec):
@@ -26,10 +15,6 @@ def deployment(name="web", replicas=3, image="kubesim/web:v1", **spec):
             "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
                      "template": {"metadata": {"labels": {"app": name}},
                                   "spec": {"containers": [{"name": "app", "image": image}]}}, **spec}}
-
-
-def is_ready(pod) -> bool:
-    return any(c.type == "Ready" and c.status == "True" for c in pod.status.conditions or [])
 
 
 def replica_sets(apps, ns, name="web"):

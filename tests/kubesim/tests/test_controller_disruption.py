@@ -6,20 +6,7 @@ import json
 import pytest
 from kubernetes import client
 
-
-@pytest.fixture
-def core(k8s):
-    return client.CoreV1Api(k8s)
-
-
-@pytest.fixture
-def apps(k8s):
-    return client.AppsV1Api(k8s)
-
-
-@pytest.fixture
-def policy(k8s):
-    return client.PolicyV1Api(k8s)
+from test_kubelet_support import is_ready
 
 
 def deployment(replicas):
@@ -32,10 +19,6 @@ def deployment(replicas):
 def pdb(name="web-pdb", **spec):
     return {"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": {"name": name},
             "spec": {"selector": {"matchLabels": {"app": "web"}}, **spec}}
-
-
-def is_ready(pod) -> bool:
-    return any(c.type == "Ready" and c.status == "True" for c in pod.status.conditions or [])
 
 
 def ready_pods(core, ns, count):

@@ -7,23 +7,10 @@ from __future__ import annotations
 import pytest
 from kubernetes import client
 
+from test_kubelet_support import is_ready
+
 SERVICE_NAME = "kubernetes.io/service-name"
 MANAGED_BY = "endpointslice.kubernetes.io/managed-by"
-
-
-@pytest.fixture
-def core(k8s):
-    return client.CoreV1Api(k8s)
-
-
-@pytest.fixture
-def apps(k8s):
-    return client.AppsV1Api(k8s)
-
-
-@pytest.fixture
-def disco(k8s):
-    return client.DiscoveryV1Api(k8s)
 
 
 def pod(name, app="web", image="kubesim/web:v1", port=8080, **spec):
@@ -39,10 +26,6 @@ def service(name="web", app="web", target_port="http", labels=None, **spec):
     return {"apiVersion": "v1", "kind": "Service", "metadata": md,
             "spec": {"selector": {"app": app}, "ports": [{"name": "http", "port": 80, "targetPort": target_port}],
                      **spec}}
-
-
-def is_ready(p) -> bool:
-    return any(c.type == "Ready" and c.status == "True" for c in p.status.conditions or [])
 
 
 def read(fn):
@@ -226,8 +209,8 @@ def test_hundred_endpoints_per_slice(apps, disco, namespace, wait_for, core):
 
 @pytest.fixture(scope="module")
 def big_cluster(kubesim_factory):
-    """A server with 6 Nodes: each Node has a /24 pod CIDR and room for 250 pods, so 1001 pods fit."""
-    server = kubesim_factory(extra_args=["--nodes", "6"])
+    """A server with 10 Nodes: each takes 110 pods (the kubelet's --max-pods default), so 1001 pods fit."""
+    server = kubesim_factory(extra_args=["--nodes", "10"])
     api_client = server.api_client()
     yield api_client
     api_client.close()

@@ -5,19 +5,6 @@ from __future__ import annotations
 import asyncio
 import re
 
-import pytest
-from kubernetes import client
-
-
-@pytest.fixture
-def core(k8s):
-    return client.CoreV1Api(k8s)
-
-
-@pytest.fixture
-def apps(k8s):
-    return client.AppsV1Api(k8s)
-
 
 def test_controller_event_shape(core, apps, namespace, wait_for):
     d = apps.create_namespaced_deployment(namespace, {"metadata": {"name": "web"}, "spec": {

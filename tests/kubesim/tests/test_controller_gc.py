@@ -2,18 +2,7 @@
 propagation policies, and released pods (no ownerReference, §1.2 point 8) left alone."""
 from __future__ import annotations
 
-import pytest
 from kubernetes import client
-
-
-@pytest.fixture
-def core(k8s):
-    return client.CoreV1Api(k8s)
-
-
-@pytest.fixture
-def apps(k8s):
-    return client.AppsV1Api(k8s)
 
 
 def deployment(name="web", replicas=2):

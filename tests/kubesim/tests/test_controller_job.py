@@ -3,20 +3,7 @@ completions and parallelism, counting from pod phases, and release removing the 
 finalizer in one patch."""
 from __future__ import annotations
 
-import pytest
-from kubernetes import client
-
 FINALIZER = "batch.kubernetes.io/job-tracking"
-
-
-@pytest.fixture
-def core(k8s):
-    return client.CoreV1Api(k8s)
-
-
-@pytest.fixture
-def batch(k8s):
-    return client.BatchV1Api(k8s)
 
 
 def job(name="work", image="kubesim/web:v1", run_seconds=None, **spec):

@@ -6,26 +6,12 @@ from __future__ import annotations
 
 import re
 
-import pytest
 from kubernetes import client
+
+from test_kubelet_support import is_ready
 
 SUFFIX = re.compile(r"^[bcdfghjklmnpqrstvwxz2456789]{5}$")
 COST = "controller.kubernetes.io/pod-deletion-cost"
-
-
-@pytest.fixture
-def core(k8s):
-    return client.CoreV1Api(k8s)
-
-
-@pytest.fixture
-def apps(k8s):
-    return client.AppsV1Api(k8s)
-
-
-@pytest.fixture
-def disco(k8s):
-    return client.DiscoveryV1Api(k8s)
 
 
 def template(app="web", image="kubesim/web:v1", annotations=None):
@@ -44,10 +30,6 @@ def deployment(name="web", replicas=3, app="web"):
 def service(name="web", app="web"):
     return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name},
             "spec": {"selector": {"app": app}, "ports": [{"name": "http", "port": 80, "targetPort": "http"}]}}
-
-
-def is_ready(pod) -> bool:
-    return any(c.type == "Ready" and c.status == "True" for c in pod.status.conditions or [])
 
 
 def controller_of(pod):

@@ -4,18 +4,9 @@ from __future__ import annotations
 
 import time
 
-import pytest
 from kubernetes import client
 
-
-@pytest.fixture
-def core(k8s):
-    return client.CoreV1Api(k8s)
-
-
-@pytest.fixture
-def apps(k8s):
-    return client.AppsV1Api(k8s)
+from test_kubelet_support import is_ready
 
 
 def statefulset(name="db", replicas=3, image="kubesim/web:v1"):
@@ -23,10 +14,6 @@ def statefulset(name="db", replicas=3, image="kubesim/web:v1"):
             "spec": {"replicas": replicas, "serviceName": name, "selector": {"matchLabels": {"app": name}},
                      "template": {"metadata": {"labels": {"app": name}},
                                   "spec": {"containers": [{"name": "app", "image": image}]}}}}
-
-
-def is_ready(pod) -> bool:
-    return any(c.type == "Ready" and c.status == "True" for c in pod.status.conditions or [])
 
 
 def read_pod(core, ns, name):

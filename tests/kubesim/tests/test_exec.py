@@ -10,18 +10,12 @@ import tarfile
 import time
 
 import pytest
-from kubernetes import client
 from kubernetes.stream import stream
 
 from test_kubelet_support import pod_manifest, raw_websocket, read_frames, start_pod
 
 KUBECTL = shutil.which("kubectl")
 needs_kubectl = pytest.mark.skipif(KUBECTL is None, reason="kubectl is not installed on this machine")
-
-
-@pytest.fixture(scope="module")
-def core(k8s):
-    return client.CoreV1Api(k8s)
 
 
 @pytest.fixture
@@ -245,7 +239,6 @@ def test_websocket_handshake_without_upgrade_is_rejected(kubesim, namespace, cor
                                              "?command=true&stdout=true")
     assert status == 400
     assert json.loads(body)["message"] == "Upgrade request required"
-
 
 
 def test_drop_stream_fault_cuts_exec_mid_way(kubesim, core, namespace, java_pod):

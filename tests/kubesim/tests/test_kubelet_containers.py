@@ -2,17 +2,9 @@
 containers (spec §5.2, §5.3)."""
 from __future__ import annotations
 
-import time
-
-import pytest
-from kubernetes import client, watch
+from kubernetes import watch
 
 from test_kubelet_support import condition, eventually, events_of, is_ready, pod_manifest, start_pod
-
-
-@pytest.fixture
-def core(k8s):
-    return client.CoreV1Api(k8s)
 
 
 def swap_image(core, namespace, name, image):

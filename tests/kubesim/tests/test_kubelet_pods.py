@@ -13,11 +13,6 @@ from kubernetes import client, watch
 from test_kubelet_support import NODES, condition, eventually, events_of, is_ready, pod_manifest, start_pod
 
 
-@pytest.fixture
-def core(k8s):
-    return client.CoreV1Api(k8s)
-
-
 def test_pod_becomes_running_and_ready_with_ip_node_and_conditions(core, namespace):
     """§10.5 / §4: phase Pending -> Running, a pod IP (what Endpoints need), the node, the four conditions."""
     created = core.create_namespaced_pod(namespace, pod_manifest("web"))

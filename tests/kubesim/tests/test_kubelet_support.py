@@ -1,5 +1,5 @@
-"""Helpers shared by the kubelet, exec, logs, port-forward and proxy tests (this module has no tests itself;
-its name keeps it inside the kubelet part's files)."""
+"""Helpers shared by the kubelet, controller, exec, logs, port-forward and proxy tests (this module has no tests
+itself; the API-group fixtures `core`, `apps`, ... are in conftest.py)."""
 from __future__ import annotations
 
 import ssl

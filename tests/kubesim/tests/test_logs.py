@@ -15,11 +15,6 @@ from kubernetes import client, watch
 from test_kubelet_support import eventually, pod_manifest, start_pod
 
 
-@pytest.fixture(scope="module")
-def core(k8s):
-    return client.CoreV1Api(k8s)
-
-
 def hit(core, namespace, pod, path):
     """One HTTP request to the pod's web server (through the pod proxy): one log line."""
     return core.connect_get_namespaced_pod_proxy_with_path(pod, namespace, path.lstrip("/"))

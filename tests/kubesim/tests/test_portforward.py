@@ -6,16 +6,9 @@ import json
 import struct
 import time
 
-import pytest
-from kubernetes import client
 from kubernetes.stream import portforward
 
 from test_kubelet_support import eventually, pod_manifest, raw_websocket, read_frames, start_pod
-
-
-@pytest.fixture(scope="module")
-def core(k8s):
-    return client.CoreV1Api(k8s)
 
 
 def http_get(sock, path="/json"):
