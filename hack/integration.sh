@@ -12,6 +12,8 @@ require_venv
 unset KUBECONFIG
 for var in $(compgen -e | grep '^K8S_AUTH_' || true); do unset "${var}"; done
 
+# The namespace where the least-privilege identities hold the shipped Role (target rbac_least_privilege).
+rbac_namespace="rbac-least-privilege"
 run_dir="$(mktemp -d "${TMPDIR:-/tmp}/triage-integration.XXXXXX")"
 kubesim_pid=""
 # shellcheck disable=SC2329  # invoked by the EXIT trap below
@@ -39,10 +41,15 @@ else
     kubeconfig="${run_dir}/kubeconfig"
     audit_log="${run_dir}/audit.log"
     started_kubesim=true
-    # kubesim-rbac.yml adds restricted identities (e.g. triage_readonly_token) next to the admin.
+    # kubesim-rbac.yml adds restricted identities (e.g. triage_readonly_token) next to the admin;
+    # integration_rbac.py adds users bound to the Role the collection ships, read from
+    # docs/rbac/triage-k8s-role.yaml, in the namespace of the rbac_least_privilege target.
+    "${VENV_PY}" "${REPO_ROOT}/hack/integration_rbac.py" \
+        "${REPO_ROOT}/tests/integration/kubesim-rbac.yml" "${REPO_ROOT}/docs/rbac/triage-k8s-role.yaml" \
+        "${run_dir}/rbac.yml" "${rbac_namespace}" || die "could not build the kubesim RBAC file"
     "${VENV_PY}" -m kubesim serve --host 127.0.0.1 --port 0 \
         --kubeconfig "${kubeconfig}" --audit-log "${audit_log}" \
-        --rbac "${REPO_ROOT}/tests/integration/kubesim-rbac.yml" >"${run_dir}/kubesim.out" 2>&1 &
+        --rbac "${run_dir}/rbac.yml" >"${run_dir}/kubesim.out" 2>&1 &
     kubesim_pid=$!
     # kubesim writes the kubeconfig once it serves: that file is the readiness signal.
     for _ in $(seq 300); do
@@ -68,6 +75,11 @@ triage_kubesim: ${started_kubesim}
 triage_allow_real_cluster: ${allow_real}
 # A token that may only get/list/watch pods in namespace default (tests/integration/kubesim-rbac.yml).
 triage_readonly_token: "$([[ "${started_kubesim}" == true ]] && echo triage-readonly-token)"
+# Users bound to docs/rbac/triage-k8s-role.yaml, and to it minus pods/ephemeralcontainers, in
+# triage_rbac_namespace only (hack/integration_rbac.py). Empty on a cluster this run did not start.
+triage_rbac_namespace: "${rbac_namespace}"
+triage_least_privilege_token: "$([[ "${started_kubesim}" == true ]] && echo triage-least-privilege-token)"
+triage_no_ephemeral_token: "$([[ "${started_kubesim}" == true ]] && echo triage-no-ephemeral-token)"
 YAML
 status=0
 # --allow-destructive: the guard target (setup_kubesim_guard) decides whether this cluster may be changed.

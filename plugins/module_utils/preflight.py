@@ -24,27 +24,39 @@ from ansible_collections.triage.k8s.plugins.module_utils.connection import (
 
 KUBESIM_MARKER = '+kubesim'
 
-# (verb, group, resource, subresource): what the collection's modules and roles do.
+# (verb, group, resource, subresource): the requests the collection's modules make (derived from the
+# API paths in module_utils), plus the investigation the playbooks print next (logs, exec, port-forward).
+# The shipped Role docs/rbac/triage-k8s-role.yaml grants exactly this list (a unit test compares the two);
+# docs/rbac.md explains each entry.
 REQUIRED_PERMISSIONS = (
     ('get', '', 'pods', ''),
     ('list', '', 'pods', ''),
     ('watch', '', 'pods', ''),
     ('patch', '', 'pods', ''),
     ('delete', '', 'pods', ''),
+    ('create', '', 'pods', ''),
+    ('patch', '', 'pods', 'ephemeralcontainers'),
+    ('get', '', 'pods', 'log'),
+    ('get', '', 'pods', 'exec'),
+    ('create', '', 'pods', 'exec'),
+    ('get', '', 'pods', 'portforward'),
+    ('create', '', 'pods', 'portforward'),
+    ('create', '', 'events', ''),
     ('list', '', 'services', ''),
     ('list', '', 'endpoints', ''),
+    ('watch', '', 'endpoints', ''),
     ('list', 'discovery.k8s.io', 'endpointslices', ''),
-    ('list', 'apps', 'replicasets', ''),
-    ('list', 'apps', 'deployments', ''),
-    ('list', 'apps', 'statefulsets', ''),
+    ('watch', 'discovery.k8s.io', 'endpointslices', ''),
+    ('get', '', 'namespaces', ''),
+    ('get', 'apps', 'replicasets', ''),
+    ('get', 'apps', 'deployments', ''),
+    ('get', 'apps', 'statefulsets', ''),
+    ('get', 'apps', 'daemonsets', ''),
+    ('get', 'batch', 'jobs', ''),
+    ('get', 'batch', 'cronjobs', ''),
     ('list', 'policy', 'poddisruptionbudgets', ''),
     ('list', 'autoscaling', 'horizontalpodautoscalers', ''),
     ('list', 'networking.k8s.io', 'networkpolicies', ''),
-    ('create', '', 'events', ''),
-    ('create', '', 'pods', 'exec'),
-    ('get', '', 'pods', 'log'),
-    ('create', '', 'pods', 'portforward'),
-    ('patch', '', 'pods', 'ephemeralcontainers'),
 )
 
 SELF_SUBJECT_REVIEW_PATH = '/apis/authentication.k8s.io/v1/selfsubjectreviews'

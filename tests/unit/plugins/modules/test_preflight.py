@@ -49,7 +49,7 @@ def test_reports_version_user_permissions_and_missing(cluster, module_runner):
     assert len(result['permissions']) == len(REQUIRED_PERMISSIONS)
     assert sorted(result['missing']) == ['create pods/exec', 'delete pods']
     by_name = dict((p['permission'], p) for p in result['permissions'])
-    assert by_name['list deployments.apps']['allowed'] is True
+    assert by_name['get deployments.apps']['allowed'] is True
     assert by_name['patch pods/ephemeralcontainers']['subresource'] == 'ephemeralcontainers'
     assert result['warnings'] == []
 
