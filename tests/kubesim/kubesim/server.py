@@ -52,6 +52,11 @@ class RequestContext:
     resource_request: bool = True
     path: str = ""
     dry_run: bool = False
+    # pods/proxy, services/proxy, nodes/proxy: `name` keeps the raw `[scheme:]name[:port]` path segment (the real
+    # RequestInfo name, which RBAC resourceNames and the audit see); these are its parsed parts.
+    proxy_scheme: str = ""
+    proxy_name: str = ""
+    proxy_port: str = ""
 
 
 def _json_response(body, status=200, headers=None) -> web.Response:
@@ -138,6 +143,31 @@ def parse_path(method: str, path: str, query) -> RequestContext:
     else:
         ctx.verb = m.lower()
     return ctx
+
+
+_PROXY_SCHEMES = ("", "http", "https")
+_PROXY_KIND = {"pods": "pod", "services": "service", "nodes": "node"}
+
+
+def split_proxy_target(resource: str, raw: str) -> tuple[str, str, str]:
+    """`[scheme:]name[:port]` of a proxy URL -> (scheme, name, port), as net.SplitSchemeNamePort parses it.
+
+    The port stays a string: a number or a port name, resolved by the proxy handler. The scheme is "", "http" or
+    "https"; anything else (or an empty name, or more than three parts) is the real 400 `invalid <kind> request`.
+    """
+    parts = raw.split(":")
+    scheme, port = "", ""
+    if len(parts) == 1:
+        name = parts[0]
+    elif len(parts) == 2:
+        name, port = parts
+    elif len(parts) == 3:
+        scheme, name, port = parts
+    else:
+        name = ""
+    if not name or scheme not in _PROXY_SCHEMES:
+        raise errors.bad_request(f"invalid {_PROXY_KIND.get(resource, resource)} request {json.dumps(raw)}")
+    return scheme, name, port
 
 
 def _connect_verb(method: str) -> str:
@@ -258,7 +288,11 @@ class Server:
                 raise errors.generic(404, "NotFound", f"{ctx.resource}/{ctx.subresource} is not served: no "
                                                       "kubesim component handles it", {})
             if ctx.name:
-                self.api.get(r, ctx.namespace, ctx.name)  # 404 for a missing object
+                name = ctx.name
+                if ctx.subresource == "proxy":
+                    ctx.proxy_scheme, ctx.proxy_name, ctx.proxy_port = split_proxy_target(ctx.resource, ctx.name)
+                    name = ctx.proxy_name
+                self.api.get(r, ctx.namespace, name)  # 404 for a missing object
             return await handler(request, ctx)
         if r.key in VIRTUAL_RESOURCES:
             return await self._review(request, ctx)

@@ -344,3 +344,25 @@ def test_recreate_while_terminating_is_409_being_deleted(k8s, namespace):
     assert json.loads(e.value.body)["message"] == 'object is being deleted: configmaps "held" already exists'
     core.patch_namespaced_config_map("held", namespace, {"metadata": {"finalizers": None}},
                                      _content_type="application/merge-patch+json")
+
+
+@pytest.mark.parametrize("target", ["gone", "gone:80", "gone:http", "https:gone:8443", "http:gone:"])
+def test_proxy_target_forms_name_the_object(k8s, namespace, target):
+    """The proxy path segment is `[scheme:]name[:port]` (net.SplitSchemeNamePort): a missing object is reported
+    by its plain name, whatever port or scheme the URL carries."""
+    core = client.CoreV1Api(k8s)
+    for call, kind in ((core.connect_get_namespaced_service_proxy, "services"),
+                       (core.connect_get_namespaced_pod_proxy, "pods")):
+        with pytest.raises(client.ApiException) as e:
+            call(target, namespace)
+        assert e.value.status == 404
+        assert json.loads(e.value.body)["message"] == f'{kind} "gone" not found'
+
+
+@pytest.mark.parametrize("target", ["ftp:web:80", ":80", "a:b:c:d"])
+def test_proxy_target_malformed_is_400(k8s, namespace, target):
+    core = client.CoreV1Api(k8s)
+    with pytest.raises(client.ApiException) as e:
+        core.connect_get_namespaced_service_proxy(target, namespace)
+    assert e.value.status == 400
+    assert json.loads(e.value.body)["message"] == f'invalid service request "{target}"'

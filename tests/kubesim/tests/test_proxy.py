@@ -35,19 +35,12 @@ def proxied_pods(core, namespace, svc, count):
         return None
 
 
-# server.py checks that the object exists with the whole `name:port` as its name, so the port forms get a 404
-# before they reach the proxy. Strict: once that is fixed these pass, and the marker must go.
-PORT_FORM_404 = pytest.mark.xfail(strict=True, raises=client.ApiException,
-                                  reason="core server.py looks up `name:port` as the object name (404)")
-
-
 def test_pod_proxy_default_port(core, namespace):
     start_pod(core, namespace, pod_manifest("web", image="kubesim/web:3"))
     assert core.connect_get_namespaced_pod_proxy("web", namespace) == \
         f"pod=web namespace={namespace} image=kubesim/web:3 tag=3\n"
 
 
-@PORT_FORM_404
 def test_pod_proxy_by_port_number_and_name(core, namespace):
     start_pod(core, namespace, pod_manifest("web", image="kubesim/web:3"))
     for target in ("web:8080", "web:http"):
@@ -75,7 +68,6 @@ def test_service_proxy_round_robins_over_ready_pods_only(core, namespace):
         assert hits.count(name) == 10   # strict round-robin
 
 
-@PORT_FORM_404
 def test_service_proxy_by_port_name_and_number(core, namespace):
     start_pod(core, namespace, pod_manifest("solo", labels={"app": "solo"}))
     core.create_namespaced_service(namespace, service("solo", {"app": "solo"}))
