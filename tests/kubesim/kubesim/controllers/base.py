@@ -338,6 +338,22 @@ class Controller:
         if self.queue is not None and self._running:
             self.queue.add(key)
 
+    def enqueue_pod_owners(self, ev, owner_rtype: str, selector_of) -> None:
+        """updatePod/addPod/deletePod of the pod-owning controllers: the owner named by the pod's old or new
+        controllerRef of this kind is synced; an orphan that appears or changes wakes every owner in its
+        namespace whose selector (`selector_of(owner)`) matches it, since one of them may adopt it."""
+        pod = ev.obj
+        ns = meta(pod)["namespace"]
+        owned = False
+        for ref in [controller_ref(pod)] + ([controller_ref(ev.old)] if ev.old else []):
+            if ref and ref.get("kind") == self.kind:
+                self.enqueue((ns, ref["name"]))
+                owned = True
+        if not owned and ev.type != "DELETED":
+            for owner in self.store.list(owner_rtype, ns):
+                if selector_matches(selector_of(owner), meta(pod).get("labels")):
+                    self.enqueue((ns, meta(owner)["name"]))
+
     # -- machinery
     def _dispatch(self, event) -> None:
         if not self._running:
@@ -391,6 +407,23 @@ class Controller:
     @property
     def event_component(self) -> str:
         return self.name
+
+    def delete_owned_pods(self, owner: dict, pods: list[dict]) -> ApiError | None:
+        """podControl.DeletePod for each pod (graceful, default options), with SuccessfulDelete / FailedDelete
+        events on the owner. A pod already gone is fine; the first other error is returned after trying all."""
+        failure = None
+        for pod in pods:
+            m = meta(pod)
+            try:
+                self.api.delete("pods", m["namespace"], m["name"], user=self.user)
+            except ApiError as err:
+                if is_not_found(err):
+                    continue
+                self.record(owner, "FailedDelete", f"Error deleting: {err}", type="Warning")
+                failure = failure or err
+                continue
+            self.record(owner, "SuccessfulDelete", f"Deleted pod: {m['name']}")
+        return failure
 
 
 # ------------------------------------------------------------------------------------ claim / adopt / release

@@ -96,18 +96,7 @@ class DaemonSetController(Controller):
             for ds in self.store.list(DS):
                 self.enqueue((meta(ds)["namespace"], meta(ds)["name"]))
         elif key == "pods":
-            pod = ev.obj
-            refs = [controller_ref(pod)] + ([controller_ref(ev.old)] if ev.old else [])
-            owned = False
-            for ref in refs:
-                if ref and ref.get("kind") == self.kind:
-                    self.enqueue((meta(pod)["namespace"], ref["name"]))
-                    owned = True
-            if not owned and ev.type != "DELETED":
-                ns = meta(pod)["namespace"]
-                for ds in self.store.list(DS, ns):
-                    if selector_matches((ds.get("spec") or {}).get("selector"), meta(pod).get("labels")):
-                        self.enqueue((ns, meta(ds)["name"]))
+            self.enqueue_pod_owners(ev, DS, lambda ds: (ds.get("spec") or {}).get("selector"))
 
     def node_should_run(self, ds: dict, node: dict) -> bool:
         """nodeShouldRunDaemonPod, reduced to what kubesim nodes carry: the template's nodeSelector, and
@@ -207,16 +196,8 @@ class DaemonSetController(Controller):
                 failure = failure or err
                 continue
             self.record(ds, "SuccessfulCreate", f"Created pod: {meta(pod)['name']}")
-        for pod in to_delete:
-            try:
-                self.api.delete("pods", meta(pod)["namespace"], meta(pod)["name"], user=self.user)
-            except ApiError as err:
-                if is_not_found(err):
-                    continue
-                self.record(ds, "FailedDelete", f"Error deleting: {err}", type="Warning")
-                failure = failure or err
-                continue
-            self.record(ds, "SuccessfulDelete", f"Deleted pod: {meta(pod)['name']}")
+        delete_failure = self.delete_owned_pods(ds, to_delete)   # deletions are tried even when a create failed
+        failure = failure or delete_failure
         if failure is not None:
             raise failure
 

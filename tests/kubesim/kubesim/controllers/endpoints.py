@@ -11,11 +11,10 @@ from __future__ import annotations
 import copy
 import math
 
-from kubesim.controllers.base import Controller, format_micro_time, is_not_found, is_pod_ready, meta
-from kubesim.controllers.endpoints_common import (LAST_CHANGE_TRIGGER_TIME, ServiceSelectorIndex, address_family,
-                                                  find_port, hostname_for, is_headless, pod_change_matters,
-                                                  pod_ip_for_family, service_labels, services_for_pod_event,
-                                                  should_pod_be_in_endpoints)
+from kubesim.controllers.base import format_micro_time, is_not_found, is_pod_ready, meta
+from kubesim.controllers.endpoints_common import (LAST_CHANGE_TRIGGER_TIME, ServiceEndpointsController,
+                                                  address_family, find_port, hostname_for, is_headless,
+                                                  pod_ip_for_family, service_labels, should_pod_be_in_endpoints)
 from kubesim.errors import ApiError
 
 MAX_CAPACITY = 1000
@@ -99,28 +98,11 @@ def _without_target_rv(subsets) -> list:
              tuple(tuple(sorted(p.items())) for p in s.get("ports") or [])) for s in subsets or []]
 
 
-class EndpointsController(Controller):
+class EndpointsController(ServiceEndpointsController):
     name = "endpoint-controller"
 
-    def __init__(self, cluster):
-        super().__init__(cluster)
-        self.services = ServiceSelectorIndex()
-
-    def initial_keys(self):
-        services = self.store.list("services")
-        self.services.rebuild(services)
-        return [(meta(s)["namespace"], meta(s)["name"]) for s in services]
-
-    def on_event(self, ev) -> None:
-        key = ev.rtype.key
-        if key == "services":
-            self.services.update(ev.obj, deleted=ev.type == "DELETED")
-            self.enqueue((meta(ev.obj)["namespace"], meta(ev.obj)["name"]))
-        elif key == "pods":
-            if pod_change_matters(ev):
-                for service_key in services_for_pod_event(self.services, ev):
-                    self.enqueue(service_key)
-        elif key == "endpoints" and ev.type == "DELETED":
+    def on_other_event(self, ev) -> None:
+        if ev.rtype.key == "endpoints" and ev.type == "DELETED":
             # someone deleted our Endpoints: recreate them if the Service still wants them
             self.enqueue((meta(ev.obj)["namespace"], meta(ev.obj)["name"]))
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from kubesim.controllers.base import is_being_deleted, meta
+from kubesim.controllers.base import Controller, is_being_deleted, meta
 
 HEADLESS_LABEL = "service.kubernetes.io/headless"
 LAST_CHANGE_TRIGGER_TIME = "endpoints.kubernetes.io/last-change-trigger-time"
@@ -172,3 +172,33 @@ def pod_change_matters(ev) -> bool:
                 ready, spec.get("nodeName"), spec.get("hostname"), spec.get("subdomain"),
                 [c.get("ports") for c in spec.get("containers") or []])
     return facts(old) != facts(cur)
+
+
+class ServiceEndpointsController(Controller):
+    """The part the Endpoints and EndpointSlice controllers share: one work item per Service (namespace, name),
+    a Service selector index, and the routing of Service events and of pod changes (old and new labels) to the
+    Services that select the pod. Subclasses handle the events of their own objects in `on_other_event`."""
+
+    def __init__(self, cluster):
+        super().__init__(cluster)
+        self.services = ServiceSelectorIndex()
+
+    def initial_keys(self):
+        services = self.store.list("services")
+        self.services.rebuild(services)
+        return [(meta(s)["namespace"], meta(s)["name"]) for s in services]
+
+    def on_event(self, ev) -> None:
+        key = ev.rtype.key
+        if key == "services":
+            self.services.update(ev.obj, deleted=ev.type == "DELETED")
+            self.enqueue((meta(ev.obj)["namespace"], meta(ev.obj)["name"]))
+        elif key == "pods":
+            if pod_change_matters(ev):
+                for service_key in services_for_pod_event(self.services, ev):
+                    self.enqueue(service_key)
+        else:
+            self.on_other_event(ev)
+
+    def on_other_event(self, ev) -> None:
+        """Events of resources other than Services and Pods."""

@@ -11,11 +11,11 @@ from __future__ import annotations
 import copy
 import json
 
-from kubesim.controllers.base import (Controller, format_micro_time, is_being_deleted, is_not_found,
-                                      is_pod_ready, meta, new_controller_ref)
-from kubesim.controllers.endpoints_common import (HEADLESS_LABEL, LAST_CHANGE_TRIGGER_TIME, ServiceSelectorIndex,
-                                                  address_family, find_port, hostname_for, pod_change_matters,
-                                                  pod_ip_for_family, service_labels, services_for_pod_event,
+from kubesim.controllers.base import (format_micro_time, is_being_deleted, is_not_found, is_pod_ready, meta,
+                                      new_controller_ref)
+from kubesim.controllers.endpoints_common import (HEADLESS_LABEL, LAST_CHANGE_TRIGGER_TIME,
+                                                  ServiceEndpointsController, address_family, find_port,
+                                                  hostname_for, pod_ip_for_family, service_labels,
                                                   should_pod_be_in_endpoints)
 from kubesim.errors import ApiError
 
@@ -37,32 +37,16 @@ def _endpoint_key(endpoint: dict) -> str:
     return ref.get("uid") or ",".join(endpoint.get("addresses") or [])
 
 
-class EndpointSliceController(Controller):
+class EndpointSliceController(ServiceEndpointsController):
     name = "endpointslice-controller"
-
-    def __init__(self, cluster):
-        super().__init__(cluster)
-        self.services = ServiceSelectorIndex()
 
     @property
     def event_component(self) -> str:
         return "endpoint-slice-controller"
 
-    def initial_keys(self):
-        services = self.store.list("services")
-        self.services.rebuild(services)
-        return [(meta(s)["namespace"], meta(s)["name"]) for s in services]
-
-    def on_event(self, ev) -> None:
+    def on_other_event(self, ev) -> None:
         key = ev.rtype.key
-        if key == "services":
-            self.services.update(ev.obj, deleted=ev.type == "DELETED")
-            self.enqueue((meta(ev.obj)["namespace"], meta(ev.obj)["name"]))
-        elif key == "pods":
-            if pod_change_matters(ev):
-                for service_key in services_for_pod_event(self.services, ev):
-                    self.enqueue(service_key)
-        elif key == "nodes":
+        if key == "nodes":
             if ev.type != "MODIFIED" or (meta(ev.obj).get("labels") or {}).get(ZONE_LABEL) != \
                     (meta(ev.old or {}).get("labels") or {}).get(ZONE_LABEL):
                 for service in self.store.list("services"):

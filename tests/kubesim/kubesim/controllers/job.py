@@ -50,18 +50,7 @@ class JobController(Controller):
         if key == JOB:
             self.enqueue((meta(ev.obj)["namespace"], meta(ev.obj)["name"]))
         elif key == "pods":
-            pod = ev.obj
-            refs = [controller_ref(pod)] + ([controller_ref(ev.old)] if ev.old else [])
-            owned = False
-            for ref in refs:
-                if ref and ref.get("kind") == self.kind:
-                    self.enqueue((meta(pod)["namespace"], ref["name"]))
-                    owned = True
-            if not owned and ev.type != "DELETED":
-                ns = meta(pod)["namespace"]
-                for job in self.store.list(JOB, ns):
-                    if selector_matches(job_selector(job), meta(pod).get("labels")):
-                        self.enqueue((ns, meta(job)["name"]))
+            self.enqueue_pod_owners(ev, JOB, job_selector)
 
     def sync(self, key):
         ns, name = key

@@ -161,18 +161,7 @@ class ReplicaSetController(Controller):
 
     def delete_pods(self, rs: dict, active: list[dict], count: int) -> None:
         victims = pod_ranking.pods_to_delete(active, self.related_pods(rs), count)
-        failure = None
-        for pod in victims:
-            m = meta(pod)
-            try:
-                self.api.delete("pods", m["namespace"], m["name"], user=self.user)
-            except ApiError as err:
-                if is_not_found(err):
-                    continue
-                self.record(rs, "FailedDelete", f"Error deleting: {err}", type="Warning")
-                failure = failure or err
-                continue
-            self.record(rs, "SuccessfulDelete", f"Deleted pod: {m['name']}")
+        failure = self.delete_owned_pods(rs, victims)
         if failure is not None:
             raise failure
 

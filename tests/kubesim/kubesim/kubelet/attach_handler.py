@@ -13,18 +13,13 @@ from kubesim import errors
 from kubesim.kubelet import channels
 from kubesim.kubelet.channels import ERROR, STDERR, STDOUT
 from kubesim.kubelet.exec_handler import drop_later, should_drop
-from kubesim.kubelet.lookup import get_pod, query_bool, resolve_container
+from kubesim.kubelet.lookup import query_bool, resolve_container
+from kubesim.kubelet.pod_handler import PodHandler
 
 
-class AttachHandler:
-    def __init__(self, cluster, kubelet):
-        self.cluster = cluster
-        self.kubelet = kubelet
-
+class AttachHandler(PodHandler):
     async def __call__(self, request: web.BaseRequest, ctx) -> web.StreamResponse:
-        pod = get_pod(self.cluster.store, ctx.namespace, ctx.name)
-        if not pod["spec"].get("nodeName"):
-            raise errors.bad_request(f"pod {ctx.name} does not have a host assigned")
+        pod = self.scheduled_pod(ctx)
         container = resolve_container(pod, ctx.query.get("container"))
         stdin = query_bool(ctx.query, "stdin")
         stdout = query_bool(ctx.query, "stdout", True)

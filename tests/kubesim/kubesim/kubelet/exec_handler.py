@@ -21,7 +21,8 @@ from kubesim import errors
 from kubesim.kubelet import channels
 from kubesim.kubelet.channels import CLOSE, ERROR, RESIZE, STDERR, STDIN, STDOUT
 from kubesim.kubelet.env import container_environment
-from kubesim.kubelet.lookup import container_spec, get_pod, query_bool, resolve_container
+from kubesim.kubelet.lookup import container_spec, query_bool, resolve_container
+from kubesim.kubelet.pod_handler import PodHandler
 
 log = logging.getLogger("kubesim.kubelet.exec")
 
@@ -68,16 +69,10 @@ async def drop_later(request: web.BaseRequest, decision, on_drop) -> None:
         transport.abort()
 
 
-class ExecHandler:
-    def __init__(self, cluster, kubelet):
-        self.cluster = cluster
-        self.kubelet = kubelet
-
+class ExecHandler(PodHandler):
     def prepare(self, ctx):
         """Validation before the upgrade: errors are plain HTTP Status responses (§6)."""
-        pod = get_pod(self.cluster.store, ctx.namespace, ctx.name)
-        if not pod["spec"].get("nodeName"):
-            raise errors.bad_request(f"pod {ctx.name} does not have a host assigned")
+        pod = self.scheduled_pod(ctx)
         query = ctx.query
         container = resolve_container(pod, query.get("container"))
         command = query.getall("command", [])

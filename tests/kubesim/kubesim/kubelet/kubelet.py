@@ -18,6 +18,7 @@ from kubesim.kubelet.images import CRASH, EXIT, InvalidImageName, install_tools,
 from kubesim.kubelet.recorder import EventRecorder
 from kubesim.kubelet.runtime import ContainerInstance, ContainerSlot, PodSandbox
 from kubesim.kubelet.status import build_status
+from kubesim.kubelet.wake_worker import WakeWorker
 
 log = logging.getLogger("kubesim.kubelet")
 
@@ -46,11 +47,12 @@ def _fmt_duration(seconds: float) -> str:
     return f"{whole // 60}m{rest}s"
 
 
-class Kubelet:
+class Kubelet(WakeWorker):
     user_prefix = "system:node:"
     finalizes_pods = True   # tells Api that graceful pod deletions are finished here (api.delete grace 0)
 
     def __init__(self, cluster):
+        super().__init__()
         self.cluster = cluster
         self.store = cluster.store
         self.api = cluster.api
@@ -58,8 +60,6 @@ class Kubelet:
         self.events = EventRecorder(self.api, "kubelet")
         self.sandboxes: dict[tuple[str, str], PodSandbox] = {}
         self._dirty: set[tuple[str, str]] = set()
-        self._wakeup = asyncio.Event()
-        self._worker: asyncio.Task | None = None
         self._ips_in_use: set[str] = set()
         self._next_ip: dict[str, int] = {}
         self._waiting_for_ip: set[tuple[str, str]] = set()   # pods whose sandbox found the podCIDR full
@@ -79,16 +79,10 @@ class Kubelet:
             self._register_node(node["metadata"]["name"])
         for pod in self.store.list("pods"):
             self._dirty.add((pod["metadata"]["namespace"], pod["metadata"]["name"]))
-        self._worker = asyncio.get_running_loop().create_task(self._run())
-        self._wakeup.set()
+        self.start_worker()
 
     async def stop(self) -> None:
-        if self._worker is not None:
-            self._worker.cancel()
-            try:
-                await self._worker
-            except (asyncio.CancelledError, Exception):
-                pass
+        await self.stop_worker()
         for sandbox in list(self.sandboxes.values()):
             sandbox.stop_all()
             for slot in sandbox.slots.values():
@@ -101,7 +95,7 @@ class Kubelet:
             if event.rtype.key == "nodes":  # a node appeared: pods bound to it can start
                 if event.type == "ADDED":
                     self._nodes_to_register.add(event.obj["metadata"]["name"])
-                    self._wakeup.set()
+                    self.wake()
                 for pod in self.store.list("pods"):
                     if pod["spec"].get("nodeName") == event.obj["metadata"]["name"]:
                         self.mark_dirty(pod["metadata"]["namespace"], pod["metadata"]["name"])
@@ -111,22 +105,19 @@ class Kubelet:
 
     def mark_dirty(self, namespace: str, name: str) -> None:
         self._dirty.add((namespace, name))
-        self._wakeup.set()
+        self.wake()
 
-    async def _run(self) -> None:
-        while True:
-            await self._wakeup.wait()
-            self._wakeup.clear()
-            while self._nodes_to_register:
-                self._register_node(self._nodes_to_register.pop())
-            while self._dirty:
-                batch, self._dirty = self._dirty, set()
-                for key in batch:
-                    try:
-                        self.sync_pod(*key)
-                    except Exception:  # one broken pod must not stop the node
-                        log.exception("kubelet: sync of pod %s/%s failed", *key)
-                await asyncio.sleep(0)  # let the API serve requests between batches
+    async def work(self) -> None:
+        while self._nodes_to_register:
+            self._register_node(self._nodes_to_register.pop())
+        while self._dirty:
+            batch, self._dirty = self._dirty, set()
+            for key in batch:
+                try:
+                    self.sync_pod(*key)
+                except Exception:  # one broken pod must not stop the node
+                    log.exception("kubelet: sync of pod %s/%s failed", *key)
+            await asyncio.sleep(0)  # let the API serve requests between batches
 
     def _register_node(self, name: str) -> None:
         """What a kubelet's node status manager reports about capacity: `pods` is --max-pods, in both

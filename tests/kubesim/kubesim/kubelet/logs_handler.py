@@ -15,6 +15,7 @@ from kubesim import errors
 from kubesim.kubelet.exec_handler import drop_later, should_drop
 from kubesim.kubelet.logbuffer import LogBuffer, rfc3339nano
 from kubesim.kubelet.lookup import get_pod, query_bool, query_int, resolve_container
+from kubesim.kubelet.pod_handler import PodHandler
 
 FOLLOW_POLL = 1.0
 
@@ -23,11 +24,7 @@ def _invalid(pod_name: str, field: str, value, detail: str) -> errors.ApiError:
     return errors.invalid_kind("PodLogOptions", pod_name, [errors.FieldError.invalid(field, value, detail)])
 
 
-class LogsHandler:
-    def __init__(self, cluster, kubelet):
-        self.cluster = cluster
-        self.kubelet = kubelet
-
+class LogsHandler(PodHandler):
     def _buffer(self, pod: dict, container: str, previous: bool) -> tuple[LogBuffer, bool]:
         """(log buffer, whether the instance is still running)."""
         name = pod["metadata"]["name"]

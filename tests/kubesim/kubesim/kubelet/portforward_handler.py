@@ -15,7 +15,7 @@ from aiohttp import web
 from kubesim import errors
 from kubesim.kubelet import channels
 from kubesim.kubelet.exec_handler import drop_later, should_drop
-from kubesim.kubelet.lookup import get_pod
+from kubesim.kubelet.pod_handler import PodHandler
 
 
 def parse_ports(query) -> list[int]:
@@ -36,15 +36,9 @@ def parse_ports(query) -> list[int]:
     return ports
 
 
-class PortForwardHandler:
-    def __init__(self, cluster, kubelet):
-        self.cluster = cluster
-        self.kubelet = kubelet
-
+class PortForwardHandler(PodHandler):
     async def __call__(self, request: web.BaseRequest, ctx) -> web.StreamResponse:
-        pod = get_pod(self.cluster.store, ctx.namespace, ctx.name)
-        if not pod["spec"].get("nodeName"):
-            raise errors.bad_request(f"pod {ctx.name} does not have a host assigned")
+        pod = self.scheduled_pod(ctx)
         phase = (pod.get("status") or {}).get("phase")
         if phase != "Running":
             raise errors.bad_request(f"unable to upgrade connection: pod not running (phase {phase})")

@@ -17,6 +17,7 @@ import time
 from kubesim.errors import ApiError
 from kubesim.kubelet.capacity import allocatable_pods
 from kubesim.kubelet.recorder import EventRecorder
+from kubesim.kubelet.wake_worker import WakeWorker
 
 log = logging.getLogger("kubesim.scheduler")
 
@@ -96,8 +97,9 @@ def tolerates(pod: dict, taint: dict) -> bool:
     return False
 
 
-class Scheduler:
+class Scheduler(WakeWorker):
     def __init__(self, cluster):
+        super().__init__()
         self.cluster = cluster
         self.store = cluster.store
         self.api = cluster.api
@@ -105,24 +107,16 @@ class Scheduler:
         self._pending: set[tuple[str, str]] = set()
         self._pods_on_node: dict[str, set[tuple[str, str]]] = {}
         self._node_of: dict[tuple[str, str], str] = {}
-        self._wakeup = asyncio.Event()
-        self._worker: asyncio.Task | None = None
         self._unschedulable_reported: dict[str, str] = {}   # pod uid -> the FailedScheduling message last recorded
 
     async def start(self) -> None:
         self.store.subscribe(self._on_store_event)
         for pod in self.store.list("pods"):
             self._track(pod)
-        self._worker = asyncio.get_running_loop().create_task(self._run())
-        self._wakeup.set()
+        self.start_worker()
 
     async def stop(self) -> None:
-        if self._worker is not None:
-            self._worker.cancel()
-            try:
-                await self._worker
-            except (asyncio.CancelledError, Exception):
-                pass
+        await self.stop_worker()
 
     def _track(self, pod: dict, deleted: bool = False) -> None:
         meta = pod["metadata"]
@@ -131,7 +125,7 @@ class Scheduler:
         if old_node:
             self._pods_on_node.get(old_node, set()).discard(key)
             if self._pending:
-                self._wakeup.set()   # the pod may leave the node (deleted, finished): a slot for a waiting pod
+                self.wake()   # the pod may leave the node (deleted, finished): a slot for a waiting pod
         if deleted:
             self._pending.discard(key)
             self._unschedulable_reported.pop(meta.get("uid", ""), None)
@@ -146,24 +140,21 @@ class Scheduler:
         elif not meta.get("deletionTimestamp") and pod["spec"].get("schedulerName", "default-scheduler") \
                 == "default-scheduler":
             self._pending.add(key)
-            self._wakeup.set()
+            self.wake()
 
     def _on_store_event(self, event) -> None:
         if event.rtype.key == "pods":
             self._track(event.obj, deleted=event.type == "DELETED")
         elif event.rtype.key == "nodes" and self._pending:
-            self._wakeup.set()   # a new or changed node may fit pods that did not fit before
+            self.wake()   # a new or changed node may fit pods that did not fit before
 
-    async def _run(self) -> None:
-        while True:
-            await self._wakeup.wait()
-            self._wakeup.clear()
-            for key in sorted(self._pending):
-                try:
-                    self._schedule(*key)
-                except Exception:
-                    log.exception("scheduler: pod %s/%s", *key)
-                await asyncio.sleep(0)
+    async def work(self) -> None:
+        for key in sorted(self._pending):
+            try:
+                self._schedule(*key)
+            except Exception:
+                log.exception("scheduler: pod %s/%s", *key)
+            await asyncio.sleep(0)
 
     def _schedule(self, namespace: str, name: str) -> None:
         pod = self.store.get("pods", namespace, name)
