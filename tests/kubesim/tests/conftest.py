@@ -161,29 +161,19 @@ def k8s(kubesim):
     c.close()
 
 
-@pytest.fixture(scope="module")
-def core(k8s):
-    return k8s_client.CoreV1Api(k8s)
+def _api_group_fixture(name: str, api_class: str):
+    """A module-scoped fixture `name` giving the typed API class `api_class` on the module's `k8s` client."""
+    @pytest.fixture(scope="module", name=name)
+    def api_group(k8s):
+        return getattr(k8s_client, api_class)(k8s)
+    return api_group
 
 
-@pytest.fixture(scope="module")
-def apps(k8s):
-    return k8s_client.AppsV1Api(k8s)
-
-
-@pytest.fixture(scope="module")
-def batch(k8s):
-    return k8s_client.BatchV1Api(k8s)
-
-
-@pytest.fixture(scope="module")
-def disco(k8s):
-    return k8s_client.DiscoveryV1Api(k8s)
-
-
-@pytest.fixture(scope="module")
-def policy(k8s):
-    return k8s_client.PolicyV1Api(k8s)
+core = _api_group_fixture("core", "CoreV1Api")
+apps = _api_group_fixture("apps", "AppsV1Api")
+batch = _api_group_fixture("batch", "BatchV1Api")
+disco = _api_group_fixture("disco", "DiscoveryV1Api")
+policy = _api_group_fixture("policy", "PolicyV1Api")
 
 
 @pytest.fixture
@@ -198,17 +188,9 @@ def namespace(k8s):
         pass
 
 
-def _wait_for(predicate, timeout: float = 10.0, interval: float = 0.05, message: str = ""):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {message or predicate}: last={last!r}")
-
-
 @pytest.fixture
 def wait_for():
-    return _wait_for
+    """test_kubelet_support.eventually(predicate, timeout=10, interval=0.05, message=""); imported here, not at
+    the top, because that module needs the kubernetes client, whose absence this file turns into skips."""
+    from test_kubelet_support import eventually
+    return eventually

@@ -12,7 +12,7 @@ import time
 import pytest
 from kubernetes.stream import stream
 
-from test_kubelet_support import pod_manifest, raw_websocket, read_frames, start_pod
+from test_kubelet_support import drop_stream_fault, pod_manifest, raw_websocket, read_frames, start_pod
 
 KUBECTL = shutil.which("kubectl")
 needs_kubectl = pytest.mark.skipif(KUBECTL is None, reason="kubectl is not installed on this machine")
@@ -244,12 +244,7 @@ def test_websocket_handshake_without_upgrade_is_rejected(kubesim, namespace, cor
 def test_drop_stream_fault_cuts_exec_mid_way(kubesim, core, namespace, java_pod):
     """Fault injection (`drop-stream`): the connection is reset after `after_seconds`, with no Status on
     channel 3, so the client cannot read an exit code (what reliability tests of the collection rely on)."""
-    status, _, body = kubesim.request("POST", "/kubesim/faults", body={
-        "action": "drop-stream", "resource": "pods", "subresource": "exec", "namespace": namespace,
-        "after_seconds": 0.5})
-    assert status == 201, body
-    rule_id = json.loads(body)["added"]
-    try:
+    with drop_stream_fault(kubesim, namespace, "exec", after_seconds=0.5):
         started = time.monotonic()
         resp = stream(core.connect_get_namespaced_pod_exec, java_pod, namespace,
                       command=["sh", "-c", "echo first; sleep 5; echo never"], stdout=True, stderr=True,
@@ -264,8 +259,6 @@ def test_drop_stream_fault_cuts_exec_mid_way(kubesim, core, namespace, java_pod)
         assert time.monotonic() - started < 4
         assert "first" in out and "never" not in out
         assert resp.read_channel(3) == ""
-    finally:
-        kubesim.request("DELETE", f"/kubesim/faults?id={rule_id}")
     out, _, code, _ = run(core, namespace, java_pod, ["echo", "after"])
     assert (out, code) == ("after\n", 0)
 

@@ -2,6 +2,8 @@
 itself; the API-group fixtures `core`, `apps`, ... are in conftest.py)."""
 from __future__ import annotations
 
+import contextlib
+import json
 import ssl
 import time
 
@@ -11,8 +13,9 @@ from kubernetes import client
 NODES = {"kubesim-node-1", "kubesim-node-2", "kubesim-node-3"}
 
 
-def eventually(fn, timeout=10.0, interval=0.05):
-    """Poll `fn` until it returns something truthy; fail with the last value otherwise."""
+def eventually(fn, timeout=10.0, interval=0.05, message=""):
+    """Poll `fn` until it returns something truthy and return that; fail with the last value otherwise. Tests wait
+    on conditions like this, never on fixed sleeps (conftest's `wait_for` fixture is this function)."""
     deadline = time.monotonic() + timeout
     last = None
     while time.monotonic() < deadline:
@@ -20,7 +23,22 @@ def eventually(fn, timeout=10.0, interval=0.05):
         if last:
             return last
         time.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout}s; last value: {last!r}")
+    raise AssertionError(f"timed out after {timeout}s waiting for {message or fn}: last={last!r}")
+
+
+@contextlib.contextmanager
+def drop_stream_fault(kubesim, namespace, subresource, after_seconds):
+    """A `drop-stream` fault rule for one pod subresource in one namespace (so other tests' streams are not
+    touched) for the duration of the block, added and removed through the admin endpoint `/kubesim/faults`."""
+    status, _, body = kubesim.request("POST", "/kubesim/faults", body={
+        "action": "drop-stream", "resource": "pods", "subresource": subresource, "namespace": namespace,
+        "after_seconds": after_seconds})
+    assert status == 201, body
+    rule_id = json.loads(body)["added"]
+    try:
+        yield
+    finally:
+        kubesim.request("DELETE", f"/kubesim/faults?id={rule_id}")
 
 
 def pod_manifest(name, image="kubesim/web:v1", labels=None, env=None, **spec):

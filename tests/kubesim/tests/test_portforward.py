@@ -8,7 +8,7 @@ import time
 
 from kubernetes.stream import portforward
 
-from test_kubelet_support import eventually, pod_manifest, raw_websocket, read_frames, start_pod
+from test_kubelet_support import drop_stream_fault, eventually, pod_manifest, raw_websocket, read_frames, start_pod
 
 
 def http_get(sock, path="/json"):
@@ -92,12 +92,7 @@ def test_drop_stream_fault_closes_the_forwarded_socket_mid_way(kubesim, core, na
     open keep-alive connection, and the client's forwarded socket closes, as when the network to the kubelet
     breaks. Rules match by namespace, so other tests' port-forwards are not touched."""
     start_pod(core, namespace, pod_manifest("cut"))
-    status, _, body = kubesim.request("POST", "/kubesim/faults", body={
-        "action": "drop-stream", "resource": "pods", "subresource": "portforward", "namespace": namespace,
-        "after_seconds": 1.0})
-    assert status == 201, body
-    rule_id = json.loads(body)["added"]
-    try:
+    with drop_stream_fault(kubesim, namespace, "portforward", after_seconds=1.0):
         started = time.monotonic()
         pf = portforward(core.connect_get_namespaced_pod_portforward, "cut", namespace, ports="8080")
         sock = pf.socket(8080)
@@ -110,8 +105,6 @@ def test_drop_stream_fault_closes_the_forwarded_socket_mid_way(kubesim, core, na
                 break
             received += chunk
         closed_after = time.monotonic() - started
-    finally:
-        kubesim.request("DELETE", f"/kubesim/faults?id={rule_id}")
     assert received.startswith(b"HTTP/1.1 200") and b'"cut"' in received
     assert 0.9 <= closed_after < 5, closed_after
 
