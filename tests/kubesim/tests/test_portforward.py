@@ -80,7 +80,13 @@ def test_quiet_images_listen_on_nothing(core, namespace):
 
 def test_port_forward_to_a_pending_pod_is_refused(kubesim, core, namespace):
     core.create_namespaced_pod(namespace, pod_manifest("pending", image="registry.invalid/x:1"))
-    time.sleep(0.2)
+
+    def pulling_failed():   # scheduled and seen by the kubelet, yet Pending: the image cannot be pulled
+        statuses = core.read_namespaced_pod("pending", namespace).status.container_statuses or []
+        return any(s.state.waiting and s.state.waiting.reason in ("ErrImagePull", "ImagePullBackOff")
+                   for s in statuses)
+    eventually(pulling_failed)
+    assert core.read_namespaced_pod("pending", namespace).status.phase == "Pending"
     status, _, body = kubesim.request("GET", f"/api/v1/namespaces/{namespace}/pods/pending/portforward"
                                              "?ports=8080")
     assert status == 400
