@@ -19,6 +19,7 @@ from ansible_collections.triage.k8s.plugins.module_utils.cluster_view import pod
 from ansible_collections.triage.k8s.plugins.module_utils.durations import format_rfc3339, utc_now
 from ansible_collections.triage.k8s.plugins.module_utils.kube_requests import (
     JSON_PATCH,
+    STRATEGIC_MERGE_PATCH,
     ApiCallError,
     api_path,
     call,
@@ -102,6 +103,25 @@ def patch_pod(api_client, pod, ops):
         if current["metadata"].get("resourceVersion") != pod["metadata"]["resourceVersion"]:
             raise StaleRead("pod %s changed since it was read (resourceVersion %s -> %s)" % (
                 name, pod["metadata"]["resourceVersion"], current["metadata"].get("resourceVersion")))
+        raise
+
+
+def strategic_patch_pod(api_client, pod, body):
+    """Send a strategic-merge patch whose body carries metadata.resourceVersion as its precondition.
+
+    For container changes by name (a JSON patch would address containers by index, a merge patch would replace
+    the whole list, k8s_semantics.md §5). A stale resourceVersion gives 409 Conflict; that becomes StaleRead.
+    """
+    namespace, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
+    try:
+        return call(api_client, "patch", "pods", "PATCH", pod_path(namespace, name), name=name, namespace=namespace,
+                    body=body, content_type=STRATEGIC_MERGE_PATCH)
+    except ApiCallError as exc:
+        if exc.status == 404:
+            raise StaleRead("pod %s was deleted while we were changing it" % name)
+        if exc.status == 409:
+            raise StaleRead("pod %s changed since it was read (resourceVersion %s)" % (
+                name, pod["metadata"]["resourceVersion"]))
         raise
 
 

@@ -52,6 +52,12 @@ def rollout_since_isolation(record, replica_set, deployment):
 def plan_in_service(pod, record, replica_set, deployment, keep_restored=True, revert_image=True, force=False):
     """The restore plan: labels to set, annotations to remove/add, images to revert, what the controller does."""
     name = pod["metadata"]["name"]
+    copy_of = ((pod["metadata"].get("annotations") or {})).get(undo_record.COPY_OF)
+    if copy_of:
+        # force does not help: a copy never served, has no controller and no labels of its own to go back to.
+        raise RestoreRefused("pod %s is a copy of pod %s made by triage.k8s.pod_hijack (mode=copy): it never served "
+                             "traffic and has no service to return to. Delete it with state=absent; to put the "
+                             "original back, restore pod %s" % (name, copy_of, copy_of))
     if record.get("original_labels") is None:
         raise RestoreRefused("pod %s has no %s annotation, so its original labels are unknown; restore them by hand"
                              % (name, undo_record.ORIGINAL_LABELS))
@@ -84,7 +90,7 @@ def plan_in_service(pod, record, replica_set, deployment, keep_restored=True, re
         add_annotations[DELETION_COST] = KEEP_COST
         cost_added = True
     images = {}
-    if revert_image and record.get("original_images"):
+    if record.get("original_images"):
         current = dict((c["name"], c.get("image")) for c in (pod.get("spec") or {}).get("containers") or [])
         for container, image in sorted(record["original_images"].items()):
             if container not in current:
@@ -98,7 +104,9 @@ def plan_in_service(pod, record, replica_set, deployment, keep_restored=True, re
         "remove_annotations": remove_annotations,
         "add_annotations": add_annotations,
         "deletion_cost_added": cost_added,
-        "revert_images": images,
+        "revert_images": images if revert_image else {},
+        # revert_image=false puts the hijacked image into service; the caller warns about it.
+        "hijacked_images_kept": {} if revert_image else images,
         "adoption_expected": adoption_expected,
         "controller": controller or None,
         "forced": problems if force else [],

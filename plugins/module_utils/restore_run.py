@@ -26,7 +26,9 @@ from ansible_collections.triage.k8s.plugins.module_utils.pod_writes import (
     patch_pod,
     remove_metadata_ops,
     set_metadata_ops,
+    strategic_patch_pod,
 )
+from ansible_collections.triage.k8s.plugins.module_utils.hijack_plan import build_image_revert_patch
 from ansible_collections.triage.k8s.plugins.module_utils.restore_plan import (
     DELETION_COST,
     RestoreRefused,
@@ -46,18 +48,20 @@ def _owned_by(pod, uid):
     return any(ref.get("uid") == uid for ref in (pod.get("metadata") or {}).get("ownerReferences") or [])
 
 
+def warnings_about_images(warnings):
+    return any(w.startswith("revert_image=false") for w in warnings)
+
+
+def _current_images(pod):
+    return dict((c["name"], c.get("image")) for c in (pod.get("spec") or {}).get("containers") or [])
+
+
 def _diff(before_labels, before_annotations, after_labels, after_annotations, name):
     return {"before": {"labels": before_labels, "annotations": before_annotations},
             "after": {"labels": after_labels, "annotations": after_annotations},
             "before_header": "pod %s" % name, "after_header": "pod %s" % name}
 
 
-def _image_ops(pod, images):
-    ops = []
-    for index, container in enumerate(pod["spec"].get("containers") or []):
-        if container["name"] in images:
-            ops.append({"op": "replace", "path": "/spec/containers/%d/image" % index, "value": images[container["name"]]})
-    return ops
 
 
 def _wait_images(api_client, pod, images, deadline):
@@ -114,6 +118,7 @@ def restore_in_service(api_client, namespace, name, options, check_mode=False):
     deadline = Deadline(options.get("wait_timeout", 300))
     warnings = []
     images_reverted = False
+    reverted_images = {}  # container -> original image put back by this run (the plan is re-made after that)
     for _attempt in range(MAX_CONFLICT_RETRIES):
         pod = read_pod(api_client, namespace, name)
         record = undo_record.parse_record(pod)
@@ -128,6 +133,12 @@ def restore_in_service(api_client, namespace, name, options, check_mode=False):
                                revert_image=options.get("revert_image", True), force=options.get("force", False))
         if plan["forced"]:
             warnings.append("restoring despite: %s" % "; ".join(plan["forced"]))
+        if plan["hijacked_images_kept"] and not warnings_about_images(warnings):
+            warnings.append("revert_image=false: pod %s goes back into service running the image(s) pod_hijack set "
+                            "(%s), and the record of the originals (%s) is removed with the rest" % (
+                                name, ", ".join("%s=%s" % (c, i) for c, i in sorted(_current_images(pod).items())
+                                                if c in plan["hijacked_images_kept"]),
+                                ", ".join("%s=%s" % item for item in sorted(plan["hijacked_images_kept"].items()))))
         metadata = pod["metadata"]
         label_ops = [{"op": "replace" if metadata.get("labels") is not None else "add", "path": "/metadata/labels",
                       "value": plan["labels_after"]}]
@@ -144,8 +155,13 @@ def restore_in_service(api_client, namespace, name, options, check_mode=False):
         try:
             if plan["revert_images"]:
                 # The pod is still out of traffic: restart it with its original images first, then let it back in.
-                pod = patch_pod(api_client, pod, _image_ops(pod, plan["revert_images"]))
+                # pod_hijack's own revert patch: containers by name, and triage.k8s/original-images dropped in the
+                # same write, so a later run never reverts twice. The label patch below drops the rest of the
+                # triage.k8s/ keys (hijacked-at/by/mode and the isolation record).
+                pod = strategic_patch_pod(api_client, pod, build_image_revert_patch(
+                    pod, containers=sorted(plan["revert_images"])))
                 images_reverted = True
+                reverted_images.update(plan["revert_images"])
                 if options.get("wait", True):
                     _wait_images(api_client, pod, plan["revert_images"], deadline)
                     timer.mark("images_reverted")
@@ -167,6 +183,7 @@ def restore_in_service(api_client, namespace, name, options, check_mode=False):
         raise RestoreFailed("pod %s kept changing under us; gave up after %d attempts" % (name, MAX_CONFLICT_RETRIES),
                             {"changed": images_reverted})
     removed = None
+    plan["reverted_images"] = reverted_images
     result = {"changed": True, "pod": pod_summary(pod), "restore": plan, "warnings": warnings,
               "timings": timer.timings,
               "diff": _diff(dict(before["metadata"].get("labels") or {}),

@@ -16,6 +16,8 @@ annotation triage.k8s/original-labels               JSON object of ALL labels be
            triage.k8s/owner                         JSON {controller: {...}, top: {..., templateHash}}
            triage.k8s/services                      JSON list of the Service names that selected the pod
            triage.k8s/original-images               JSON {container: image}, written by pod_hijack
+           triage.k8s/copy-of                       name of the source pod, on a copy made by pod_hijack mode=copy
+                                                    (its strategy is `copy`, its original-labels `{}`)
 """
 
 from __future__ import absolute_import, division, print_function
@@ -39,6 +41,9 @@ ORIGINAL_IMAGES = PREFIX + "original-images"
 
 PHASE_RELEASING = "releasing"
 PHASE_ISOLATED = "isolated"
+COPY_OF = PREFIX + "copy-of"
+# What pod_isolate writes; build_annotations validates against it. pod_hijack builds the record of its copies
+# itself, with strategy `copy`, and parse_record accepts any strategy, so `copy` is not validated here.
 STRATEGIES = ("replace-first", "immediate")
 
 

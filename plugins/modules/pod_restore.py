@@ -153,6 +153,7 @@ pod:
   type: dict
 restore:
   description: The restore plan (labels_before, labels_after, remove_annotations, add_annotations, revert_images,
+    reverted_images (the images this run put back), hijacked_images_kept (with O(revert_image=false)),
     adoption_expected, controller, forced), or C(already_in_service=true).
   returned: state=in_service
   type: dict

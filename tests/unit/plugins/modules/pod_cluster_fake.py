@@ -64,10 +64,34 @@ class FakeCluster(object):
         if self.before_patch:
             hook, self.before_patch = self.before_patch, None
             hook(self)
+        if request.header_values("Content-Type") == ["application/strategic-merge-patch+json"]:
+            return self._strategic_patch(name, request.body)
         try:
             patched = jsonpatch.apply_patch(self.pods[name], request.body)
         except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException):
             return 422, status_body(422, "Invalid", "the server rejected our request due to an error in our request")
+        self.bump(patched)
+        self.pods[name] = patched
+        return 200, patched
+
+    def _strategic_patch(self, name, body):
+        """The part of a strategic-merge patch pod_restore sends: metadata.resourceVersion as a precondition
+        (409 when stale), annotations merged (null deletes), containers merged by name."""
+        patched = copy.deepcopy(self.pods[name])
+        metadata = body.get("metadata") or {}
+        wanted_rv = metadata.get("resourceVersion")
+        if wanted_rv is not None and wanted_rv != patched["metadata"]["resourceVersion"]:
+            return 409, status_body(409, "Conflict", "Operation cannot be fulfilled on pods \"%s\": the object has "
+                                    "been modified; please apply your changes to the latest version" % name)
+        annotations = patched["metadata"].setdefault("annotations", {})
+        for key, value in (metadata.get("annotations") or {}).items():
+            if value is None:
+                annotations.pop(key, None)
+            else:
+                annotations[key] = value
+        by_name = dict((c["name"], c) for c in patched["spec"]["containers"])
+        for change in (body.get("spec") or {}).get("containers") or []:
+            by_name[change["name"]].update(change)
         self.bump(patched)
         self.pods[name] = patched
         return 200, patched

@@ -89,11 +89,40 @@ def test_hijacked_images_are_reverted_before_the_labels(fake_api, clean_env, mod
     target["metadata"]["annotations"][undo_record.ORIGINAL_IMAGES] = json.dumps({"web": "kubesim/web:1"})
     result, failed = module_runner(pod_restore.main, restore_args(fake_api))
     assert not failed, result
-    patches = [r.body for r in fake_api.requests if r.method == "PATCH"]
-    assert patches[0][1] == {"op": "replace", "path": "/spec/containers/0/image", "value": "kubesim/web:1"}
-    assert patches[1][1]["path"] == "/metadata/labels"
+    patches = [r for r in fake_api.requests if r.method == "PATCH"]
+    # First pod_hijack's revert patch (containers by name, conditioned on the resourceVersion read, the
+    # original-images record dropped in the same write), then the labels.
+    assert patches[0].header_values("Content-Type") == ["application/strategic-merge-patch+json"]
+    assert patches[0].body["spec"] == {"containers": [{"name": "web", "image": "kubesim/web:1"}]}
+    assert patches[0].body["metadata"]["annotations"] == {undo_record.ORIGINAL_IMAGES: None}
+    assert patches[0].body["metadata"]["resourceVersion"]
+    assert patches[1].body[1]["path"] == "/metadata/labels"
     assert target is not cluster.pods[NAME] and cluster.pods[NAME]["spec"]["containers"][0]["image"] == "kubesim/web:1"
-    assert undo_record.ORIGINAL_IMAGES not in cluster.pods[NAME]["metadata"]["annotations"]
+    assert [k for k in cluster.pods[NAME]["metadata"]["annotations"] if k.startswith(undo_record.PREFIX)] == []
+    assert [k for k in cluster.pods[NAME]["metadata"]["labels"] if k.startswith(undo_record.PREFIX)] == []
+
+
+def test_hijack_annotations_go_with_the_rest_of_the_record(fake_api, clean_env, module_runner):
+    cluster = isolated_cluster(fake_api, module_runner)
+    target = cluster.pods[NAME]
+    target["spec"]["containers"][0]["image"] = "kubesim/web:debug"
+    target["metadata"]["annotations"].update({
+        undo_record.ORIGINAL_IMAGES: json.dumps({"web": "kubesim/web:1"}),
+        "triage.k8s/hijacked-at": "2026-01-01T00:00:00Z", "triage.k8s/hijacked-by": "alice",
+        "triage.k8s/hijack-mode": "image"})
+    result, failed = module_runner(pod_restore.main, restore_args(fake_api))
+    assert not failed, result
+    assert [k for k in cluster.pods[NAME]["metadata"]["annotations"] if k.startswith(undo_record.PREFIX)] == []
+
+
+def test_a_copy_made_by_pod_hijack_is_never_put_in_service_even_with_force(fake_api, clean_env, module_runner):
+    cluster = isolated_cluster(fake_api, module_runner)
+    cluster.pods[NAME]["metadata"]["annotations"][undo_record.COPY_OF] = "web-5d4b8f7c9-source"
+    for force in (False, True):
+        result, failed = module_runner(pod_restore.main, restore_args(fake_api, force=force))
+        assert failed
+        assert "copy of pod web-5d4b8f7c9-source" in result["msg"] and "state=absent" in result["msg"]
+    assert cluster.writes() == []
 
 
 def test_absent_refuses_a_pod_that_is_not_isolated(fake_api, clean_env, module_runner):
@@ -141,3 +170,15 @@ def test_bad_duration_is_clear(fake_api, clean_env, module_runner):
     result, failed = module_runner(pod_restore.main, {"host": fake_api.url, "namespace": NS, "state": "absent",
                                                       "isolated_before": "yesterday"})
     assert failed and result["msg"].startswith("isolated_before: invalid duration 'yesterday'")
+
+
+def test_restoring_a_hijacked_pod_without_revert_warns_that_the_hijacked_image_serves(fake_api, clean_env,
+                                                                                      module_runner):
+    cluster = isolated_cluster(fake_api, module_runner)
+    target = cluster.pods[NAME]
+    target["spec"]["containers"][0]["image"] = "kubesim/web:debug"
+    target["metadata"]["annotations"][undo_record.ORIGINAL_IMAGES] = json.dumps({"web": "kubesim/web:1"})
+    result, failed = module_runner(pod_restore.main, restore_args(fake_api, revert_image=False))
+    assert not failed, result
+    assert cluster.pods[NAME]["spec"]["containers"][0]["image"] == "kubesim/web:debug"
+    assert any("web=kubesim/web:debug" in w and "web=kubesim/web:1" in w for w in result["warnings"])
