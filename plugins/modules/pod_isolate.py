@@ -41,7 +41,7 @@ description:
     and lists NetworkPolicies that still select the pod afterwards.
   - B(Concurrency.) Every patch starts with a JSON-patch C(test) of the resourceVersion that was read. When someone
     else changed the pod meanwhile the patch is refused; the module re-reads, re-plans and retries (5 times at most).
-    Two people isolating the same pod at once get one C(changed) and one C(ok), with either strategy: during
+    Two people isolating the same pod at once get one C(changed) and one C(ok), with either strategy. During
     replace-first the run that wrote the C(triage.k8s/phase=releasing) record owns the Service cut, and a second run
     that finds such a record written less than O(wait_timeout) ago watches the pod until the cut is done and
     returns C(ok) with the record (with O(wait=false) or in check mode it returns C(ok) at once, with a warning).
@@ -241,11 +241,17 @@ plan:
     network_policies: {description: NetworkPolicies that still select the pod., type: list, elements: str}
     hpas: {description: HorizontalPodAutoscalers that scale the workload., type: list, elements: str}
     pdbs:
-      description: "PodDisruptionBudgets checked (strategy immediate): name, disruptions_allowed, healthy, desired, and source (V(status.disruptionsAllowed) or computed from the pods)."
+      description: "PodDisruptionBudgets checked (strategy immediate): name, disruptions_allowed, healthy, desired, and
+        source (V(status.disruptionsAllowed) or computed from the pods)."
       type: list
       elements: dict
-    already_isolated: {description: True when the pod was isolated before this run (or by another run meanwhile)., type: bool}
-    isolated_by_another_run: {description: "True when another run was isolating the pod (replace-first, phase releasing) and this run left the Service cut to it.", type: bool}
+    already_isolated:
+      description: True when the pod was isolated before this run (or by another run meanwhile).
+      type: bool
+    isolated_by_another_run:
+      description: True when another run was isolating the pod (replace-first, phase releasing) and this run left the
+        Service cut to it.
+      type: bool
     resume: {description: True when this run resumed an interrupted replace-first isolation., type: bool}
   sample:
     strategy: replace-first

@@ -87,7 +87,6 @@ def test_timeout_says_what_is_missing(fake):
                            lambda objs: "still waiting for %s" % ",".join(sorted(objs)))
 
 
-
 def _closing_watch(closed, events):
     def watch(api_client, path, timeout):
         try:
