@@ -62,8 +62,6 @@ def _diff(before_labels, before_annotations, after_labels, after_annotations, na
             "before_header": "pod %s" % name, "after_header": "pod %s" % name}
 
 
-
-
 def _wait_images(api_client, pod, images, deadline):
     """Wait until the kubelet restarted the containers with the original images and the pod is Ready (§5.2)."""
     namespace, name, uid = pod["metadata"]["namespace"], pod["metadata"]["name"], pod["metadata"]["uid"]

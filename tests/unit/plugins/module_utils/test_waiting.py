@@ -90,8 +90,7 @@ def test_timeout_says_what_is_missing(fake):
 def _closing_watch(closed, events):
     def watch(api_client, path, timeout):
         try:
-            for item in events:
-                yield item
+            yield from events
         finally:
             closed.append(path)
     return watch

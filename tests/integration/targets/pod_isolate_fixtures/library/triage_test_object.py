@@ -17,7 +17,7 @@ options:
   kubeconfig: {type: str, required: true, description: Path of the test cluster kubeconfig.}
   definition: {type: dict, required: true, description: The object (apiVersion, kind, metadata.name/namespace).}
   state: {type: str, default: present, choices: [present, absent, patched, read], description: What to do (read only GETs, e.g. to wait).}
-  wait_ready: {type: bool, default: false, description: Wait until a Deployment/StatefulSet/DaemonSet has all replicas ready, a Job one ready pod, or a Pod is Ready.}
+  wait_ready: {type: bool, default: false, description: Wait until a Deployment/StatefulSet/DaemonSet has all replicas ready or a Pod is Ready.}
   timeout: {type: int, default: 60, description: Seconds to wait.}
 author: triage.k8s contributors (@triage-k8s)
 '''
@@ -58,8 +58,6 @@ def is_ready(obj):
     if kind == "DaemonSet":
         want = status.get("desiredNumberScheduled")
         return bool(want) and status.get("numberReady", 0) == want
-    if kind == "Job":
-        return status.get("ready", 0) >= 1
     if kind == "Pod":
         return any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or [])
     return True
