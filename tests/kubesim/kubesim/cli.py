@@ -39,8 +39,21 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--fault", action="append", default=[], metavar="RULE",
                    help="fault rule KEY=VALUE,... (repeatable), e.g. verb=patch,resource=pods,action=error,"
                         "code=503,nth=1")
-    s.add_argument("--readiness-delay", type=float, default=0.2, help="seconds before containers become ready")
-    s.add_argument("--nodes", type=int, default=3, help="number of Node objects (default 3)")
+    s.add_argument("--readiness-delay", type=_seconds, default=0.2, metavar="SECONDS",
+                   help="seconds between a container starting and the pod becoming Ready (default 0.2)")
+    s.add_argument("--nodes", type=_positive_int, default=3, metavar="N",
+                   help="number of Node objects kubesim-node-1..N, pods are scheduled over them (default 3)")
+    s.add_argument("--crash-backoff-base", type=_seconds, metavar="SECONDS",
+                   help="first CrashLoopBackOff delay, doubled per restart up to 300 s (default 10, as the "
+                        "kubelet; tests use e.g. 0.1)")
+    s.add_argument("--image-pull-backoff-base", type=_seconds, metavar="SECONDS",
+                   help="first ImagePullBackOff delay for images that cannot be pulled, doubled per retry up to "
+                        "300 s (default 10, as the kubelet)")
+    s.add_argument("--termination-delay", type=_seconds, metavar="SECONDS",
+                   help="how long a container takes to stop after SIGTERM, capped by the pod's grace period "
+                        "(default 0.05)")
+    s.add_argument("--max-pods", type=_positive_int, metavar="N",
+                   help="pods per node, the kubelet's --max-pods (default 110)")
     s.add_argument("--bookmark-interval", type=float, default=60.0,
                    help="seconds between watch BOOKMARK events (default 60, as the real server)")
     s.add_argument("--disable", action="append", default=[], choices=["controllers", "kubelet"],
@@ -49,6 +62,26 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--state-dir", help="directory for container sandboxes (default: a temp dir removed at exit)")
     s.add_argument("--log-level", default="WARNING", help="Python log level (default WARNING)")
     return p
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if value < 0 or value != value or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number of seconds >= 0: {text!r}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1: {text!r}")
+    return value
 
 
 def write_kubeconfig(path: str, server_url: str, token: str, ca_pem: bytes | None):
@@ -102,6 +135,9 @@ async def _serve(args, tls_dir: str) -> int:
         os.makedirs(state_dir, exist_ok=True)
     opts = ClusterOptions(readiness_delay=args.readiness_delay, nodes=args.nodes, state_dir=state_dir,
                           bookmark_interval=args.bookmark_interval, audit_log=args.audit_log,
+                          crash_backoff_base=args.crash_backoff_base,
+                          image_pull_backoff_base=args.image_pull_backoff_base,
+                          termination_delay=args.termination_delay, max_pods_per_node=args.max_pods,
                           components=tuple(p for p in COMPONENT_PACKAGES if p.rsplit(".", 1)[1] not in args.disable))
     ssl_ctx, ca_pem = None, None
     if not args.insecure_http:
@@ -146,6 +182,10 @@ async def _serve(args, tls_dir: str) -> int:
         return 1
     print(f"kubesim: serving {url} (kubeconfig {args.kubeconfig})", file=sys.stderr, flush=True)
     await stop.wait()
+    # Open watches end with a clean end of stream first; then the components stop (log follows end with their
+    # containers); aiohttp cancels whatever is still streaming after shutdown_timeout.
+    await server.close()
+    await asyncio.sleep(0)
     await cluster.stop()
     await runner.cleanup()
     return 0

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from aiohttp import web
 from multidict import MultiDict
 
-from kubesim import KUBE_VERSION, errors, openapi, protobuf, resources, tables
+from kubesim import KUBE_VERSION, errors, impersonation, openapi, protobuf, resources, tables
 from kubesim.patch import PATCH_CONTENT_TYPES, decode_patch_body
 from kubesim.rbac import Attributes, UserInfo
 from kubesim.resources import ResourceType, VIRTUAL_RESOURCES
@@ -54,6 +54,7 @@ class RequestContext:
     dry_run: bool = False
     # pods/proxy, services/proxy, nodes/proxy: `name` keeps the raw `[scheme:]name[:port]` path segment (the real
     # RequestInfo name, which RBAC resourceNames and the audit see); these are its parsed parts.
+    impersonator: UserInfo | None = None  # the authenticated user when the request impersonates another
     proxy_scheme: str = ""
     proxy_name: str = ""
     proxy_port: str = ""
@@ -190,7 +191,8 @@ class Server:
         # The real apiserver refuses request bodies over 3 MiB (maxRequestBodyBytes).
         self.app = web.Application(client_max_size=MAX_BODY_BYTES)
         self.app.router.add_route("*", "/{tail:.*}", self.handle)
-        self._watch_tasks: set = set()
+        self._watch_queues: set = set()  # one per open watch; close() wakes them with None
+        self._closing = False
 
     # ------------------------------------------------------------------------------------------- entry point
     async def handle(self, request: web.Request) -> web.StreamResponse:
@@ -201,6 +203,11 @@ class Server:
             user = self.authn.authenticate(request.headers.get("Authorization"))
             if user is None:
                 raise errors.unauthorized()
+            if impersonation.requested(request.headers):
+                ctx.user, ctx.groups = user.name, user.groups  # a refused impersonation is audited as the requester
+                requester = user
+                user = impersonation.impersonate(user, request.headers, self.authz)
+                ctx.impersonator = requester
             ctx.user, ctx.groups, ctx.user_info = user.name, user.groups, user
             if ctx.resource_request:
                 ctx.rtype = resources.lookup(ctx.group, ctx.version, ctx.resource)
@@ -243,20 +250,47 @@ class Server:
             err = errors.generic(e.status, e.reason.replace(" ", ""), e.text or e.reason, {})
             code = err.code
             return _error_response(err)
-        except (ConnectionResetError, asyncio.CancelledError):
-            code = 0
+        except asyncio.CancelledError:
+            code = 0  # the server is shutting down (aiohttp cancels the handlers still running)
             raise
+        except ConnectionError as e:
+            code = 0
+            if not _client_gone(request):
+                # Not the client's connection (a handler's own socket or pipe): an internal error.
+                return self._internal_error(request, e)
+            # The client went away mid-stream (watch or log follow closed, kubectl interrupted). Nothing can be
+            # answered; aiohttp's attempt to send this response meets the closed transport and ends quietly.
+            return web.Response(status=500)
         except Exception as e:  # never a traceback to the client
-            log.exception("internal error on %s %s", request.method, request.path)
-            print(f"kubesim: internal error on {request.method} {request.path}: {e!r}", file=sys.stderr)
-            err = errors.internal(f"{type(e).__name__}: {e}")
-            code = err.code
-            return _error_response(err)
+            code = 500
+            return self._internal_error(request, e)
         finally:
-            self.audit.request(user=ctx.user, verb=ctx.verb, group=ctx.group, resource=ctx.resource,
-                               subresource=ctx.subresource, namespace=ctx.namespace, name=ctx.name,
-                               query={k: v for k, v in ctx.query.items()}, code=code, dry_run=ctx.dry_run,
-                               path=request.path)
+            # As the real audit Event: `user` is who authenticated, `impersonatedUser` whom it acted as.
+            impersonated = None
+            if ctx.impersonator is not None:
+                impersonated = impersonation.audit_user(ctx.user_info)
+            self.audit.request(user=ctx.impersonator.name if ctx.impersonator else ctx.user, verb=ctx.verb,
+                               group=ctx.group, resource=ctx.resource, subresource=ctx.subresource,
+                               namespace=ctx.namespace, name=ctx.name, query={k: v for k, v in ctx.query.items()},
+                               code=code, dry_run=ctx.dry_run, path=request.path, impersonated_user=impersonated)
+
+    @staticmethod
+    def _internal_error(request: web.Request, exc: Exception) -> web.StreamResponse:
+        log.exception("internal error on %s %s", request.method, request.path)
+        print(f"kubesim: internal error on {request.method} {request.path}: {exc!r}", file=sys.stderr)
+        if request.writer is not None and request.writer.output_size > 0:
+            # A stream had started: a Status can no longer be sent, so cut the connection as the real server does.
+            if request.transport is not None:
+                request.transport.abort()
+            return web.Response(status=500)
+        return _error_response(errors.internal(f"{type(exc).__name__}: {exc}"))
+
+    async def close(self) -> None:
+        """Shutdown: end every open watch with a clean end of stream, as the real apiserver does on shutdown,
+        before aiohttp cancels what is still running."""
+        self._closing = True
+        for queue in list(self._watch_queues):
+            queue.put_nowait(None)
 
     def _authorize(self, ctx: RequestContext):
         if ctx.path.startswith("/kubesim/"):
@@ -541,7 +575,10 @@ class Server:
                 queue.put_nowait(ev)
 
         # Subscribe and take the starting point with no await in between: nothing is lost or doubled.
+        if self._closing:
+            raise errors.service_unavailable("apiserver is shutting down")
         self.store.subscribe(on_event)
+        self._watch_queues.add(queue)
         initial: list[tuple[str, dict]] = []
         expired = None
         if not rv_param or rv_param == "0" or send_initial:
@@ -591,6 +628,8 @@ class Server:
                         await resp.write(_line(self._bookmark(r, self.store.resource_version)))
                         next_bookmark = time.monotonic() + interval
                     continue
+                if ev is None:  # server shutdown
+                    break
                 t = self._translate(ev, visible)
                 if t is None:
                     continue
@@ -603,6 +642,7 @@ class Server:
             return resp
         finally:
             self.store.unsubscribe(on_event)
+            self._watch_queues.discard(queue)
         return resp
 
     @staticmethod
@@ -646,7 +686,13 @@ class Server:
         r = ctx.rtype
         out = {"kind": r.kind, "apiVersion": r.api_version, "metadata": {"creationTimestamp": None}}
         if r.plural == "selfsubjectreviews":
-            out["status"] = {"userInfo": {"username": user.name, "groups": list(user.groups)}}
+            info: dict = {"username": user.name}
+            if user.uid:
+                info["uid"] = user.uid
+            info["groups"] = list(user.groups)
+            if user.extra:
+                info["extra"] = {k: list(v) for k, v in user.extra.items()}
+            out["status"] = {"userInfo": info}
         elif r.plural == "selfsubjectaccessreviews":
             spec = body.get("spec") or {}
             ra, nra = spec.get("resourceAttributes"), spec.get("nonResourceAttributes")
@@ -743,6 +789,11 @@ def _dry_run_error(values) -> errors.FieldError:
 
 class _Reset(Exception):
     pass
+
+
+def _client_gone(request: web.BaseRequest) -> bool:
+    transport = request.transport
+    return transport is None or transport.is_closing()
 
 
 def _strip(o: dict) -> dict:
