@@ -36,7 +36,19 @@ class ClusterOptions:
     server_url: str = ""
     history_size: int = 50_000
     components: tuple = COMPONENT_PACKAGES  # component packages to load
-    extra: dict = field(default_factory=dict)
+    # Kubelet tunables. None = the kubelet's own default (it falls back to `extra`, then to its default):
+    crash_backoff_base: float | None = None      # seconds; CrashLoopBackOff doubles from here (kubelet: 10 s)
+    image_pull_backoff_base: float | None = None  # seconds; ImagePullBackOff doubles from here (kubelet: 10 s)
+    termination_delay: float | None = None       # seconds a container takes to stop after SIGTERM (0.05)
+    max_pods_per_node: int | None = None         # the kubelet's --max-pods (110)
+    extra: dict = field(default_factory=dict)    # free-form knobs for components; the fields above are mirrored
+
+    def __post_init__(self):
+        # Components that read a tunable from `extra` see the field's value too.
+        for name in ("crash_backoff_base", "image_pull_backoff_base", "termination_delay", "max_pods_per_node"):
+            value = getattr(self, name)
+            if value is not None:
+                self.extra.setdefault(name, value)
 
 
 class Cluster:
