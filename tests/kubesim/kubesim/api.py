@@ -156,8 +156,8 @@ class Api:
         obj = _without_nulls(body)
         obj["apiVersion"], obj["kind"] = r.api_version, r.kind
         # Keep kind/apiVersion first, as the real server serialises them.
-        obj = {"kind": r.kind, "apiVersion": r.api_version, **{k: v for k, v in obj.items()
-                                                                 if k not in ("kind", "apiVersion")}}
+        rest = {k: v for k, v in obj.items() if k not in ("kind", "apiVersion")}
+        obj = {"kind": r.kind, "apiVersion": r.api_version, **rest}
         meta = obj.setdefault("metadata", {})
         ns = self._ns(r, namespace)
         if r.namespaced:
@@ -370,8 +370,8 @@ class Api:
         oports = {(p.get("port"), p.get("protocol", "TCP")): p for p in ospec.get("ports") or []}
         for p in nspec.get("ports") or []:
             op = oports.get((p.get("port"), p.get("protocol", "TCP")))
-            if op and "nodePort" in op and "nodePort" not in p and nspec.get("type") in ("NodePort",
-                                                                                        "LoadBalancer"):
+            if op and "nodePort" in op and "nodePort" not in p and \
+                    nspec.get("type") in ("NodePort", "LoadBalancer"):
                 p["nodePort"] = op["nodePort"]
 
     def _commit_update(self, r, ns, name, existing, new, subresource, dry_run, user, internal):

@@ -68,14 +68,14 @@ def path_not_found() -> ApiError:
 
 def already_exists(rtype, name: str) -> ApiError:
     return ApiError(_status(409, "AlreadyExists", f'{_qualified(rtype)} "{name}" already exists',
-                           _details(rtype, name)))
+                            _details(rtype, name)))
 
 
 def conflict(rtype, name: str, detail: str | None = None) -> ApiError:
     detail = detail or ("the object has been modified; please apply your changes to the latest version and "
                         "try again")
     return ApiError(_status(409, "Conflict", f'Operation cannot be fulfilled on {_qualified(rtype)} "{name}": {detail}',
-                           _details(rtype, name)))
+                            _details(rtype, name)))
 
 
 # ------------------------------------------------------------------------------------------- field errors (422)
@@ -238,7 +238,7 @@ def too_many_requests(msg: str = "Too many requests, please try again later.", r
 
 def internal(msg: str) -> ApiError:
     return ApiError(_status(500, "InternalError", f"Internal error occurred: {msg}",
-                           {"causes": [{"message": msg}]}))
+                            {"causes": [{"message": msg}]}))
 
 
 def service_unavailable(msg: str = "the server is currently unable to handle the request") -> ApiError:

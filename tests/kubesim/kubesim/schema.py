@@ -62,8 +62,8 @@ POD_SPEC = obj("v1.PodSpec", {
     "schedulingGates": lst(obj("v1.PodSchedulingGate", {"name": STR}), "[]v1.PodSchedulingGate")})
 LABEL_SELECTOR = obj("v1.LabelSelector", {
     "matchLabels": STR_MAP,
-    "matchExpressions": lst(obj("v1.LabelSelectorRequirement", {"key": STR, "operator": STR,
-                                                                 "values": STR_LIST}),
+    "matchExpressions": lst(obj("v1.LabelSelectorRequirement",
+                                {"key": STR, "operator": STR, "values": STR_LIST}),
                             "[]v1.LabelSelectorRequirement")})
 TEMPLATE = obj("v1.PodTemplateSpec", {"metadata": OBJECT_META, "spec": POD_SPEC})
 WORKLOAD_SPEC = {"replicas": INT, "selector": LABEL_SELECTOR, "template": TEMPLATE, "minReadySeconds": INT,

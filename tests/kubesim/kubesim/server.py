@@ -218,9 +218,10 @@ class Server:
                 dry = ctx.query.getall("dryRun", [])
                 for v in dry:
                     if v != "All":
-                        opts = {"create": "CreateOptions", "update": "UpdateOptions", "patch": "PatchOptions",
-                                "delete": "DeleteOptions", "deletecollection": "DeleteOptions"}.get(ctx.verb,
-                                                                                                     "Options")
+                        options_kinds = {"create": "CreateOptions", "update": "UpdateOptions",
+                                         "patch": "PatchOptions", "delete": "DeleteOptions",
+                                         "deletecollection": "DeleteOptions"}
+                        opts = options_kinds.get(ctx.verb, "Options")
                         raise errors.invalid_kind(opts, "", [_dry_run_error(dry)], "meta.k8s.io")
                 ctx.dry_run = bool(dry)
             for rule in self.faults.match(ctx):

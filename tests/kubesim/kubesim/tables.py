@@ -118,6 +118,7 @@ def _ns_row(o):
 
 _NS_COLS = [_col("Name", fmt="name"), _col("Status"), _col("Age")]
 
+
 def _created(o):
     return _age(o["metadata"].get("creationTimestamp"))
 

@@ -59,8 +59,8 @@ def test_bad_requests_get_status_bodies(kubesim, path, body, ctype, code, reason
     status, _, out = kubesim.request("POST", path, body, headers={"Content-Type": ctype})
     assert status == code
     b = json.loads(out)
-    assert (b["kind"], b["apiVersion"], b["status"], b["reason"], b["code"]) == ("Status", "v1", "Failure", reason,
-                                                                                   code)
+    assert (b["kind"], b["apiVersion"], b["status"], b["reason"], b["code"]) == \
+        ("Status", "v1", "Failure", reason, code)
     assert "Traceback" not in out.decode()
     assert list(b)[:4] == ["kind", "apiVersion", "metadata", "status"]
 

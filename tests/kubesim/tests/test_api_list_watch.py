@@ -66,7 +66,10 @@ def test_field_selectors_on_pods(k8s, namespace):
     for name, policy in (("p1", "Always"), ("p2", "Never")):
         core.create_namespaced_pod(namespace, {"metadata": {"name": name}, "spec": {
             "restartPolicy": policy, "containers": [{"name": "c", "image": "registry.example/app:1"}]}})
-    names = lambda **kw: sorted(p.metadata.name for p in core.list_namespaced_pod(namespace, **kw).items)  # noqa
+
+    def names(**kw):
+        return sorted(p.metadata.name for p in core.list_namespaced_pod(namespace, **kw).items)
+
     assert names(field_selector="spec.restartPolicy=Never") == ["p2"]
     assert names(field_selector="spec.restartPolicy!=Never") == ["p1"]
     assert names(field_selector="metadata.name=p1") == ["p1"]

@@ -93,8 +93,8 @@ def test_create_validation(k8s, namespace):
     with pytest.raises(client.ApiException) as e:
         core.create_namespaced_pod(namespace, {"metadata": {"name": "noimage"}, "spec": {"containers": [
             {"name": "a"}]}})
-    assert json.loads(e.value.body)["message"] == ('Pod "noimage" is invalid: spec.containers[0].image: Required '
-                                                    'value')
+    assert json.loads(e.value.body)["message"] == \
+        'Pod "noimage" is invalid: spec.containers[0].image: Required value'
     with pytest.raises(client.ApiException) as e:  # §5.3
         core.create_namespaced_pod(namespace, {"metadata": {"name": "ec"}, "spec": {
             "containers": [{"name": "a", "image": "x:1"}],
@@ -122,8 +122,8 @@ def test_ephemeral_containers_subresource(k8s, namespace):
     core.create_namespaced_pod(namespace, _pod("dbg"))
     ec = {"name": "debugger-abcde", "image": "busybox", "command": ["sh"], "stdin": True, "tty": True,
           "terminationMessagePolicy": "File", "targetContainerName": "app", "resources": {}}
-    out = core.patch_namespaced_pod_ephemeralcontainers("dbg", namespace, {"spec": {"ephemeralContainers": [ec],
-                                                                                   "restartPolicy": "Never"}})
+    out = core.patch_namespaced_pod_ephemeralcontainers(
+        "dbg", namespace, {"spec": {"ephemeralContainers": [ec], "restartPolicy": "Never"}})
     assert [c.name for c in out.spec.ephemeral_containers] == ["debugger-abcde"]
     assert out.spec.ephemeral_containers[0].image_pull_policy == "Always"
     assert out.spec.restart_policy == "Always"
@@ -136,8 +136,8 @@ def test_ephemeral_containers_subresource(k8s, namespace):
     assert body["details"]["causes"][0]["field"] == "spec.ephemeralContainers"
     assert 'existing ephemeral containers "debugger-abcde" may not be changed' in body["message"]
     with pytest.raises(client.ApiException) as e:
-        core.replace_namespaced_pod_ephemeralcontainers("dbg", namespace, {"metadata": {"name": "dbg"},
-                                                                          "spec": {"containers": []}})
+        core.replace_namespaced_pod_ephemeralcontainers(
+            "dbg", namespace, {"metadata": {"name": "dbg"}, "spec": {"containers": []}})
     assert 'existing ephemeral containers "debugger-abcde" may not be removed' in json.loads(e.value.body)["message"]
     with pytest.raises(client.ApiException) as e:
         core.patch_namespaced_pod_ephemeralcontainers("dbg", namespace, {"spec": {"ephemeralContainers": [
