@@ -147,8 +147,10 @@ def watch_pod(api_client, namespace, name, pod, verdict, timeout, clock=time.mon
         path = pod_path(namespace, watch="1", fieldSelector="metadata.name=%s" % name,
                         resourceVersion=pod["metadata"]["resourceVersion"], timeoutSeconds=str(seconds))
         gone = False
+        events = None
         try:
-            for event in stream(api_client, path, seconds):
+            events = stream(api_client, path, seconds)
+            for event in events:
                 kind = event.get("type")
                 obj = event.get("object") or {}
                 if kind == "ERROR":
@@ -169,6 +171,11 @@ def watch_pod(api_client, namespace, name, pod, verdict, timeout, clock=time.mon
             if not _is_gone(exc) and not _is_gone(getattr(exc, "cause", None)):
                 raise
             gone = True
+        finally:
+            if events is not None and hasattr(events, "close"):
+                # Returning or breaking out of the loop must close the half-read watch now, as wait_until
+                # does, rather than whenever the generator is garbage-collected.
+                events.close()
         if gone:
             pod = read(api_client, namespace, name)
             outcome, detail = verdict(pod)
