@@ -10,7 +10,7 @@ label      triage.k8s/isolated: "true"              `kubectl get pods -l triage.
 annotation triage.k8s/original-labels               JSON object of ALL labels before isolation
            triage.k8s/isolated-at                   RFC 3339 UTC
            triage.k8s/isolated-by                   who
-           triage.k8s/reason, triage.k8s/ticket     why
+           triage.k8s/reason, triage.k8s/ticket     why (ticket only when one was given)
            triage.k8s/strategy                      replace-first | immediate
            triage.k8s/phase                         releasing (replace-first, Services not cut yet) | isolated
            triage.k8s/owner                         JSON {controller: {...}, top: {..., templateHash}}
@@ -57,17 +57,21 @@ def build_annotations(original_labels, isolated_at, isolated_by, reason, ticket,
     if strategy not in STRATEGIES:
         raise ValueError("strategy must be one of %s, got %r" % (", ".join(STRATEGIES), strategy))
     owner = {"controller": controller, "top": top_owner}
-    return {
+    annotations = {
         ORIGINAL_LABELS: json.dumps(original_labels, sort_keys=True, separators=(",", ":")),
         ISOLATED_AT: isolated_at,
         ISOLATED_BY: isolated_by or "",
         REASON: reason or "",
-        TICKET: ticket or "",
         STRATEGY: strategy,
         PHASE: phase,
         OWNER: json.dumps(owner, sort_keys=True, separators=(",", ":")),
         SERVICES: json.dumps(sorted(services), separators=(",", ":")),
     }
+    if ticket:
+        # Most isolations have no ticket: an empty annotation would only be noise in `kubectl describe`.
+        # Same rule as pod_hijack's copy record; parse_record then reports ticket None.
+        annotations[TICKET] = ticket
+    return annotations
 
 
 def is_marked(pod):

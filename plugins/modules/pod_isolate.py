@@ -110,7 +110,7 @@ options:
     type: str
   ticket:
     description:
-      - Incident or ticket reference; stored in the annotation C(triage.k8s/ticket).
+      - Incident or ticket reference; stored in the annotation C(triage.k8s/ticket), which is left out when no ticket is given.
     type: str
   isolated_by:
     description:

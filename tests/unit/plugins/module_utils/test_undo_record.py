@@ -38,6 +38,13 @@ def test_every_annotation_is_a_string_in_the_prefix():
                                 ur.STRATEGY, ur.PHASE, ur.OWNER, ur.SERVICES}
 
 
+def test_no_ticket_means_no_ticket_annotation():
+    for ticket in (None, ""):
+        annotations = sample_annotations(ticket=ticket)
+        assert ur.TICKET not in annotations
+        assert ur.parse_record(record_pod(annotations))["ticket"] is None
+
+
 def test_round_trip():
     record = ur.parse_record(record_pod(sample_annotations()))
     assert record["original_labels"] == {"app": "web", "app.kubernetes.io/name": "web"}
