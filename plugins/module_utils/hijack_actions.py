@@ -32,8 +32,8 @@ from ansible_collections.triage.k8s.plugins.module_utils.kube_requests import (
     ApiCallError,
     call,
 )
-
-MAX_CONFLICT_RETRIES = 5
+# One retry budget for every module's conflicting writes (pod_isolate and pod_restore use it too).
+from ansible_collections.triage.k8s.plugins.module_utils.pod_writes import MAX_CONFLICT_RETRIES
 
 
 class HijackFailed(Exception):
