@@ -232,6 +232,10 @@ def get_api_client(module):
     """The entry point for modules: resolve options, build the client, or fail cleanly."""
     check_kubernetes_library(module)
     settings = resolve_auth(module.params)
+    if settings['api_key']:
+        # no_log only masks the api_key parameter; a token from K8S_AUTH_API_KEY must be masked in every
+        # result, warning and error message too.
+        module.no_log_values.add(settings['api_key'])
     try:
         return build_api_client(settings)
     except K8sError as exc:

@@ -21,6 +21,7 @@ from ansible_collections.triage.k8s.plugins.module_utils.connection import (
     AUTH_ENV_VARS,
     auth_argument_spec,
     build_api_client,
+    get_api_client,
     request_json,
     resolve_auth,
 )
@@ -105,6 +106,13 @@ class TestAliases:
 
     def test_api_key_is_no_log(self):
         assert AUTH_ARG_SPEC['api_key']['no_log'] is True
+
+    def test_api_key_from_the_environment_is_masked_in_module_output(self, module_args_ctx, clean_env, monkeypatch):
+        monkeypatch.setenv('K8S_AUTH_API_KEY', 'env-secret-token')
+        with module_args_ctx({'host': 'http://127.0.0.1:1'}):
+            module = AnsibleModule(argument_spec=auth_argument_spec())
+        get_api_client(module)
+        assert 'env-secret-token' in module.no_log_values
 
     def test_argument_spec_copy_is_independent(self):
         spec = auth_argument_spec()
