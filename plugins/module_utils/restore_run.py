@@ -258,12 +258,14 @@ def delete_isolated(api_client, namespace, name, options, check_mode=False, dead
             return {"changed": True, "deleted": [name], "pod": summary, "warnings": warnings, "timings": timer.timings,
                     "diff": {"before": {"pod": name, "labels": summary["labels"]}, "after": {},
                              "before_header": "pod %s" % name, "after_header": "pod %s (deleted)" % name}}
-        event_warning = create_event(api_client, pod, "Deleted", "Deleted by triage.k8s after isolation%s" % (
-            " (forced)" if not undo_record.is_marked(pod) else ""))
         try:
             delete_pod(api_client, pod, grace_period=options.get("grace_period"))
         except StaleRead:
             continue
+        # Only after the delete was accepted: a refused delete (403, 409 retried) must not leave a "Deleted"
+        # Event behind, nor one Event per attempt. An Event may name a pod that is terminating or gone.
+        event_warning = create_event(api_client, pod, "Deleted", "Deleted by triage.k8s after isolation%s" % (
+            " (forced)" if not undo_record.is_marked(pod) else ""))
         timer.mark("delete_%s" % name)
         break
     else:

@@ -97,6 +97,9 @@ class FakeCluster(object):
         return 200, patched
 
     def _delete(self, name, request):
+        if ("DELETE", "pods") in self.forbid:
+            return 403, status_body(403, "Forbidden", 'pods "%s" is forbidden: User "bob" cannot delete resource '
+                                    '"pods" in API group "" in the namespace "%s"' % (name, NS))
         pod = self.pods.get(name)
         if pod is None:
             return 404, status_body(404, "NotFound", 'pods "%s" not found' % name)

@@ -148,6 +148,19 @@ def test_absent_deletes_exactly_that_pod_with_preconditions(fake_api, clean_env,
     assert not failed and again["changed"] is False
 
 
+def test_absent_records_the_deleted_event_only_once_the_delete_is_accepted(fake_api, clean_env, module_runner):
+    cluster = isolated_cluster(fake_api, module_runner)
+    cluster.forbid.add(("DELETE", "pods"))
+    result, failed = module_runner(pod_restore.main, restore_args(fake_api, state="absent"))
+    assert failed and "delete" in result["msg"] and NAME in cluster.pods
+    assert cluster.writes() == [("DELETE", "/api/v1/namespaces/shop/pods/" + NAME)]  # no "Deleted" Event
+    cluster.forbid.clear()
+    result, failed = module_runner(pod_restore.main, restore_args(fake_api, state="absent"))
+    assert not failed, result
+    events = [r for r in fake_api.requests if r.method == "POST" and r.path.endswith("/events")]
+    assert len(events) == 1 and events[0].body["reason"] == "Deleted"
+
+
 def _isolated(name, at):
     annotations = undo_record.build_annotations({"app": "web"}, at, "me", "", "", "immediate", "isolated",
                                                 None, None, [])
