@@ -56,6 +56,29 @@ def read_pod(api_client, namespace, name):
     return pod
 
 
+def pod_summary(pod, annotation_prefix=None):
+    """What every module reports about a pod it handled. ``annotation_prefix`` keeps only the annotations
+    in that prefix (pod_hijack reports just the triage.k8s/ record)."""
+    metadata = pod.get("metadata") or {}
+    status = pod.get("status") or {}
+    spec = pod.get("spec") or {}
+    return {
+        "name": metadata.get("name"),
+        "namespace": metadata.get("namespace"),
+        "uid": metadata.get("uid"),
+        "ip": status.get("podIP"),
+        "node": spec.get("nodeName"),
+        "phase": status.get("phase"),
+        "labels": dict(metadata.get("labels") or {}),
+        "annotations": dict((k, v) for k, v in (metadata.get("annotations") or {}).items()
+                            if annotation_prefix is None or k.startswith(annotation_prefix)),
+        # Where the containers listen, for the port-forward hint in the runbook summary.
+        "ports": sorted(set(p.get("containerPort") for c in spec.get("containers") or []
+                            for p in c.get("ports") or [] if p.get("containerPort"))),
+        "containers": [c.get("name") for c in spec.get("containers") or []],
+    }
+
+
 def _not_found_message(api_client, namespace, name):
     try:
         call(api_client, "get", "namespaces", "GET", api_path("api/v1/namespaces", namespace), name=namespace)

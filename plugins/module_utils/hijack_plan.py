@@ -29,6 +29,7 @@ import re
 
 # The undo record shared with pod_isolate / pod_restore: the names are defined once, in undo_record.
 from ansible_collections.triage.k8s.plugins.module_utils import undo_record
+from ansible_collections.triage.k8s.plugins.module_utils.cluster_view import pod_summary
 
 ISOLATED_LABEL = undo_record.ISOLATED_LABEL
 ANNOTATION_ORIGINAL_LABELS = undo_record.ORIGINAL_LABELS
@@ -589,16 +590,5 @@ def check_existing_copy(existing, wanted, source_name):
 
 
 def summarize_pod(pod):
-    meta = pod.get("metadata") or {}
-    status = pod.get("status") or {}
-    return {
-        "name": meta.get("name"),
-        "namespace": meta.get("namespace"),
-        "uid": meta.get("uid"),
-        "ip": status.get("podIP"),
-        "node": (pod.get("spec") or {}).get("nodeName"),
-        "phase": status.get("phase"),
-        "labels": meta.get("labels") or {},
-        "annotations": dict((k, v) for k, v in (meta.get("annotations") or {}).items()
-                            if k.startswith("triage.k8s/")),
-    }
+    """The shared pod summary, with only the triage.k8s/ annotations (the undo and hijack record)."""
+    return pod_summary(pod, annotation_prefix=undo_record.PREFIX)

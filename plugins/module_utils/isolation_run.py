@@ -16,7 +16,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.triage.k8s.plugins.module_utils import undo_record
-from ansible_collections.triage.k8s.plugins.module_utils.cluster_view import list_objects, read_pod, read_view
+from ansible_collections.triage.k8s.plugins.module_utils.cluster_view import list_objects, pod_summary, read_pod, read_view
 from ansible_collections.triage.k8s.plugins.module_utils.durations import format_rfc3339, parse_rfc3339, utc_now
 from ansible_collections.triage.k8s.plugins.module_utils.isolation_plan import (
     _hits,
@@ -53,24 +53,6 @@ class IsolationFailed(Exception):
     def __init__(self, message, partial):
         Exception.__init__(self, message)
         self.partial = partial
-
-
-def pod_summary(pod):
-    metadata = pod.get("metadata") or {}
-    status = pod.get("status") or {}
-    return {
-        "name": metadata.get("name"),
-        "namespace": metadata.get("namespace"),
-        "uid": metadata.get("uid"),
-        "ip": status.get("podIP"),
-        "node": (pod.get("spec") or {}).get("nodeName"),
-        "labels": dict(metadata.get("labels") or {}),
-        "annotations": dict(metadata.get("annotations") or {}),
-        # Where the containers listen, for the port-forward hint in the runbook summary.
-        "ports": sorted(set(p.get("containerPort") for c in (pod.get("spec") or {}).get("containers") or []
-                            for p in c.get("ports") or [] if p.get("containerPort"))),
-        "containers": [c.get("name") for c in (pod.get("spec") or {}).get("containers") or []],
-    }
 
 
 def _metadata_diff(pod, labels_after, annotations_after, name):

@@ -11,12 +11,12 @@ from ansible_collections.triage.k8s.plugins.module_utils import undo_record
 from ansible_collections.triage.k8s.plugins.module_utils.cluster_view import (
     PodNotFound,
     list_pods,
+    pod_summary,
     read_owner,
     read_pod,
 )
 from ansible_collections.triage.k8s.plugins.module_utils.durations import utc_now
 from ansible_collections.triage.k8s.plugins.module_utils.isolation_plan import is_pod_ready
-from ansible_collections.triage.k8s.plugins.module_utils.isolation_run import pod_summary
 from ansible_collections.triage.k8s.plugins.module_utils.pod_writes import (
     MAX_CONFLICT_RETRIES,
     StaleRead,

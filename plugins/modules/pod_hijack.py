@@ -264,6 +264,14 @@ pod:
     annotations:
       description: The C(triage.k8s/) annotations (the undo and hijack record).
       type: dict
+    ports:
+      description: The C(containerPort)s of all the pod's containers.
+      type: list
+      elements: int
+    containers:
+      description: Container names.
+      type: list
+      elements: str
   sample:
     name: web-5d4f8c7b9-x2k4q
     namespace: shop

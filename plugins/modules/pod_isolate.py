@@ -213,6 +213,7 @@ pod:
     uid: {description: Pod UID., type: str}
     ip: {description: "Pod IP, still reachable directly (port-forward, pod proxy).", type: str}
     node: {description: Node the pod runs on., type: str}
+    phase: {description: Pod phase., type: str}
     labels: {description: Labels after the change., type: dict}
     annotations: {description: Annotations after the change (with the undo record)., type: dict}
     ports: {description: Container ports of the pod (for port-forward)., type: list, elements: int}

@@ -148,7 +148,7 @@ changed:
   returned: always
   type: bool
 pod:
-  description: The pod handled (name, namespace, uid, ip, node, labels, annotations) after the change.
+  description: The pod handled (name, namespace, uid, ip, node, phase, labels, annotations, ports, containers) after the change.
   returned: when a named pod exists
   type: dict
 restore:
