@@ -186,8 +186,6 @@ seealso:
   - name: kubectl debug
     description: The upstream tool for ephemeral containers and copies.
     link: https://kubernetes.io/docs/tasks/debug/debug-application/debug-running-pod/
-requirements:
-  - kubernetes >= 24.2.0
 '''
 
 EXAMPLES = r'''

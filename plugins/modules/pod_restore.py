@@ -113,8 +113,6 @@ notes:
     events create.
 seealso:
   - module: triage.k8s.pod_isolate
-requirements:
-  - kubernetes >= 24.2.0 (not 36.0.0 or 36.0.1)
 '''
 
 EXAMPLES = r'''
