@@ -334,6 +334,11 @@ def target_pods(module, api_client):
         module.fail_json(msg="label_selector: %s" % exc)
     pods, _rv = list_pods(api_client, params["namespace"], params["label_selector"])
     names = sorted(p["metadata"]["name"] for p in pods if not undo_record.is_marked(p))
+    if not names:
+        # ok either way (a re-run must stay idempotent), but a mistyped selector must not pass silently.
+        module.warn("label_selector %r matches %s in namespace %s; nothing to isolate" % (
+            params["label_selector"], "only already isolated pods (%s)" % ", ".join(
+                sorted(p["metadata"]["name"] for p in pods)) if pods else "no pod", params["namespace"]))
     if len(names) > params["max_pods"]:
         module.fail_json(
             msg="label_selector %r matches %d pods in namespace %s (%s), more than max_pods=%d; nothing was changed"

@@ -145,6 +145,18 @@ def test_selector_over_the_cap_fails_before_touching_anything(fake_api, clean_en
     assert cluster.writes() == []
 
 
+def test_selector_matching_nothing_to_isolate_is_ok_but_says_so(fake_api, clean_env, module_runner):
+    cluster = FakeCluster(fake_api, [])
+    result, failed = module_runner(pod_isolate.main, args(fake_api, name=None, label_selector="app=wbe"))
+    assert not failed and result["changed"] is False and result["results"] == []
+    assert any("matches no pod in namespace shop" in w for w in result["warnings"]), result["warnings"]
+    cluster.pods["web-1"] = pod("web-1", {"app": "quarantined-web", undo_record.ISOLATED_LABEL: "true"})
+    result, failed = module_runner(pod_isolate.main, args(fake_api, name=None, label_selector="app=web"))
+    assert not failed and result["changed"] is False
+    assert any("only already isolated pods (web-1)" in w for w in result["warnings"]), result["warnings"]
+    assert cluster.writes() == []
+
+
 def test_bad_selector_and_bad_values_are_clear(fake_api, clean_env, module_runner):
     fleet_cluster(fake_api)
     result, failed = module_runner(pod_isolate.main, args(fake_api, name=None, label_selector="app=(web"))
