@@ -58,6 +58,11 @@ def plan_in_service(pod, record, replica_set, deployment, keep_restored=True, re
         raise RestoreRefused("pod %s is a copy of pod %s made by triage.k8s.pod_hijack (mode=copy): it never served "
                              "traffic and has no service to return to. Delete it with state=absent; to put the "
                              "original back, restore pod %s" % (name, copy_of, copy_of))
+    if pod["metadata"].get("deletionTimestamp"):
+        # A terminating pod can never serve again, and the ReplicaSet does not adopt pods being deleted, so the
+        # adoption wait would only run into wait_timeout.
+        raise RestoreRefused("pod %s is terminating (deletion requested at %s), so it cannot go back into service; "
+                             "nothing was changed" % (name, pod["metadata"]["deletionTimestamp"]))
     if record.get("original_labels") is None:
         raise RestoreRefused("pod %s has no %s annotation, so its original labels are unknown; restore them by hand"
                              % (name, undo_record.ORIGINAL_LABELS))

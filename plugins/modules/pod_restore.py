@@ -22,7 +22,7 @@ description:
     the controller removed.
   - It refuses, and changes nothing, when the Deployment rolled to a new template since the isolation (the old
     ReplicaSet is gone, scaled to zero or of another revision); that ReplicaSet would adopt the pod and delete it at
-    once. Delete the pod instead.
+    once. Delete the pod instead. It also refuses, even with O(force), a pod that is terminating.
   - When M(triage.k8s.pod_hijack) swapped images (annotation C(triage.k8s/original-images)) and O(revert_image) is
     true, the original images are put back first, while the pod is still out of traffic, and the module waits
     until the containers restarted and the pod is Ready before restoring the labels.

@@ -92,6 +92,13 @@ def test_missing_original_labels_is_refused():
         plan_in_service(isolated_pod(), dict(RECORD, original_labels=None), replica_set(), deployment())
 
 
+def test_terminating_pod_is_refused_even_with_force():
+    terminating = isolated_pod()
+    terminating["metadata"]["deletionTimestamp"] = "2026-01-01T01:00:00Z"
+    with pytest.raises(RestoreRefused, match="web-1-aaaaa is terminating"):
+        plan_in_service(terminating, RECORD, replica_set(), deployment(), force=True)
+
+
 def test_images_to_revert_and_unknown_containers():
     record = dict(RECORD, original_images={"web": "kubesim/web:1"})
     swapped = isolated_pod()
