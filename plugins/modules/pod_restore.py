@@ -225,6 +225,9 @@ def main():
         module.fail_json(msg="isolated_before only applies to state=absent")
     if params["max_pods"] < 1:
         module.fail_json(msg="max_pods must be at least 1, got %d" % params["max_pods"])
+    if params["wait_timeout"] < 0:
+        # A negative budget would make the wait fail only after the labels were already changed.
+        module.fail_json(msg="wait_timeout must be at least 0, got %d" % params["wait_timeout"])
     if params["grace_period"] is not None and params["grace_period"] < 0:
         module.fail_json(msg="grace_period must not be negative, got %d" % params["grace_period"])
     older_than = None

@@ -161,6 +161,12 @@ def test_absent_records_the_deleted_event_only_once_the_delete_is_accepted(fake_
     assert len(events) == 1 and events[0].body["reason"] == "Deleted"
 
 
+def test_negative_wait_timeout_is_refused_before_any_request(fake_api, clean_env, module_runner):
+    result, failed = module_runner(pod_restore.main, restore_args(fake_api, wait=True, wait_timeout=-5))
+    assert failed and result["msg"] == "wait_timeout must be at least 0, got -5"
+    assert fake_api.requests == []
+
+
 def _isolated(name, at):
     annotations = undo_record.build_annotations({"app": "web"}, at, "me", "", "", "immediate", "isolated",
                                                 None, None, [])
