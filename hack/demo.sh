@@ -21,31 +21,14 @@ for var in $(compgen -e | grep '^K8S_AUTH_' || true); do unset "${var}"; done
 
 run_dir="$(mktemp -d "${TMPDIR:-/tmp}/triage-demo.XXXXXX")"
 kubeconfig="${run_dir}/kubeconfig"
-kubesim_pid=""
 # shellcheck disable=SC2329  # invoked by the EXIT trap below
-stop_kubesim() {
-    if [[ -n "${kubesim_pid}" ]] && kill -0 "${kubesim_pid}" 2>/dev/null; then
-        kill -TERM "${kubesim_pid}" 2>/dev/null || true
-        for _ in $(seq 50); do kill -0 "${kubesim_pid}" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "${kubesim_pid}" 2>/dev/null || true
-        wait "${kubesim_pid}" 2>/dev/null || true
-    fi
-    rm -rf "${run_dir}"
-}
-trap stop_kubesim EXIT
+clean_up() { stop_kubesim; rm -rf "${run_dir}"; }
+trap clean_up EXIT
 
 step() { printf '\n=== %s\n' "$*"; }
 
 step "starting kubesim"
-"${VENV_PY}" -m kubesim serve --host 127.0.0.1 --port 0 --kubeconfig "${kubeconfig}" \
-    --audit-log "${run_dir}/audit.log" >"${run_dir}/kubesim.out" 2>&1 &
-kubesim_pid=$!
-for _ in $(seq 300); do
-    [[ -s "${kubeconfig}" ]] && break
-    kill -0 "${kubesim_pid}" 2>/dev/null || { cat "${run_dir}/kubesim.out" >&2; die "kubesim exited early"; }
-    sleep 0.1
-done
-[[ -s "${kubeconfig}" ]] || die "kubesim did not become ready within 30 s"
+start_kubesim "${run_dir}" --audit-log "${run_dir}/audit.log"
 head -n 1 "${run_dir}/kubesim.out"
 
 prepare_collection_copy >/dev/null

@@ -15,18 +15,9 @@ for var in $(compgen -e | grep '^K8S_AUTH_' || true); do unset "${var}"; done
 # The namespace where the least-privilege identities hold the shipped Role (target rbac_least_privilege).
 rbac_namespace="rbac-least-privilege"
 run_dir="$(mktemp -d "${TMPDIR:-/tmp}/triage-integration.XXXXXX")"
-kubesim_pid=""
 # shellcheck disable=SC2329  # invoked by the EXIT trap below
-stop_kubesim() {
-    if [[ -n "${kubesim_pid}" ]] && kill -0 "${kubesim_pid}" 2>/dev/null; then
-        kill -TERM "${kubesim_pid}" 2>/dev/null || true
-        for _ in $(seq 50); do kill -0 "${kubesim_pid}" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "${kubesim_pid}" 2>/dev/null || true
-        wait "${kubesim_pid}" 2>/dev/null || true
-    fi
-    rm -rf "${run_dir}"
-}
-trap stop_kubesim EXIT
+clean_up() { stop_kubesim; rm -rf "${run_dir}"; }
+trap clean_up EXIT
 
 if [[ -n "${TRIAGE_TEST_KUBECONFIG:-}" ]]; then
     [[ -f "${TRIAGE_TEST_KUBECONFIG}" ]] || die "TRIAGE_TEST_KUBECONFIG=${TRIAGE_TEST_KUBECONFIG} is not a file"
@@ -47,21 +38,8 @@ else
     "${VENV_PY}" "${REPO_ROOT}/hack/integration_rbac.py" \
         "${REPO_ROOT}/tests/integration/kubesim-rbac.yml" "${REPO_ROOT}/docs/rbac/triage-k8s-role.yaml" \
         "${run_dir}/rbac.yml" "${rbac_namespace}" || die "could not build the kubesim RBAC file"
-    "${VENV_PY}" -m kubesim serve --host 127.0.0.1 --port 0 \
-        --kubeconfig "${kubeconfig}" --audit-log "${audit_log}" \
-        --rbac "${run_dir}/rbac.yml" >"${run_dir}/kubesim.out" 2>&1 &
-    kubesim_pid=$!
-    # kubesim writes the kubeconfig once it serves: that file is the readiness signal.
-    for _ in $(seq 300); do
-        [[ -s "${kubeconfig}" ]] && break
-        if ! kill -0 "${kubesim_pid}" 2>/dev/null; then
-            cat "${run_dir}/kubesim.out" >&2
-            die "kubesim exited before it was ready (output above)"
-        fi
-        sleep 0.1
-    done
-    [[ -s "${kubeconfig}" ]] || { cat "${run_dir}/kubesim.out" >&2; die "kubesim did not write ${kubeconfig} within 30 s"; }
-    say "integration: kubesim is serving (pid ${kubesim_pid}, kubeconfig ${kubeconfig})"
+    start_kubesim "${run_dir}" --audit-log "${audit_log}" --rbac "${run_dir}/rbac.yml"
+    say "integration: kubesim is serving (pid ${KUBESIM_PID}, kubeconfig ${kubeconfig})"
 fi
 
 ensure_get_pip_shim
@@ -90,11 +68,11 @@ if [[ "${status}" -eq 0 ]] && grep -q 'All targets skipped' "${run_dir}/ansible-
 fi
 # A traceback in kubesim is an emulator bug: the targets may have passed against behaviour no real cluster
 # has, so the run is not green. Print each one in full for whoever fixes kubesim.
-if [[ -n "${kubesim_pid}" ]] && grep -q 'Traceback' "${run_dir}/kubesim.out"; then
+if [[ -n "${KUBESIM_PID}" ]] && grep -q 'Traceback' "${run_dir}/kubesim.out"; then
     say "integration: kubesim logged a traceback (an emulator bug); failing. Its output:"
     grep -n -B3 -A30 'Traceback' "${run_dir}/kubesim.out" | head -n 200 || true
     [[ "${status}" -ne 0 ]] || status=1
-elif [[ "${status}" -ne 0 && -n "${kubesim_pid}" ]]; then
+elif [[ "${status}" -ne 0 && -n "${KUBESIM_PID}" ]]; then
     say "--- last lines of the kubesim output ---"
     tail -n 30 "${run_dir}/kubesim.out" || true
 fi

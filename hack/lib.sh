@@ -95,3 +95,35 @@ run_ansible_test() {
         ansible-test "$@" --venv --python "${TRIAGE_TEST_PYTHON:-3.11}" --color no
     )
 }
+
+# kubesim, the in-repo emulator, for the demo and the integration run. Never another cluster.
+KUBESIM_PID=""
+# start_kubesim DIR [serve flags...]: serve on a free loopback port, writing DIR/kubeconfig and DIR/kubesim.out;
+# returns once the kubeconfig exists, which is kubesim's readiness signal.
+start_kubesim() {
+    local dir="$1"
+    shift
+    "${VENV_PY}" -m kubesim serve --host 127.0.0.1 --port 0 --kubeconfig "${dir}/kubeconfig" "$@" \
+        >"${dir}/kubesim.out" 2>&1 &
+    KUBESIM_PID=$!
+    for _ in $(seq 300); do
+        [[ -s "${dir}/kubeconfig" ]] && return 0
+        if ! kill -0 "${KUBESIM_PID}" 2>/dev/null; then
+            cat "${dir}/kubesim.out" >&2
+            die "kubesim exited before it was ready (output above)"
+        fi
+        sleep 0.1
+    done
+    cat "${dir}/kubesim.out" >&2
+    die "kubesim did not write ${dir}/kubeconfig within 30 s"
+}
+
+# stop_kubesim: SIGTERM (kubesim ends every process it started), SIGKILL after 5 s.
+stop_kubesim() {
+    if [[ -n "${KUBESIM_PID}" ]] && kill -0 "${KUBESIM_PID}" 2>/dev/null; then
+        kill -TERM "${KUBESIM_PID}" 2>/dev/null || true
+        for _ in $(seq 50); do kill -0 "${KUBESIM_PID}" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "${KUBESIM_PID}" 2>/dev/null || true
+        wait "${KUBESIM_PID}" 2>/dev/null || true
+    fi
+}
