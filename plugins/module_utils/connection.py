@@ -156,6 +156,17 @@ def _load_default(configuration):
     return 'default kubeconfig'
 
 
+# Options copied as they are onto kubernetes.client.Configuration (option name -> attribute name).
+_PLAIN_CONFIGURATION_ATTRIBUTES = (
+    ('validate_certs', 'verify_ssl'),
+    ('ca_cert', 'ssl_ca_cert'),
+    ('client_cert', 'cert_file'),
+    ('client_key', 'key_file'),
+    ('proxy', 'proxy'),
+    ('no_proxy', 'no_proxy'),
+)
+
+
 def build_configuration(settings):
     """Build a kubernetes.client.Configuration from resolved settings. Raises K8sError."""
     configuration = k8s_client.Configuration()
@@ -178,18 +189,9 @@ def build_configuration(settings):
         configuration.api_key_prefix = {}
         # The kubeconfig loader installs a hook that re-reads its own token before each request.
         configuration.refresh_api_key_hook = None
-    if settings['validate_certs'] is not None:
-        configuration.verify_ssl = settings['validate_certs']
-    if settings['ca_cert'] is not None:
-        configuration.ssl_ca_cert = settings['ca_cert']
-    if settings['client_cert'] is not None:
-        configuration.cert_file = settings['client_cert']
-    if settings['client_key'] is not None:
-        configuration.key_file = settings['client_key']
-    if settings['proxy'] is not None:
-        configuration.proxy = settings['proxy']
-    if settings['no_proxy'] is not None:
-        configuration.no_proxy = settings['no_proxy']
+    for option, attribute in _PLAIN_CONFIGURATION_ATTRIBUTES:
+        if settings[option] is not None:
+            setattr(configuration, attribute, settings[option])
     return configuration
 
 
