@@ -11,7 +11,7 @@ import re
 _REF = re.compile(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)")
 
 
-def _expand(value: str, env: dict[str, str]) -> str:
+def expand(value: str, env: dict[str, str]) -> str:
     def repl(m):
         if m.group(0) == "$$":
             return "$"
@@ -76,6 +76,6 @@ def container_environment(store, pod: dict, container: dict) -> dict[str, str]:
             else:
                 value = ""
         else:
-            value = _expand(str(entry.get("value", "")), env)
+            value = expand(str(entry.get("value", "")), env)
         env[name] = value
     return env
