@@ -177,7 +177,7 @@ class ExecHandler(PodHandler):
             await sock.send_status(exit_status(command, code))
         finally:
             kill()
-            registry.discard(proc.pid)
+            registry.pop(proc.pid, None)
             for task in (client, dropper, finished, *pumps):
                 if task is not None and not task.done():
                     task.cancel()

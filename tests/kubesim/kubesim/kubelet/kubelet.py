@@ -19,7 +19,7 @@ from kubesim.kubelet.capacity import configured_max_pods
 from kubesim.kubelet import isolation
 from kubesim.kubelet.env import container_environment, expand
 from kubesim.kubelet.images import CRASH, EXIT, JAVA, QUIET, InvalidImageName, install_tools, parse_image
-from kubesim.kubelet.process import ContainerProcess, signal_group, spawn
+from kubesim.kubelet.process import ContainerProcess, close_transport, signal_group, spawn
 from kubesim.kubelet.recorder import EventRecorder
 from kubesim.kubelet.runtime import ContainerInstance, ContainerSlot, PodSandbox
 from kubesim.kubelet.status import build_status
@@ -81,7 +81,7 @@ class Kubelet(WakeWorker):
         self.root = os.path.join(str(state_dir), "kubelet")
         self.isolated = not _option(self.options, "no_isolation", False)
         self.max_processes = int(_option(self.options, "max_container_processes", DEFAULT_MAX_CONTAINER_PROCESSES))
-        self.process_pids: set[int] = set()            # every container and exec process group still running
+        self.process_pids: dict[int, asyncio.subprocess.Process] = {}   # every container and exec process running
         self.command_instances: set[ContainerInstance] = set()   # containers running their command (the cap)
         self._waiting_for_process: set[tuple[str, str]] = set()  # pods with a container held back by the cap
 
@@ -116,8 +116,13 @@ class Kubelet(WakeWorker):
         waits = [inst.wait_stopped() for inst in list(self.command_instances)]
         if waits:
             await asyncio.wait([asyncio.ensure_future(w) for w in waits], timeout=3.0)
-        for pid in list(self.process_pids):
-            signal_group(pid, signal.SIGKILL)
+        procs = list(self.process_pids.values())
+        for proc in procs:
+            signal_group(proc.pid, signal.SIGKILL)
+        if procs:
+            await asyncio.wait([asyncio.ensure_future(p.wait()) for p in procs], timeout=2.0)
+        for proc in procs:
+            close_transport(proc)
         self.process_pids.clear()
         if self.isolated:
             isolation.remove_tree(self.root)

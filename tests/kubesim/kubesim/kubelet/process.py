@@ -55,8 +55,9 @@ def signal_group(pid: int, sig: int) -> None:
 
 
 async def spawn(command: list[str], *, env: dict, root: str | None, cwd: str, stdin=None, stdout=None,
-                stderr=None, registry: set | None = None) -> asyncio.subprocess.Process:
-    """Start `command` in the container (root None: on the machine, in `cwd`). Raises StartError."""
+                stderr=None, registry: dict | None = None) -> asyncio.subprocess.Process:
+    """Start `command` in the container (root None: on the machine, in `cwd`). Raises StartError. `registry`
+    ({pid: process}) holds it while it runs, so that everything can be ended when kubesim stops."""
     if not command:
         raise StartError("ENOENT", 'exec: "": executable file not found in $PATH')
     read_fd, write_fd = os.pipe()
@@ -73,12 +74,18 @@ async def spawn(command: list[str], *, env: dict, root: str | None, cwd: str, st
     finally:
         os.close(write_fd)
     if registry is not None:
-        registry.add(proc.pid)
-    status = await _read_status(read_fd)
+        registry[proc.pid] = proc
+    try:
+        status = await _read_status(read_fd)
+    except BaseException:   # cancelled while starting: the process must not outlive its caller
+        signal_group(proc.pid, signal.SIGKILL)
+        if registry is not None:
+            registry.pop(proc.pid, None)
+        raise
     if status:
         await proc.wait()
         if registry is not None:
-            registry.discard(proc.pid)
+            registry.pop(proc.pid, None)
         raise start_error(command, status)
     return proc
 
@@ -110,7 +117,7 @@ async def pump_lines(stream: asyncio.StreamReader, write) -> None:
 class ContainerProcess:
     """The main process of one container instance."""
 
-    def __init__(self, proc: asyncio.subprocess.Process, write_log, registry: set):
+    def __init__(self, proc: asyncio.subprocess.Process, write_log, registry: dict):
         self.proc = proc
         self.pid = proc.pid
         self._registry = registry
@@ -127,7 +134,7 @@ class ContainerProcess:
             if self._kill_handle is not None:
                 self._kill_handle.cancel()
         await asyncio.gather(*self._pumps, return_exceptions=True)
-        self._registry.discard(self.pid)
+        self._registry.pop(self.pid, None)
         return exit_code(code)
 
     def stop(self, grace: float) -> None:
@@ -142,3 +149,11 @@ class ContainerProcess:
 
     def kill(self) -> None:
         signal_group(self.pid, signal.SIGKILL)
+
+
+def close_transport(proc: asyncio.subprocess.Process) -> None:
+    """Release a finished process's pipes now (a transport left to the garbage collector after the loop has
+    closed complains on stderr)."""
+    transport = getattr(proc, "_transport", None)
+    if transport is not None:
+        transport.close()

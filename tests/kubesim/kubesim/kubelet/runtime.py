@@ -48,6 +48,7 @@ class ContainerInstance:
         self.process = None                   # the ContainerProcess of a container that runs its command
         self.servers: dict[int, ContainerHttpServer] = {}
         self._task: asyncio.Task | None = None
+        self._stop_grace: float | None = None
         self._on_exit = on_exit
         if launcher is not None:
             self._task = asyncio.get_running_loop().create_task(self._run_process(launcher))
@@ -91,6 +92,8 @@ class ContainerInstance:
         from kubesim.kubelet.process import StartError
         try:
             self.process = await launcher(self)
+            if self._stop_grace is not None:   # stopped while it was starting
+                self.process.stop(self._stop_grace)
         except StartError as exc:
             self._finish(128, "StartError", f"failed to create containerd task: failed to create shim task: OCI "
                                             f"runtime create failed: runc create failed: unable to start container "
@@ -125,8 +128,8 @@ class ContainerInstance:
         if self.runs_command:
             if self.process is not None:
                 self.process.stop(grace)
-            elif self._task is not None and not self._task.done():
-                self._task.cancel()   # still starting
+            else:
+                self._stop_grace = grace   # still starting: stopped as soon as it runs (never left behind)
             return
         if self._task is not None and not self._task.done():
             self._task.cancel()
