@@ -238,14 +238,33 @@ def test_sigterm_default_action_gives_143(core, namespace):
     assert (cs.last_state.terminated.exit_code, cs.last_state.terminated.reason) == (143, "Error")
 
 
+def processes_rooted_in(text: str) -> list[int]:
+    """Pids whose root mount comes from a directory whose path contains `text` (for a container process: its
+    rootfs under the pod's directory, named by the pod's uid; read from the process's own mountinfo, since its
+    /proc/PID/root link says `/` inside its mount namespace)."""
+    found = []
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                with open(f"/proc/{pid}/mountinfo") as f:
+                    roots = [line.split()[3] for line in f if line.split()[4] == "/"]
+            except (OSError, IndexError):
+                continue
+            if any(text in r for r in roots):
+                found.append(int(pid))
+    return found
+
+
 def test_containers_without_a_command_cost_no_process(core, namespace):
-    """Thousands of pods stay cheap: an image without command/args is simulated, no process is started."""
-    before = set(processes_with("sandbox_exec.py"))
+    """Thousands of pods stay cheap: an image without command/args is simulated, no process is started (while a
+    pod with a command has its process, rooted in the pod's own directory)."""
     for i in range(5):
         core.create_namespaced_pod(namespace, pod(f"quiet-{i}", image="nginx:1.27"))
-    eventually(lambda: all(running(core, namespace, f"quiet-{i}") for i in range(5)))
-    assert set(processes_with("sandbox_exec.py")) - before == set()
-    assert not processes_with("nginx")
+    core.create_namespaced_pod(namespace, pod("busy", ["sleep", "3600"]))
+    quiet = [eventually(lambda i=i: running(core, namespace, f"quiet-{i}")) for i in range(5)]
+    busy = eventually(lambda: running(core, namespace, "busy"))
+    assert eventually(lambda: processes_rooted_in(busy.metadata.uid))
+    assert all(processes_rooted_in(p.metadata.uid) == [] for p in quiet)
 
 
 def test_the_cap_on_container_processes_holds_the_next_one_with_an_event(kubesim_factory):
@@ -311,3 +330,26 @@ def test_a_killed_kubesim_takes_its_container_processes_with_it(tmp_path):
     eventually(lambda: not processes_with(marker), timeout=5)
     with open("/proc/self/mountinfo") as f:
         assert str(tmp_path) not in f.read()
+
+
+def test_stdin_true_keeps_a_shell_waiting_and_attach_feeds_it(core, namespace):
+    """`stdin: true` keeps the container's stdin open (a `sh` waits on it instead of exiting, as `kubectl run -i`
+    and debug containers rely on); attach writes to it and sees the output (§7 attach)."""
+    from kubernetes.stream import stream
+    manifest = pod("interactive", ["sh"])
+    manifest["spec"]["containers"][0]["stdin"] = True
+    core.create_namespaced_pod(namespace, manifest)
+    eventually(lambda: running(core, namespace, "interactive"))
+    time.sleep(0.5)
+    assert running(core, namespace, "interactive"), "sh with an open stdin must not exit"
+    resp = stream(core.connect_get_namespaced_pod_attach, "interactive", namespace, stdin=True, stdout=True,
+                  stderr=True, tty=False, _preload_content=False)
+    resp.write_stdin("echo attached-$((40+2))\n")
+    out = ""
+    deadline = time.monotonic() + 10
+    while "attached-42" not in out and time.monotonic() < deadline:
+        resp.update(timeout=1)
+        out += resp.read_stdout(timeout=0) or ""
+    resp.close()
+    assert "attached-42" in out
+    assert "attached-42" in core.read_namespaced_pod_log("interactive", namespace)

@@ -31,8 +31,11 @@ own); only `exec` starts real processes. The image reference decides the behavio
     Logs one line and exits 0 (``KUBESIM_EXIT_CODE`` overrides): what a Job's pod runs.
 any image from a registry host ending in ``.invalid`` (RFC 2606), e.g. ``registry.invalid/app:1``
     Cannot be pulled: ErrImagePull, then ImagePullBackOff, retried with back-off.
-any other image (nginx, busybox, ...)
-    A quiet process that starts and keeps running until stopped, so real manifests reach Running.
+any other image (nginx, busybox, ...) with ``command`` or ``args``
+    Runs them for real (see below).
+any other image without them
+    A quiet container (no process) that starts and keeps running until stopped, so real manifests reach
+    Running; as an init container it completes at once.
 
 Image references are normalised like containerd reports them (``nginx`` -> ``docker.io/library/nginx:latest``)
 and the image ID is a digest reference derived deterministically from the normalised reference

@@ -585,7 +585,10 @@ class Kubelet(WakeWorker):
         async def launch(inst: ContainerInstance) -> ContainerProcess:
             env, root, cwd = self.process_plan(pod, sandbox, inst, spec)
             command = [expand(a, env) for a in argv]   # $(VAR) in command and args, as the kubelet expands them
-            proc = await spawn(command, env=env, root=root, cwd=cwd, stdout=asyncio.subprocess.PIPE,
+            # stdin: true keeps the container's stdin open (a `sh` waits on it, as under a runtime; attach
+            # writes to it); otherwise it reads /dev/null.
+            stdin = asyncio.subprocess.PIPE if spec.get("stdin") else None
+            proc = await spawn(command, env=env, root=root, cwd=cwd, stdin=stdin, stdout=asyncio.subprocess.PIPE,
                                stderr=asyncio.subprocess.PIPE, registry=self.process_pids)
             return ContainerProcess(proc, inst.log.write, self.process_pids)
         return launch
