@@ -353,3 +353,13 @@ def test_stdin_true_keeps_a_shell_waiting_and_attach_feeds_it(core, namespace):
     resp.close()
     assert "attached-42" in out
     assert "attached-42" in core.read_namespaced_pod_log("interactive", namespace)
+
+
+def test_secret_values_come_from_data_with_string_data_as_fallback():
+    """The apiserver merges stringData into base64 data on write (stringData never served back); until every
+    stored object has been through that, the kubelet side reads `data` and falls back to `stringData` for keys
+    data lacks."""
+    from kubesim.kubelet.env import secret_data
+    secret = {"data": {"a": base64.b64encode(b"from-data").decode()}, "stringData": {"a": "ignored", "b": "only-here"}}
+    assert secret_data(secret) == {"a": b"from-data", "b": b"only-here"}
+    assert secret_data({}) == {}

@@ -16,6 +16,7 @@ import os
 import re
 
 from kubesim.kubelet import sandbox_exec as sys_mount
+from kubesim.kubelet.env import secret_data
 from kubesim.kubelet.sandbox_exec import MS_NODEV, MS_NOSUID
 
 _QUANTITY = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(Ki|Mi|Gi|Ti|Pi|Ei|k|K|M|G|T|P|E|m)?$")
@@ -58,9 +59,7 @@ def _project(store, pod: dict, kind: str, source: dict, target: str) -> None:
         what = "configmap" if kind == "configmaps" else "secret"
         raise VolumeError(f'{what} "{name}" not found')
     if kind == "secrets":
-        data = {k: base64.b64decode(v) for k, v in (obj.get("data") or {}).items()}
-        for k, v in (obj.get("stringData") or {}).items():   # until stringData is merged on write
-            data.setdefault(k, v.encode())
+        data = secret_data(obj)
     else:
         data = {k: v.encode() for k, v in (obj.get("data") or {}).items()}
         data.update({k: base64.b64decode(v) for k, v in (obj.get("binaryData") or {}).items()})
