@@ -3,13 +3,14 @@
 
 ARGS ?=
 
-.PHONY: help venv test sanity units integration lint build-check changelog-lint kubesim-test py312 demo bench clean
+.PHONY: help venv test sanity units integration lint build-check changelog-lint kubesim-test core-line demo bench clean
 
 help:
 	@echo "make demo            run the main job against the in-repo emulator (kubesim)"
 	@echo "make test            everything CI runs (stages below), ends with 'N passed, N failed'"
 	@echo "make venv            create/update .venv (idempotent; prerequisite of everything)"
 	@echo "make sanity|units|integration|lint|build-check|changelog-lint|kubesim-test  one stage"
+	@echo "make core-line LINE=2.16 STAGES='sanity units integration'  one ansible-core line in .venv-core-LINE"
 	@echo "make bench           benchmarks (not part of make test)"
 	@echo "make clean           remove test output and the ansible-test copy"
 
@@ -40,8 +41,11 @@ changelog-lint: venv
 kubesim-test: venv
 	@hack/kubesim-test.sh $(ARGS)
 
-py312: venv
-	@hack/py312.sh
+# One ansible-core line in its own venv: make core-line LINE=2.16 STAGES="sanity units integration"
+LINE ?= 2.21
+STAGES ?= units
+core-line: venv
+	@hack/core-line.sh $(LINE) $(STAGES)
 
 demo: venv
 	@hack/demo.sh
