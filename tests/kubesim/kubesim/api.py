@@ -11,7 +11,7 @@ import datetime
 import ipaddress
 import random
 
-from kubesim import defaults, errors, patch as patchmod, schema, validation
+from kubesim import defaults, errors, patch as patchmod, schema, tokens as tokens_mod, validation
 from kubesim.errors import FieldError
 from kubesim.patch import clone
 from kubesim.resources import ResourceType, rt as _rt, VIRTUAL_RESOURCES
@@ -137,7 +137,8 @@ class Api:
         return [o for o in objs if ls.matches((o.get("metadata") or {}).get("labels")) and fs.matches(o)]
 
     def list(self, rtype, namespace=None, label_selector=None, field_selector=None) -> tuple[list[dict], str]:
-        items = self.select(rtype, namespace, label_selector, field_selector)
+        """Copies in namespace/name order, the order etcd returns keys in (a real list is always sorted)."""
+        items = sorted(self.select(rtype, namespace, label_selector, field_selector), key=storage_order)
         return [clone(o) for o in items], str(self.store.resource_version)
 
     # ---------------------------------------------------------------------------------------------- create
@@ -189,6 +190,12 @@ class Api:
             # requires them, e.g. V1DaemonSetStatus.currentNumberScheduled).
             obj["status"] = clone(_INITIAL_STATUS.get(r.key, {}))
         defaults.apply_defaults(r.key, obj, create=True)
+        if r.key == "pods":
+            self._admit_service_account(obj)
+        elif r.key == "persistentvolumeclaims":
+            self._admit_default_storage_class(obj)
+        elif r.key == "customresourcedefinitions.apiextensions.k8s.io":
+            obj["status"] = _crd_status(obj)
         errs = self._validate(r, obj, None)
         if errs:
             raise errors.invalid(r, name, errs)
@@ -212,6 +219,29 @@ class Api:
         if r.key == "namespaces":
             self._populate_namespace(name)
         return clone(obj)
+
+    def _admit_service_account(self, pod: dict):
+        """The ServiceAccount admission plugin (plugin/pkg/admission/serviceaccount): a pod (not a mirror pod)
+        runs as an existing ServiceAccount of its namespace; defaults.default_pod has set `default` already."""
+        meta = pod["metadata"]
+        if "kubernetes.io/config.mirror" in (meta.get("annotations") or {}):
+            return
+        ns, sa = meta["namespace"], pod["spec"]["serviceAccountName"]
+        if self.store.get("serviceaccounts", ns, sa) is None:
+            raise errors.forbidden_message("pods", meta.get("name"), f"error looking up service account {ns}/{sa}: "
+                                                                     f'serviceaccount "{sa}" not found')
+
+    def _admit_default_storage_class(self, pvc: dict):
+        """The DefaultStorageClass admission plugin: a claim without storageClassName (not even "") gets the
+        StorageClass annotated as the default (the newest one when several are)."""
+        spec = pvc.setdefault("spec", {})
+        if "storageClassName" in spec:
+            return
+        marked = [sc for sc in self.store.list("storageclasses.storage.k8s.io")
+                  if (sc["metadata"].get("annotations") or {}).get(DEFAULT_CLASS_ANNOTATION) == "true"]
+        if marked:
+            newest = max(marked, key=lambda sc: (sc["metadata"]["creationTimestamp"], sc["metadata"]["name"]))
+            spec["storageClassName"] = newest["metadata"]["name"]
 
     def _validate(self, r: ResourceType, obj: dict, old: dict | None) -> list[FieldError]:
         if r.key == "pods":
@@ -456,6 +486,10 @@ class Api:
             result = patchmod.apply_merge_patch(view, patch)
         elif patch_type == "strategic":
             result = patchmod.apply_strategic_merge_patch(view, patch)
+            if isinstance(result, dict):
+                # The patched map is converted into the typed object being patched (FromUnstructured), so the
+                # kind/apiVersion the body names do not matter: `kind: Deployment` on deployments/x/scale works.
+                result["kind"], result["apiVersion"] = view["kind"], view["apiVersion"]
         else:
             configs = self._applied.get((r.key, ns, name, subresource or ""), {})
             others = [c for m, c in configs.items() if m != field_manager]
@@ -632,6 +666,61 @@ class Api:
         self._remove(self._r("namespaces"), final, {"propagationPolicy": "Background", "user": user})
 
     # ------------------------------------------------------------------------------------------ subresources
+    def _token_request(self, namespace, name, body, user, internal) -> dict:
+        """serviceaccounts/NAME/token (pkg/registry/core/serviceaccount/storage/token.go): a bound token for the
+        ServiceAccount, optionally bound to a Pod or Secret of its namespace."""
+        self._check_kind(self._r("serviceaccounts"), body, "TokenRequest", "authentication.k8s.io/v1")
+        meta = body.get("metadata") or {}
+        if meta.get("name") and meta["name"] != name:
+            raise errors.invalid_kind("TokenRequest", name, [FieldError.invalid(
+                "metadata.name", meta["name"], "must match the service account name if specified")],
+                "authentication.k8s.io")
+        if meta.get("namespace") and meta["namespace"] != namespace:
+            raise errors.invalid_kind("TokenRequest", name, [FieldError.invalid(
+                "metadata.namespace", meta["namespace"], "must match the service account namespace if specified")],
+                "authentication.k8s.io")
+        sa = self.get("serviceaccounts", namespace, name)
+        spec = clone(body.get("spec") or {})
+        spec["audiences"] = list(spec.get("audiences") or tokens_mod.API_AUDIENCES)
+        expiration = spec.get("expirationSeconds")
+        if expiration is None:
+            expiration = tokens_mod.DEFAULT_EXPIRATION
+        spec["expirationSeconds"] = expiration
+        errs = []
+        if not isinstance(expiration, int) or expiration < tokens_mod.MIN_EXPIRATION:
+            errs.append(FieldError.invalid("spec.expirationSeconds", expiration,
+                                           "may not specify a duration less than 10 minutes"))
+        elif expiration > tokens_mod.MAX_EXPIRATION:
+            errs.append(FieldError.invalid("spec.expirationSeconds", expiration,
+                                           "may not specify a duration larger than 2^32 seconds"))
+        if errs:
+            raise errors.invalid_kind("TokenRequest", "", errs, "authentication.k8s.io")
+        bound = None
+        ref = spec.get("boundObjectRef")
+        if ref:
+            kind = ref.get("kind")
+            if ref.get("apiVersion", "v1") not in ("v1", "") or kind not in ("Pod", "Secret"):
+                raise errors.bad_request(f"cannot bind token to object of type {ref.get('apiVersion', '')}, "
+                                         f"Kind={kind}")
+            obj = self.get("pods" if kind == "Pod" else "secrets", namespace, ref.get("name") or "")
+            if kind == "Pod" and (obj.get("spec") or {}).get("serviceAccountName") != name:
+                raise errors.bad_request(f'cannot bind token for serviceaccount "{name}" to pod running with '
+                                         "different serviceaccount name.")
+            if ref.get("uid") and ref["uid"] != obj["metadata"]["uid"]:
+                raise errors.generic(409, "Conflict", f'Operation cannot be fulfilled on {kind} "{ref["name"]}": the '
+                                     f"UID in the bound object reference ({ref['uid']}) does not match the UID in "
+                                     "record. The object might have been deleted and then recreated",
+                                     {"name": ref["name"], "kind": kind})
+            bound = {"kind": kind, "name": obj["metadata"]["name"], "uid": obj["metadata"]["uid"]}
+        token, exp = self.cluster.tokens.bound_token(sa, spec["audiences"], expiration, bound)
+        if internal:
+            self._audit_internal("create", self._r("serviceaccounts"), namespace, name, "token", user, 201)
+        stamp = now_rfc3339()
+        out_meta = {"name": name, "namespace": namespace, "uid": sa["metadata"]["uid"], "creationTimestamp": stamp}
+        expiry = datetime.datetime.fromtimestamp(exp, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return {"kind": "TokenRequest", "apiVersion": "authentication.k8s.io/v1", "metadata": out_meta,
+                "spec": spec, "status": {"token": token, "expirationTimestamp": expiry}}
+
     def _scale_view(self, r: ResourceType, obj: dict) -> dict:
         meta = obj["metadata"]
         spec, status = obj.get("spec") or {}, obj.get("status") or {}
@@ -643,6 +732,8 @@ class Api:
                            "selector": label_selector_object_to_string(spec.get("selector"))}}
 
     def _create_subresource(self, r, namespace, name, subresource, body, dry_run, user, internal):
+        if r.key == "serviceaccounts" and subresource == "token":
+            return self._token_request(namespace, name, body, user, internal)
         if r.key != "pods" or subresource not in ("eviction", "binding"):
             raise errors.method_not_allowed()
         ns = self._ns(r, namespace)
@@ -687,7 +778,29 @@ class Api:
         return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}
 
 
+DEFAULT_CLASS_ANNOTATION = "storageclass.kubernetes.io/is-default-class"
+
+
+def _crd_status(crd: dict) -> dict:
+    """What the CRD strategy (storedVersions) and, within milliseconds, the naming and establishing controllers
+    write: the names accepted, the CRD Established."""
+    spec = crd.get("spec") or {}
+    names = spec.get("names") or {}
+    stamp = now_rfc3339()
+    storage = [v.get("name") for v in spec.get("versions") or [] if isinstance(v, dict) and v.get("storage")]
+    return {"conditions": [
+        {"type": "NamesAccepted", "status": "True", "lastTransitionTime": stamp, "reason": "NoConflicts",
+         "message": "no conflicts found"},
+        {"type": "Established", "status": "True", "lastTransitionTime": stamp, "reason": "InitialNamesAccepted",
+         "message": "the initial names have been accepted"}],
+        "acceptedNames": {k: names[k] for k in ("plural", "singular", "shortNames", "kind", "listKind", "categories")
+                          if k in names},
+        "storedVersions": storage[:1]}
+
+
 _INITIAL_STATUS = {
+    "persistentvolumeclaims": {"phase": "Pending"},
+    "persistentvolumes": {"phase": "Pending"},
     "replicasets.apps": {"replicas": 0},
     "statefulsets.apps": {"replicas": 0, "availableReplicas": 0},
     "daemonsets.apps": {"currentNumberScheduled": 0, "numberMisscheduled": 0, "desiredNumberScheduled": 0,
@@ -696,6 +809,12 @@ _INITIAL_STATUS = {
     "poddisruptionbudgets.policy": {"disruptionsAllowed": 0, "currentHealthy": 0, "desiredHealthy": 0,
                                     "expectedPods": 0},
 }
+
+
+def storage_order(obj: dict) -> tuple:
+    """The etcd key order of an object: /registry/<resource>/<namespace>/<name>."""
+    meta = obj.get("metadata") or {}
+    return meta.get("namespace", ""), meta.get("name", "")
 
 
 def _without_nulls(body: dict) -> dict:

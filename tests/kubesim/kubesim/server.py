@@ -18,6 +18,7 @@ from aiohttp import web
 from multidict import MultiDict
 
 from kubesim import KUBE_VERSION, errors, impersonation, openapi, protobuf, resources, tables
+from kubesim.api import storage_order
 from kubesim.patch import PATCH_CONTENT_TYPES, decode_patch_body
 from kubesim.rbac import Attributes, UserInfo
 from kubesim.resources import ResourceType, VIRTUAL_RESOURCES
@@ -200,7 +201,8 @@ class Server:
         code = 500
         try:
             ctx = parse_path(request.method, request.path, request.query)
-            user = self.authn.authenticate(request.headers.get("Authorization"))
+            peercert = request.transport.get_extra_info("peercert") if request.transport is not None else None
+            user = self.authn.authenticate(request.headers.get("Authorization"), peercert)
             if user is None:
                 raise errors.unauthorized()
             if impersonation.requested(request.headers):
@@ -494,10 +496,11 @@ class Server:
             limit = int(limit) if limit not in (None, "") else 0
         except ValueError:
             raise errors.bad_request(f"invalid limit: {limit!r}") from None
+        # etcd returns keys in order: a list is sorted by namespace/name, paginated or not.
+        items = sorted(items, key=storage_order)
         if limit > 0 or start_key is not None:
-            items = sorted(items, key=lambda o: (o["metadata"].get("namespace", ""), o["metadata"]["name"]))
             if start_key is not None:
-                items = [o for o in items if (o["metadata"].get("namespace", ""), o["metadata"]["name"]) > start_key]
+                items = [o for o in items if storage_order(o) > start_key]
             if limit > 0 and len(items) > limit:
                 last = items[limit - 1]["metadata"]
                 token = {"v": "meta.k8s.io/v1", "rv": rv,
@@ -583,7 +586,7 @@ class Server:
         initial: list[tuple[str, dict]] = []
         expired = None
         if not rv_param or rv_param == "0" or send_initial:
-            for obj in self.store.list(r, ns or None):
+            for obj in sorted(self.store.list(r, ns or None), key=storage_order):
                 if visible(obj):
                     initial.append(("ADDED", obj))
         else:
@@ -775,9 +778,34 @@ class Server:
                 rid = request.query.get("id")
                 removed = self.faults.remove(int(rid) if rid and rid.isdigit() else None)
                 return _json_response({"removed": removed})
+        if path == "/kubesim/client-certificates" and m == "POST":
+            return self._issue_client_certificate(await self._read_json(request))
         if path == "/kubesim/compact" and m == "POST":
             return _json_response({"compactedResourceVersion": str(self.store.compact())})
         raise errors.path_not_found()
+
+
+    def _issue_client_certificate(self, body) -> web.Response:
+        """POST /kubesim/client-certificates {"user": U, "groups": [...], "days": N}: a certificate signed by the
+        client CA (CN=U, O=each group), its key, and a kubeconfig that uses them."""
+        from kubesim.cli import client_cert_user, kubeconfig_document
+        client_ca = getattr(self.cluster, "client_ca", None)
+        if client_ca is None:
+            raise errors.bad_request("client certificates need HTTPS; this kubesim serves plain HTTP")
+        if not isinstance(body, dict) or not isinstance(body.get("user"), str) or not body["user"]:
+            raise errors.bad_request('expected {"user": NAME, "groups": [GROUP, ...], "days": N}')
+        groups = body.get("groups") or []
+        days = body.get("days", 30)
+        if not isinstance(groups, list) or not all(isinstance(g, str) for g in groups) or \
+                not isinstance(days, (int, float)) or isinstance(days, bool) or days <= 0:
+            raise errors.bad_request("groups must be a list of strings and days a positive number")
+        cert, key = client_ca.issue(body["user"], groups, days)
+        import yaml
+        kubeconfig = kubeconfig_document(self.cluster.options.server_url, self.cluster.options.ca_pem.encode(),
+                                         client_cert_user(cert, key))
+        return _json_response({"certificate": cert.decode(), "key": key.decode(),
+                               "kubeconfig": yaml.safe_dump(kubeconfig, default_flow_style=False, sort_keys=False)},
+                              201)
 
 
 def _dry_run_error(values) -> errors.FieldError:

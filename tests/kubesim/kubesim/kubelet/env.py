@@ -43,7 +43,6 @@ def _data(store, kind: str, namespace: str, name: str) -> dict[str, str]:
     out = dict(obj.get("data") or {})
     if kind == "secrets":
         out = {k: base64.b64decode(v).decode("utf-8", "replace") for k, v in out.items()}
-        out.update((obj.get("stringData") or {}))
     return out
 
 
