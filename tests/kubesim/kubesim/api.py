@@ -11,7 +11,7 @@ import datetime
 import ipaddress
 import random
 
-from kubesim import defaults, errors, patch as patchmod, schema, tokens as tokens_mod, validation
+from kubesim import defaults, errors, managedfields, patch as patchmod, prune, schema, tokens as tokens_mod, validation
 from kubesim.errors import FieldError
 from kubesim.patch import clone
 from kubesim.resources import ResourceType, rt as _rt, VIRTUAL_RESOURCES
@@ -24,7 +24,8 @@ ADMIN = "kubesim-admin"
 NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 # Storages with ReturnDeletedObject: DELETE answers with the object, not a Status (the Python client's
 # delete_namespaced_pod/service/service_account are typed V1Pod/V1Service/V1ServiceAccount accordingly).
-RETURN_DELETED_OBJECT = {"pods", "services", "serviceaccounts"}
+RETURN_DELETED_OBJECT = {"pods", "services", "serviceaccounts", "persistentvolumeclaims", "persistentvolumes",
+                         "storageclasses.storage.k8s.io"}
 SERVICE_CIDR = ipaddress.ip_network("10.96.0.0/12")
 
 
@@ -143,7 +144,9 @@ class Api:
 
     # ---------------------------------------------------------------------------------------------- create
     def create(self, rtype, namespace, body, *, subresource=None, dry_run=False, user=ADMIN,
-               internal=True, name=None) -> dict:
+               internal=True, name=None, field_manager=None, applied=None) -> dict:
+        """`field_manager` names the writer in managedFields (default: kubesim's component of `user`); with
+        `applied` (a server-side apply creating the object) the entry is an Apply of that configuration."""
         r = self._r(rtype)
         if subresource:
             return self._create_subresource(r, namespace, name, subresource, body, dry_run, user, internal)
@@ -196,6 +199,7 @@ class Api:
             self._admit_default_storage_class(obj)
         elif r.key == "customresourcedefinitions.apiextensions.k8s.io":
             obj["status"] = _crd_status(obj)
+        prune.prune(r.key, obj)
         errs = self._validate(r, obj, None)
         if errs:
             raise errors.invalid(r, name, errs)
@@ -207,6 +211,12 @@ class Api:
             raise err
         if r.key == "services":
             self._allocate_service(obj, dry_run)
+        managed = managedfields.update(
+            r.key, None, obj, manager=field_manager or managedfields.manager_for_user(user),
+            operation="Apply" if applied is not None else "Update", api_version=r.api_version, subresource=None,
+            time=now_rfc3339(), applied=applied)
+        if managed and not _resets_managed_fields(body):
+            meta["managedFields"] = managed
         # Keep metadata fields in the order the real server shows them.
         obj["metadata"] = _order_meta(meta)
         if dry_run:
@@ -291,14 +301,15 @@ class Api:
 
     # -------------------------------------------------------------------------------------------- update
     def update(self, rtype, namespace, name, body, *, subresource=None, dry_run=False, user=ADMIN,
-               internal=True) -> dict:
+               internal=True, field_manager=None) -> dict:
         r = self._r(rtype)
         ns = self._ns(r, namespace)
         existing = self.store.get(r, ns, name)
         if existing is None:
             raise errors.not_found(r, name)
         new = self._prepare_update(r, ns, name, existing, body, subresource)
-        return self._commit_update(r, ns, name, existing, new, subresource, dry_run, user, internal)
+        return self._commit_update(r, ns, name, existing, new, subresource, dry_run, user, internal,
+                                   field_manager, reset_managed=_resets_managed_fields(body))
 
     def _prepare_update(self, r: ResourceType, ns: str, name: str, existing: dict, body, subresource):
         """Return the object to store, following each strategy's PrepareForUpdate + validation."""
@@ -380,6 +391,7 @@ class Api:
         if r.key == "services":
             self._keep_service_allocations(new, existing)
         defaults.apply_defaults(r.key, new, create=False)
+        prune.prune(r.key, new)
         errs = validation.validate_metadata(r.key, new) + self._validate(r, new, existing)
         if errs:
             raise errors.invalid(r, name, errs)
@@ -404,17 +416,32 @@ class Api:
                     nspec.get("type") in ("NodePort", "LoadBalancer"):
                 p["nodePort"] = op["nodePort"]
 
-    def _commit_update(self, r, ns, name, existing, new, subresource, dry_run, user, internal):
+    def _commit_update(self, r, ns, name, existing, new, subresource, dry_run, user, internal, field_manager=None,
+                       applied=None, reset_managed=False):
         meta = new["metadata"]
+        # managedFields are the server's: what the body said is ignored (but `[{}]` clears them).
+        if existing["metadata"].get("managedFields"):
+            meta["managedFields"] = existing["metadata"]["managedFields"]
+        else:
+            meta.pop("managedFields", None)
         if r.has_generation and subresource != "status":
             ospec, nspec = existing.get("spec"), new.get("spec")
             if validation._normalize(ospec) != validation._normalize(nspec):
                 meta["generation"] = (existing["metadata"].get("generation") or 0) + 1
         new["metadata"] = _order_meta(meta)
         result_view = subresource == "scale"
-        if new == existing:
+        if new == existing and not (reset_managed and meta.get("managedFields")):
             # A no-op update writes nothing: no resourceVersion bump, no watch event.
             return self._scale_view(r, existing) if result_view else clone(existing)
+        managed = [] if reset_managed else managedfields.update(
+            r.key, existing, new, manager=field_manager or managedfields.manager_for_user(user),
+            operation="Apply" if applied is not None else "Update", api_version=r.api_version,
+            subresource=subresource, time=now_rfc3339(), applied=applied)
+        if managed:
+            meta["managedFields"] = managed
+        else:
+            meta.pop("managedFields", None)
+        new["metadata"] = _order_meta(meta)
         if dry_run:
             return self._scale_view(r, new) if result_view else new
         new["metadata"]["resourceVersion"] = str(self.store.next_rv())
@@ -466,7 +493,8 @@ class Api:
             if patch_type == "apply" and not subresource:
                 body = clone(patch)
                 body.setdefault("metadata", {})["name"] = name
-                out = self.create(r, ns, body, dry_run=dry_run, user=user, internal=internal)
+                out = self.create(r, ns, body, dry_run=dry_run, user=user, internal=internal,
+                                  field_manager=field_manager, applied=patch)
                 if not dry_run:
                     self._remember_applied(r, ns, name, None, field_manager, patch)
                 return out
@@ -503,7 +531,9 @@ class Api:
         if rmeta.get("uid") and rmeta["uid"] != existing["metadata"]["uid"]:
             raise errors.invalid(r, name, [FieldError.invalid("metadata.uid", rmeta["uid"], "field is immutable")])
         new = self._prepare_update(r, ns, name, existing, result, subresource)
-        out = self._commit_update(r, ns, name, existing, new, subresource, dry_run, user, internal)
+        out = self._commit_update(r, ns, name, existing, new, subresource, dry_run, user, internal, field_manager,
+                                  applied=patch if patch_type == "apply" else None,
+                                  reset_managed=_resets_managed_fields(patch))
         if patch_type == "apply" and not dry_run:
             self._remember_applied(r, ns, name, subresource, field_manager, patch)
         return out
@@ -809,6 +839,12 @@ _INITIAL_STATUS = {
     "poddisruptionbudgets.policy": {"disruptionsAllowed": 0, "currentHealthy": 0, "desiredHealthy": 0,
                                     "expectedPods": 0},
 }
+
+
+def _resets_managed_fields(body) -> bool:
+    """`metadata.managedFields: [{}]` in a write clears the managed fields (fieldmanager's reset rule)."""
+    mf = ((body or {}).get("metadata") or {}).get("managedFields") if isinstance(body, dict) else None
+    return isinstance(mf, list) and len(mf) > 0 and all(e == {} for e in mf)
 
 
 def storage_order(obj: dict) -> tuple:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from aiohttp import web
 from multidict import MultiDict
 
-from kubesim import KUBE_VERSION, errors, impersonation, openapi, protobuf, resources, tables
+from kubesim import KUBE_VERSION, errors, impersonation, managedfields, openapi, protobuf, resources, tables
 from kubesim.api import storage_order
 from kubesim.patch import PATCH_CONTENT_TYPES, decode_patch_body
 from kubesim.rbac import Attributes, UserInfo
@@ -344,6 +344,12 @@ class Server:
             raise errors.method_not_allowed()
         if verb == "get":
             obj = self.api.get(r, ctx.namespace, ctx.name, ctx.subresource or None)
+            partial = metadata_only(request.headers.get("Accept", ""))
+            if partial and not ctx.subresource:
+                if partial[0] == "PartialObjectMetadataList":
+                    raise errors.not_acceptable("you requested PartialObjectMetadataList, but the requested object "
+                                                "is not a list")
+                return _json_response(_partial(obj, partial[1]))
             if "as=Table" in request.headers.get("Accept", "") and not ctx.subresource:
                 meta = {"resourceVersion": obj["metadata"].get("resourceVersion", "")}
                 return _json_response(tables.table_for(r, [obj], meta, ctx.query.get("includeObject", "")))
@@ -360,12 +366,14 @@ class Server:
                 return _json_response(result, 201)
             if ctx.name:
                 raise errors.method_not_allowed()
-            result = self.api.create(r, ctx.namespace, body, dry_run=ctx.dry_run, user=ctx.user, internal=False)
+            result = self.api.create(r, ctx.namespace, body, dry_run=ctx.dry_run, user=ctx.user, internal=False,
+                                     field_manager=_field_manager(request, ctx))
             return _json_response(result, 201)
         if verb == "update":
             body = await self._read_json(request)
             result = self.api.update(r, ctx.namespace, ctx.name, body, subresource=ctx.subresource or None,
-                                     dry_run=ctx.dry_run, user=ctx.user, internal=False)
+                                     dry_run=ctx.dry_run, user=ctx.user, internal=False,
+                                     field_manager=_field_manager(request, ctx))
             return _json_response(result)
         if verb == "patch":
             return await self._patch(request, ctx)
@@ -419,7 +427,8 @@ class Server:
         existed = self.store.get(ctx.rtype, ctx.namespace if ctx.rtype.namespaced else "", ctx.name) is not None
         result = self.api.patch(ctx.rtype, ctx.namespace, ctx.name, body, patch_type,
                                 subresource=ctx.subresource or None, dry_run=ctx.dry_run, user=ctx.user,
-                                field_manager=ctx.query.get("fieldManager"), force=force, internal=False)
+                                field_manager=ctx.query.get("fieldManager") if patch_type == "apply" else
+                                _field_manager(request, ctx), force=force, internal=False)
         return _json_response(result, 200 if existed else 201)
 
     # ----------------------------------------------------------------------------------------------- delete
@@ -510,6 +519,12 @@ class Server:
                 items = items[:limit]
         meta = {"resourceVersion": str(rv), **meta}
         accept = request.headers.get("Accept", "")
+        partial = metadata_only(accept)
+        if partial:
+            if partial[0] == "PartialObjectMetadata":
+                raise errors.not_acceptable("you requested PartialObjectMetadata, but the requested object is a list")
+            return _json_response({"kind": "PartialObjectMetadataList", "apiVersion": partial[1], "metadata": meta,
+                                   "items": [_partial(o, partial[1]) for o in items]})
         if "as=Table" in accept:
             return _json_response(tables.table_for(r, items, meta, q.get("includeObject", "")))
         body = {"kind": r.list_kind, "apiVersion": r.api_version, "metadata": meta,
@@ -555,10 +570,13 @@ class Server:
             raise errors.bad_request(f'invalid resource version "{rv_param}"')
         drop_after = self.faults.watch_drop_after(ctx)
         as_table = "as=Table" in request.headers.get("Accept", "")
+        partial = metadata_only(request.headers.get("Accept", ""))
         include_object = q.get("includeObject", "")
 
         def encode(etype: str, obj: dict) -> bytes:
-            if as_table and etype in ("ADDED", "MODIFIED", "DELETED"):
+            if partial and etype in ("ADDED", "MODIFIED", "DELETED"):
+                obj = _partial(obj, partial[1])
+            elif as_table and etype in ("ADDED", "MODIFIED", "DELETED"):
                 # kubectl get --watch asks for Table events: one row per event.
                 obj = tables.table_for(r, [obj], {"resourceVersion": obj["metadata"].get("resourceVersion", "")},
                                        include_object)
@@ -823,6 +841,33 @@ class _Reset(Exception):
 def _client_gone(request: web.BaseRequest) -> bool:
     transport = request.transport
     return transport is None or transport.is_closing()
+
+
+def _field_manager(request: web.Request, ctx: RequestContext) -> str:
+    """The fieldManager query parameter, else the User-Agent's product (the apiserver's default manager)."""
+    return ctx.query.get("fieldManager") or managedfields.manager_from_user_agent(request.headers.get("User-Agent"))
+
+
+def metadata_only(accept: str) -> tuple[str, str] | None:
+    """(PartialObjectMetadata or PartialObjectMetadataList, its apiVersion) when the first JSON media type of the
+    Accept header asks for the metadata-only form (`application/json;as=PartialObjectMetadataList;g=meta.k8s.io;
+    v=v1`, what client-go's metadata client and `kubectl get -o name` send), else None. Media types kubesim does
+    not serve (protobuf) are skipped, as content negotiation skips what the server cannot encode."""
+    for entry in accept.split(","):
+        parts = [p.strip() for p in entry.split(";")]
+        if parts[0] not in ("application/json", "*/*", "application/*"):
+            continue
+        params = dict(p.split("=", 1) for p in parts[1:] if "=" in p)
+        kind = params.get("as")
+        if kind in ("PartialObjectMetadata", "PartialObjectMetadataList") and params.get("g") == "meta.k8s.io" \
+                and params.get("v") in ("v1", "v1beta1"):
+            return kind, "meta.k8s.io/" + params["v"]
+        return None
+    return None
+
+
+def _partial(obj: dict, api_version: str) -> dict:
+    return {"kind": "PartialObjectMetadata", "apiVersion": api_version, "metadata": obj.get("metadata") or {}}
 
 
 def _strip(o: dict) -> dict:
