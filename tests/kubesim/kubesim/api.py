@@ -430,13 +430,15 @@ class Api:
                 meta["generation"] = (existing["metadata"].get("generation") or 0) + 1
         new["metadata"] = _order_meta(meta)
         result_view = subresource == "scale"
-        if new == existing and not (reset_managed and meta.get("managedFields")):
-            # A no-op update writes nothing: no resourceVersion bump, no watch event.
-            return self._scale_view(r, existing) if result_view else clone(existing)
+        before = existing["metadata"].get("managedFields")
         managed = [] if reset_managed else managedfields.update(
             r.key, existing, new, manager=field_manager or managedfields.manager_for_user(user),
             operation="Apply" if applied is not None else "Update", api_version=r.api_version,
             subresource=subresource, time=now_rfc3339(), applied=applied)
+        if new == existing and managedfields.same_ownership(before, managed):
+            # A no-op write stores nothing: no resourceVersion bump, no watch event (a changed timestamp alone
+            # does not count, as the apiserver's IgnoreManagedFieldsTimestampsTransformer).
+            return self._scale_view(r, existing) if result_view else clone(existing)
         if managed:
             meta["managedFields"] = managed
         else:

@@ -219,6 +219,13 @@ def _same_entry(entry: dict, manager: str, operation: str, api_version: str, sub
         (operation == "Apply" or entry.get("apiVersion") == api_version)
 
 
+def same_ownership(a: list | None, b: list | None) -> bool:
+    """Equal entries apart from their times."""
+    def strip(entries):
+        return [{k: v for k, v in e.items() if k != "time"} for e in entries or []]
+    return strip(a) == strip(b)
+
+
 def update(rtype_key: str, old: dict | None, new: dict, *, manager: str, operation: str, api_version: str,
            subresource: str | None, time: str, applied: dict | None = None) -> list[dict]:
     """The managedFields of `new` after a write by `manager` (old is None on create)."""
