@@ -20,11 +20,19 @@ CRD = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinitio
                               "schema": {"openAPIV3Schema": {"type": "object"}}}]}}
 
 
-def test_pvc_is_stored_and_stays_pending_without_a_provisioner(core, namespace):
-    """PersistentVolumeClaim PrepareForCreate: status.phase Pending; nothing binds or provisions it."""
+def _events(core, namespace, name):
+    return [(e.type, e.reason, e.message) for e in core.list_namespaced_event(namespace).items
+            if e.involved_object.name == name and e.involved_object.kind == "PersistentVolumeClaim"]
+
+
+def test_pvc_is_stored_and_stays_pending_without_a_provisioner(core, namespace, wait_for):
+    """PersistentVolumeClaim PrepareForCreate: status.phase Pending; nothing binds or provisions it, and the
+    persistentvolume-controller says why (syncUnboundClaim's FailedBinding when no class is set)."""
     created = core.create_namespaced_persistent_volume_claim(namespace, PVC)
     assert created.status.phase == "Pending" and created.spec.volume_mode == "Filesystem"
-    time.sleep(0.5)
+    assert wait_for(lambda: _events(core, namespace, "data")) == [
+        ("Normal", "FailedBinding", "no persistent volumes available for this claim and no storage class is set")]
+    time.sleep(0.3)
     claim = core.read_namespaced_persistent_volume_claim("data", namespace)
     assert claim.status.phase == "Pending" and not claim.spec.volume_name
     assert [c.metadata.name for c in core.list_namespaced_persistent_volume_claim(namespace).items] == ["data"]
@@ -46,7 +54,7 @@ def test_pvc_validation(core, namespace):
     assert e.value.status == 422 and "spec is immutable after creation" in json.loads(e.value.body)["message"]
 
 
-def test_default_storage_class_admission(k8s, core, namespace):
+def test_default_storage_class_admission(k8s, core, namespace, wait_for):
     """DefaultStorageClass admission: a claim without storageClassName gets the class annotated as default;
     an explicit "" (a *string) stays "" and is served as such."""
     storage = client.StorageV1Api(k8s)
@@ -58,21 +66,44 @@ def test_default_storage_class_admission(k8s, core, namespace):
         assert sc.reclaim_policy == "Delete" and sc.volume_binding_mode == "Immediate"
         claim = core.create_namespaced_persistent_volume_claim(namespace, PVC)
         assert claim.spec.storage_class_name == name and claim.status.phase == "Pending"
+        assert wait_for(lambda: _events(core, namespace, "data"))[0][:2] == ("Normal", "ExternalProvisioning")
+        assert "external provisioner 'example.com/none'" in _events(core, namespace, "data")[0][2]
         explicit = dict(PVC, metadata={"name": "static"}, spec=dict(PVC["spec"], storageClassName=""))
         assert core.create_namespaced_persistent_volume_claim(namespace, explicit).spec.storage_class_name == ""
     finally:
         storage.delete_storage_class(name)
 
 
-def test_persistent_volume_is_served(core):
-    """PersistentVolume: cluster-scoped, reclaim policy Retain by default."""
+def test_persistent_volume_is_served_and_becomes_available(core, wait_for):
+    """PersistentVolume: cluster-scoped, reclaim policy Retain by default, Pending at creation, then Available
+    (syncVolume: a volume without claimRef)."""
     pv = core.create_persistent_volume({"metadata": {"name": "pv-test"}, "spec": {
         "capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"], "hostPath": {"path": "/tmp/pv"}}})
     try:
-        assert pv.spec.persistent_volume_reclaim_policy == "Retain"
+        assert pv.spec.persistent_volume_reclaim_policy == "Retain" and pv.status.phase == "Pending"
+        wait_for(lambda: core.read_persistent_volume("pv-test").status.phase == "Available")
         assert "pv-test" in [p.metadata.name for p in core.list_persistent_volume().items]
     finally:
         core.delete_persistent_volume("pv-test")
+
+
+def test_missing_or_delayed_storage_class_events(k8s, core, namespace, wait_for):
+    """A class that does not exist: Warning ProvisioningFailed; a WaitForFirstConsumer class: the claim waits."""
+    missing = dict(PVC, metadata={"name": "nosc"}, spec=dict(PVC["spec"], storageClassName="premium"))
+    core.create_namespaced_persistent_volume_claim(namespace, missing)
+    assert wait_for(lambda: _events(core, namespace, "nosc")) == [
+        ("Warning", "ProvisioningFailed", 'storageclass.storage.k8s.io "premium" not found')]
+    storage = client.StorageV1Api(k8s)
+    name = "late-" + namespace
+    storage.create_storage_class({"metadata": {"name": name}, "provisioner": "example.com/none",
+                                  "volumeBindingMode": "WaitForFirstConsumer"})
+    try:
+        late = dict(PVC, metadata={"name": "late"}, spec=dict(PVC["spec"], storageClassName=name))
+        core.create_namespaced_persistent_volume_claim(namespace, late)
+        assert wait_for(lambda: _events(core, namespace, "late")) == [
+            ("Normal", "WaitForFirstConsumer", "waiting for first consumer to be created before binding")]
+    finally:
+        storage.delete_storage_class(name)
 
 
 def test_crds_in_discovery(kubesim):

@@ -15,6 +15,7 @@ def register(cluster) -> list:
     from kubesim.controllers.endpointslice import EndpointSliceController
     from kubesim.controllers.garbagecollector import GarbageCollector
     from kubesim.controllers.job import JobController
+    from kubesim.controllers.persistentvolume import PersistentVolumeController
     from kubesim.controllers.replicaset import ReplicaSetController
     from kubesim.controllers.serviceaccount_tokens import TokensController
     from kubesim.controllers.statefulset import StatefulSetController
@@ -30,6 +31,7 @@ def register(cluster) -> list:
         EndpointsController(cluster),
         EndpointSliceController(cluster),
         TokensController(cluster),
+        PersistentVolumeController(cluster),
         TaintEvictionController(cluster),
         DisruptionController(cluster),
     ]
