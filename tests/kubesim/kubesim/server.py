@@ -406,7 +406,8 @@ class Server:
         if ctype not in ("application/json", "", "text/plain", "application/octet-stream"):
             raise errors.unsupported_media_type(
                 "the body of the request was in an unknown format - accepted media types include: "
-                "application/json, application/yaml (kubesim reads protobuf only for the self-review APIs)")
+                "application/json, application/yaml (kubesim reads protobuf only for the self-review APIs and the "
+                "objects of kubectl's create commands for access setup)")
         try:
             return json.loads(raw)
         except (ValueError, UnicodeDecodeError) as e:

@@ -3,9 +3,11 @@
 `kubectl apply --server-side` leaving Apply entries in managedFields."""
 from __future__ import annotations
 
+import base64
 import os
 import shutil
 import subprocess
+import time
 
 import pytest
 
@@ -38,10 +40,12 @@ def server(kubesim_factory, tmp_path_factory):
     return p
 
 
-def kubectl(kubeconfig, *args, stdin=None):
+def kubectl(kubeconfig, *args, stdin=None, check=True):
+    """kubectl with that kubeconfig; a later --kubeconfig in `args` wins (kubectl takes the last one)."""
     proc = subprocess.run([KUBECTL, "--kubeconfig", kubeconfig, *args], input=stdin, capture_output=True, text=True,
                           timeout=60)
-    assert proc.returncode == 0, f"kubectl {' '.join(args)} failed: {proc.stderr}"
+    if check:
+        assert proc.returncode == 0, f"kubectl {' '.join(args)} failed: {proc.stderr}"
     return proc.stdout
 
 
@@ -69,3 +73,48 @@ def test_kubectl_server_side_apply_is_recorded_in_managed_fields(server):
     # kubectl hides managedFields unless asked, and shows them when asked.
     assert "managedFields" not in kubectl(server.kubeconfig, "get", "pvc", "ssa", "-o", "yaml")
     assert "managedFields" in kubectl(server.kubeconfig, "get", "pvc", "ssa", "-o", "yaml", "--show-managed-fields")
+
+
+ROLE_FILE = os.path.join(os.path.dirname(__file__), "..", "..", "..", "docs", "rbac", "triage-k8s-role.yaml")
+
+
+def test_docs_awx_token_recipe_with_kubectl(server):
+    """docs/awx.md's commands, verbatim (kubectl create sends these objects as protobuf): the token of the
+    service account bound to the shipped Role reads pods in the triaged namespace and nothing elsewhere."""
+    kc = server.kubeconfig
+    kubectl(kc, "create", "namespace", "automation")
+    kubectl(kc, "create", "namespace", "shop")
+    kubectl(kc, "-n", "automation", "create", "serviceaccount", "awx-triage")
+    kubectl(kc, "-n", "shop", "apply", "-f", ROLE_FILE)
+    kubectl(kc, "-n", "shop", "create", "rolebinding", "triage-k8s", "--role=triage-k8s",
+            "--serviceaccount=automation:awx-triage")
+    token = kubectl(kc, "-n", "automation", "create", "token", "awx-triage", "--duration=24h").strip()
+    assert token.count(".") == 2
+    as_sa = ["--token", token, "--kubeconfig", os.devnull, "--server", server.url,
+             "--certificate-authority", server.ca_file]
+    assert kubectl(kc, *as_sa, "auth", "whoami", "-o", "jsonpath={.status.userInfo.username}") == \
+        "system:serviceaccount:automation:awx-triage"
+    kubectl(kc, *as_sa, "-n", "shop", "get", "pods")
+    assert kubectl(kc, *as_sa, "auth", "can-i", "list", "secrets", "-n", "shop", check=False).strip() == "no"
+    assert kubectl(kc, *as_sa, "auth", "can-i", "list", "pods", "-n", "default", check=False).strip() == "no"
+    # The long-lived alternative the doc mentions: a token Secret the token controller fills.
+    kubectl(kc, "-n", "automation", "apply", "-f", "-", stdin=TOKEN_SECRET)
+    for _ in range(100):
+        secret_token = kubectl(kc, "-n", "automation", "get", "secret", "awx-triage-token", "-o",
+                               "jsonpath={.data.token}")
+        if secret_token:
+            break
+        time.sleep(0.05)
+    long_lived = base64.b64decode(secret_token).decode()
+    as_secret = ["--token", long_lived, "--kubeconfig", os.devnull, "--server", server.url,
+                 "--certificate-authority", server.ca_file]
+    assert kubectl(kc, *as_secret, "auth", "can-i", "patch", "pods", "-n", "shop", check=False).strip() == "yes"
+
+
+TOKEN_SECRET = """apiVersion: v1
+kind: Secret
+type: kubernetes.io/service-account-token
+metadata:
+  name: awx-triage-token
+  annotations: {kubernetes.io/service-account.name: awx-triage}
+"""

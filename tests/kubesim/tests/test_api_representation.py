@@ -123,3 +123,34 @@ def test_serialised_json_is_what_the_typed_client_reads(core, namespace):
                                            "spec": {"containers": [{"name": "a", "image": "nginx"}]}})
     pod = core.read_namespaced_pod("typed", namespace)
     assert isinstance(pod, client.V1Pod) and pod.spec.containers[0].name == "a"
+
+
+# kubectl 1.32's `create serviceaccount bot` and `create rolebinding rb --role=r --serviceaccount=NS:bot` bodies.
+SA_PROTOBUF = bytes.fromhex("6b3873000a140a027631120e536572766963654163636f756e74"  # k8s\0, typeMeta v1/ServiceAccount
+                            "12150a130a03626f7412001a0022002a00320038004200"  # raw: ObjectMeta{name: bot}
+                            "1a002200")  # contentEncoding, contentType
+
+
+def _rolebinding_protobuf(namespace: str) -> bytes:
+    def field(num, payload: bytes) -> bytes:
+        return bytes([num << 3 | 2, len(payload)]) + payload
+    subject = field(1, b"ServiceAccount") + field(2, b"") + field(3, b"bot") + field(4, namespace.encode())
+    ref = field(1, b"rbac.authorization.k8s.io") + field(2, b"Role") + field(3, b"r")
+    raw = field(1, field(1, b"rb")) + field(2, subject) + field(3, ref)
+    type_meta = field(1, b"rbac.authorization.k8s.io/v1") + field(2, b"RoleBinding")
+    return b"k8s\x00" + field(1, type_meta) + field(2, raw) + field(3, b"") + field(4, b"")
+
+
+def test_protobuf_bodies_of_kubectl_create(kubesim, namespace):
+    """kubectl create posts typed objects as application/vnd.kubernetes.protobuf (runtime.Unknown wrapping the
+    generated.proto message): kubesim reads the access-setup kinds and answers JSON."""
+    headers = {"Content-Type": "application/vnd.kubernetes.protobuf"}
+    status, _, raw = kubesim.request("POST", f"/api/v1/namespaces/{namespace}/serviceaccounts", SA_PROTOBUF,
+                                     headers=headers)
+    assert status == 201 and json.loads(raw)["metadata"]["name"] == "bot"
+    status, _, raw = kubesim.request("POST", f"/apis/rbac.authorization.k8s.io/v1/namespaces/{namespace}/rolebindings",
+                                     _rolebinding_protobuf(namespace), headers=headers)
+    body = json.loads(raw)
+    assert status == 201, body
+    assert body["subjects"] == [{"kind": "ServiceAccount", "name": "bot", "namespace": namespace}]
+    assert body["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "r"}
