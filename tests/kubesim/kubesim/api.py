@@ -327,7 +327,7 @@ class Api:
                                           "autoscaling")
             new = clone(existing)
             new.setdefault("spec", {})["replicas"] = replicas
-            return new
+            return prune.prune(r.key, new)
         if subresource and subresource not in ("status", "ephemeralcontainers"):
             raise errors.subresource_not_found(r, subresource)
         if subresource and subresource not in r.subresources:
@@ -350,7 +350,7 @@ class Api:
             new = clone(existing)
             if "status" in body:
                 new["status"] = clone(body["status"])
-            return new
+            return prune.prune(r.key, new)
         if subresource == "ephemeralcontainers":
             new = clone(existing)
             ecs = clone((body.get("spec") or {}).get("ephemeralContainers") or [])
@@ -359,6 +359,8 @@ class Api:
             new.setdefault("spec", {})["ephemeralContainers"] = ecs
             if not ecs:
                 new["spec"].pop("ephemeralContainers", None)
+            # Every write path stores the typed encoding, or a later update would see a "change" it did not make.
+            prune.prune(r.key, new)
             errs = validation.validate_ephemeral_containers_update(new, existing)
             if errs:
                 raise errors.invalid(r, name, errs)

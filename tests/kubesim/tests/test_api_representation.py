@@ -154,3 +154,19 @@ def test_protobuf_bodies_of_kubectl_create(kubesim, namespace):
     assert status == 201, body
     assert body["subjects"] == [{"kind": "ServiceAccount", "name": "bot", "namespace": namespace}]
     assert body["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "r"}
+
+
+def test_every_write_path_stores_the_typed_encoding(kubesim, core, namespace):
+    """An ephemeral container added through its subresource is stored without its zero values too, so a later
+    update of the pod (an annotation) is not refused as a change of ephemeralContainers[0].stdin."""
+    core.create_namespaced_pod(namespace, {"metadata": {"name": "e"},
+                                           "spec": {"containers": [{"name": "a", "image": "nginx"}]}})
+    status, _, raw = kubesim.request(
+        "PATCH", f"/api/v1/namespaces/{namespace}/pods/e/ephemeralcontainers",
+        {"spec": {"ephemeralContainers": [{"name": "dbg", "image": "busybox", "stdin": False, "tty": False}]}},
+        headers=SMP)
+    assert status == 200, raw
+    ec = json.loads(raw)["spec"]["ephemeralContainers"][0]
+    assert "stdin" not in ec and "tty" not in ec
+    core.patch_namespaced_pod("e", namespace, {"metadata": {"annotations": {"note": "x"}}})
+    assert core.read_namespaced_pod("e", namespace).metadata.annotations["note"] == "x"
