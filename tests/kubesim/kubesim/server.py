@@ -852,7 +852,7 @@ def _field_manager(request: web.Request, ctx: RequestContext) -> str:
 def metadata_only(accept: str) -> tuple[str, str] | None:
     """(PartialObjectMetadata or PartialObjectMetadataList, its apiVersion) when the first JSON media type of the
     Accept header asks for the metadata-only form (`application/json;as=PartialObjectMetadataList;g=meta.k8s.io;
-    v=v1`, what client-go's metadata client and `kubectl get -o name` send), else None. Media types kubesim does
+    v=v1`, what client-go's metadata client sends), else None. Media types kubesim does
     not serve (protobuf) are skipped, as content negotiation skips what the server cannot encode."""
     for entry in accept.split(","):
         parts = [p.strip() for p in entry.split(";")]
