@@ -11,7 +11,7 @@ import datetime
 import ipaddress
 import random
 
-from kubesim import defaults, errors, patch as patchmod, schema, validation
+from kubesim import defaults, errors, managedfields, patch as patchmod, prune, schema, tokens as tokens_mod, validation
 from kubesim.errors import FieldError
 from kubesim.patch import clone
 from kubesim.resources import ResourceType, rt as _rt, VIRTUAL_RESOURCES
@@ -24,7 +24,8 @@ ADMIN = "kubesim-admin"
 NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 # Storages with ReturnDeletedObject: DELETE answers with the object, not a Status (the Python client's
 # delete_namespaced_pod/service/service_account are typed V1Pod/V1Service/V1ServiceAccount accordingly).
-RETURN_DELETED_OBJECT = {"pods", "services", "serviceaccounts"}
+RETURN_DELETED_OBJECT = {"pods", "services", "serviceaccounts", "persistentvolumeclaims", "persistentvolumes",
+                         "storageclasses.storage.k8s.io"}
 SERVICE_CIDR = ipaddress.ip_network("10.96.0.0/12")
 
 
@@ -137,12 +138,15 @@ class Api:
         return [o for o in objs if ls.matches((o.get("metadata") or {}).get("labels")) and fs.matches(o)]
 
     def list(self, rtype, namespace=None, label_selector=None, field_selector=None) -> tuple[list[dict], str]:
-        items = self.select(rtype, namespace, label_selector, field_selector)
+        """Copies in namespace/name order, the order etcd returns keys in (a real list is always sorted)."""
+        items = sorted(self.select(rtype, namespace, label_selector, field_selector), key=storage_order)
         return [clone(o) for o in items], str(self.store.resource_version)
 
     # ---------------------------------------------------------------------------------------------- create
     def create(self, rtype, namespace, body, *, subresource=None, dry_run=False, user=ADMIN,
-               internal=True, name=None) -> dict:
+               internal=True, name=None, field_manager=None, applied=None) -> dict:
+        """`field_manager` names the writer in managedFields (default: kubesim's component of `user`); with
+        `applied` (a server-side apply creating the object) the entry is an Apply of that configuration."""
         r = self._r(rtype)
         if subresource:
             return self._create_subresource(r, namespace, name, subresource, body, dry_run, user, internal)
@@ -189,6 +193,13 @@ class Api:
             # requires them, e.g. V1DaemonSetStatus.currentNumberScheduled).
             obj["status"] = clone(_INITIAL_STATUS.get(r.key, {}))
         defaults.apply_defaults(r.key, obj, create=True)
+        if r.key == "pods":
+            self._admit_service_account(obj)
+        elif r.key == "persistentvolumeclaims":
+            self._admit_default_storage_class(obj)
+        elif r.key == "customresourcedefinitions.apiextensions.k8s.io":
+            obj["status"] = _crd_status(obj)
+        prune.prune(r.key, obj)
         errs = self._validate(r, obj, None)
         if errs:
             raise errors.invalid(r, name, errs)
@@ -200,6 +211,12 @@ class Api:
             raise err
         if r.key == "services":
             self._allocate_service(obj, dry_run)
+        managed = managedfields.update(
+            r.key, None, obj, manager=field_manager or managedfields.manager_for_user(user),
+            operation="Apply" if applied is not None else "Update", api_version=r.api_version, subresource=None,
+            time=now_rfc3339(), applied=applied)
+        if managed and not _resets_managed_fields(body):
+            meta["managedFields"] = managed
         # Keep metadata fields in the order the real server shows them.
         obj["metadata"] = _order_meta(meta)
         if dry_run:
@@ -212,6 +229,29 @@ class Api:
         if r.key == "namespaces":
             self._populate_namespace(name)
         return clone(obj)
+
+    def _admit_service_account(self, pod: dict):
+        """The ServiceAccount admission plugin (plugin/pkg/admission/serviceaccount): a pod (not a mirror pod)
+        runs as an existing ServiceAccount of its namespace; defaults.default_pod has set `default` already."""
+        meta = pod["metadata"]
+        if "kubernetes.io/config.mirror" in (meta.get("annotations") or {}):
+            return
+        ns, sa = meta["namespace"], pod["spec"]["serviceAccountName"]
+        if self.store.get("serviceaccounts", ns, sa) is None:
+            raise errors.forbidden_message("pods", meta.get("name"), f"error looking up service account {ns}/{sa}: "
+                                                                     f'serviceaccount "{sa}" not found')
+
+    def _admit_default_storage_class(self, pvc: dict):
+        """The DefaultStorageClass admission plugin: a claim without storageClassName (not even "") gets the
+        StorageClass annotated as the default (the newest one when several are)."""
+        spec = pvc.setdefault("spec", {})
+        if "storageClassName" in spec:
+            return
+        marked = [sc for sc in self.store.list("storageclasses.storage.k8s.io")
+                  if (sc["metadata"].get("annotations") or {}).get(DEFAULT_CLASS_ANNOTATION) == "true"]
+        if marked:
+            newest = max(marked, key=lambda sc: (sc["metadata"]["creationTimestamp"], sc["metadata"]["name"]))
+            spec["storageClassName"] = newest["metadata"]["name"]
 
     def _validate(self, r: ResourceType, obj: dict, old: dict | None) -> list[FieldError]:
         if r.key == "pods":
@@ -261,14 +301,15 @@ class Api:
 
     # -------------------------------------------------------------------------------------------- update
     def update(self, rtype, namespace, name, body, *, subresource=None, dry_run=False, user=ADMIN,
-               internal=True) -> dict:
+               internal=True, field_manager=None) -> dict:
         r = self._r(rtype)
         ns = self._ns(r, namespace)
         existing = self.store.get(r, ns, name)
         if existing is None:
             raise errors.not_found(r, name)
         new = self._prepare_update(r, ns, name, existing, body, subresource)
-        return self._commit_update(r, ns, name, existing, new, subresource, dry_run, user, internal)
+        return self._commit_update(r, ns, name, existing, new, subresource, dry_run, user, internal,
+                                   field_manager, reset_managed=_resets_managed_fields(body))
 
     def _prepare_update(self, r: ResourceType, ns: str, name: str, existing: dict, body, subresource):
         """Return the object to store, following each strategy's PrepareForUpdate + validation."""
@@ -286,7 +327,7 @@ class Api:
                                           "autoscaling")
             new = clone(existing)
             new.setdefault("spec", {})["replicas"] = replicas
-            return new
+            return prune.prune(r.key, new)
         if subresource and subresource not in ("status", "ephemeralcontainers"):
             raise errors.subresource_not_found(r, subresource)
         if subresource and subresource not in r.subresources:
@@ -309,7 +350,7 @@ class Api:
             new = clone(existing)
             if "status" in body:
                 new["status"] = clone(body["status"])
-            return new
+            return prune.prune(r.key, new)
         if subresource == "ephemeralcontainers":
             new = clone(existing)
             ecs = clone((body.get("spec") or {}).get("ephemeralContainers") or [])
@@ -318,6 +359,8 @@ class Api:
             new.setdefault("spec", {})["ephemeralContainers"] = ecs
             if not ecs:
                 new["spec"].pop("ephemeralContainers", None)
+            # Every write path stores the typed encoding, or a later update would see a "change" it did not make.
+            prune.prune(r.key, new)
             errs = validation.validate_ephemeral_containers_update(new, existing)
             if errs:
                 raise errors.invalid(r, name, errs)
@@ -350,6 +393,7 @@ class Api:
         if r.key == "services":
             self._keep_service_allocations(new, existing)
         defaults.apply_defaults(r.key, new, create=False)
+        prune.prune(r.key, new)
         errs = validation.validate_metadata(r.key, new) + self._validate(r, new, existing)
         if errs:
             raise errors.invalid(r, name, errs)
@@ -374,17 +418,34 @@ class Api:
                     nspec.get("type") in ("NodePort", "LoadBalancer"):
                 p["nodePort"] = op["nodePort"]
 
-    def _commit_update(self, r, ns, name, existing, new, subresource, dry_run, user, internal):
+    def _commit_update(self, r, ns, name, existing, new, subresource, dry_run, user, internal, field_manager=None,
+                       applied=None, reset_managed=False):
         meta = new["metadata"]
+        # managedFields are the server's: what the body said is ignored (but `[{}]` clears them).
+        if existing["metadata"].get("managedFields"):
+            meta["managedFields"] = existing["metadata"]["managedFields"]
+        else:
+            meta.pop("managedFields", None)
         if r.has_generation and subresource != "status":
             ospec, nspec = existing.get("spec"), new.get("spec")
             if validation._normalize(ospec) != validation._normalize(nspec):
                 meta["generation"] = (existing["metadata"].get("generation") or 0) + 1
         new["metadata"] = _order_meta(meta)
         result_view = subresource == "scale"
-        if new == existing:
-            # A no-op update writes nothing: no resourceVersion bump, no watch event.
+        before = existing["metadata"].get("managedFields")
+        managed = [] if reset_managed else managedfields.update(
+            r.key, existing, new, manager=field_manager or managedfields.manager_for_user(user),
+            operation="Apply" if applied is not None else "Update", api_version=r.api_version,
+            subresource=subresource, time=now_rfc3339(), applied=applied)
+        if new == existing and managedfields.same_ownership(before, managed):
+            # A no-op write stores nothing: no resourceVersion bump, no watch event (a changed timestamp alone
+            # does not count, as the apiserver's IgnoreManagedFieldsTimestampsTransformer).
             return self._scale_view(r, existing) if result_view else clone(existing)
+        if managed:
+            meta["managedFields"] = managed
+        else:
+            meta.pop("managedFields", None)
+        new["metadata"] = _order_meta(meta)
         if dry_run:
             return self._scale_view(r, new) if result_view else new
         new["metadata"]["resourceVersion"] = str(self.store.next_rv())
@@ -436,7 +497,8 @@ class Api:
             if patch_type == "apply" and not subresource:
                 body = clone(patch)
                 body.setdefault("metadata", {})["name"] = name
-                out = self.create(r, ns, body, dry_run=dry_run, user=user, internal=internal)
+                out = self.create(r, ns, body, dry_run=dry_run, user=user, internal=internal,
+                                  field_manager=field_manager, applied=patch)
                 if not dry_run:
                     self._remember_applied(r, ns, name, None, field_manager, patch)
                 return out
@@ -456,6 +518,10 @@ class Api:
             result = patchmod.apply_merge_patch(view, patch)
         elif patch_type == "strategic":
             result = patchmod.apply_strategic_merge_patch(view, patch)
+            if isinstance(result, dict):
+                # The patched map is converted into the typed object being patched (FromUnstructured), so the
+                # kind/apiVersion the body names do not matter: `kind: Deployment` on deployments/x/scale works.
+                result["kind"], result["apiVersion"] = view["kind"], view["apiVersion"]
         else:
             configs = self._applied.get((r.key, ns, name, subresource or ""), {})
             others = [c for m, c in configs.items() if m != field_manager]
@@ -469,7 +535,9 @@ class Api:
         if rmeta.get("uid") and rmeta["uid"] != existing["metadata"]["uid"]:
             raise errors.invalid(r, name, [FieldError.invalid("metadata.uid", rmeta["uid"], "field is immutable")])
         new = self._prepare_update(r, ns, name, existing, result, subresource)
-        out = self._commit_update(r, ns, name, existing, new, subresource, dry_run, user, internal)
+        out = self._commit_update(r, ns, name, existing, new, subresource, dry_run, user, internal, field_manager,
+                                  applied=patch if patch_type == "apply" else None,
+                                  reset_managed=_resets_managed_fields(patch))
         if patch_type == "apply" and not dry_run:
             self._remember_applied(r, ns, name, subresource, field_manager, patch)
         return out
@@ -632,6 +700,61 @@ class Api:
         self._remove(self._r("namespaces"), final, {"propagationPolicy": "Background", "user": user})
 
     # ------------------------------------------------------------------------------------------ subresources
+    def _token_request(self, namespace, name, body, user, internal) -> dict:
+        """serviceaccounts/NAME/token (pkg/registry/core/serviceaccount/storage/token.go): a bound token for the
+        ServiceAccount, optionally bound to a Pod or Secret of its namespace."""
+        self._check_kind(self._r("serviceaccounts"), body, "TokenRequest", "authentication.k8s.io/v1")
+        meta = body.get("metadata") or {}
+        if meta.get("name") and meta["name"] != name:
+            raise errors.invalid_kind("TokenRequest", name, [FieldError.invalid(
+                "metadata.name", meta["name"], "must match the service account name if specified")],
+                "authentication.k8s.io")
+        if meta.get("namespace") and meta["namespace"] != namespace:
+            raise errors.invalid_kind("TokenRequest", name, [FieldError.invalid(
+                "metadata.namespace", meta["namespace"], "must match the service account namespace if specified")],
+                "authentication.k8s.io")
+        sa = self.get("serviceaccounts", namespace, name)
+        spec = clone(body.get("spec") or {})
+        spec["audiences"] = list(spec.get("audiences") or tokens_mod.API_AUDIENCES)
+        expiration = spec.get("expirationSeconds")
+        if expiration is None:
+            expiration = tokens_mod.DEFAULT_EXPIRATION
+        spec["expirationSeconds"] = expiration
+        errs = []
+        if not isinstance(expiration, int) or expiration < tokens_mod.MIN_EXPIRATION:
+            errs.append(FieldError.invalid("spec.expirationSeconds", expiration,
+                                           "may not specify a duration less than 10 minutes"))
+        elif expiration > tokens_mod.MAX_EXPIRATION:
+            errs.append(FieldError.invalid("spec.expirationSeconds", expiration,
+                                           "may not specify a duration larger than 2^32 seconds"))
+        if errs:
+            raise errors.invalid_kind("TokenRequest", "", errs, "authentication.k8s.io")
+        bound = None
+        ref = spec.get("boundObjectRef")
+        if ref:
+            kind = ref.get("kind")
+            if ref.get("apiVersion", "v1") not in ("v1", "") or kind not in ("Pod", "Secret"):
+                raise errors.bad_request(f"cannot bind token to object of type {ref.get('apiVersion', '')}, "
+                                         f"Kind={kind}")
+            obj = self.get("pods" if kind == "Pod" else "secrets", namespace, ref.get("name") or "")
+            if kind == "Pod" and (obj.get("spec") or {}).get("serviceAccountName") != name:
+                raise errors.bad_request(f'cannot bind token for serviceaccount "{name}" to pod running with '
+                                         "different serviceaccount name.")
+            if ref.get("uid") and ref["uid"] != obj["metadata"]["uid"]:
+                raise errors.generic(409, "Conflict", f'Operation cannot be fulfilled on {kind} "{ref["name"]}": the '
+                                     f"UID in the bound object reference ({ref['uid']}) does not match the UID in "
+                                     "record. The object might have been deleted and then recreated",
+                                     {"name": ref["name"], "kind": kind})
+            bound = {"kind": kind, "name": obj["metadata"]["name"], "uid": obj["metadata"]["uid"]}
+        token, exp = self.cluster.tokens.bound_token(sa, spec["audiences"], expiration, bound)
+        if internal:
+            self._audit_internal("create", self._r("serviceaccounts"), namespace, name, "token", user, 201)
+        stamp = now_rfc3339()
+        out_meta = {"name": name, "namespace": namespace, "uid": sa["metadata"]["uid"], "creationTimestamp": stamp}
+        expiry = datetime.datetime.fromtimestamp(exp, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return {"kind": "TokenRequest", "apiVersion": "authentication.k8s.io/v1", "metadata": out_meta,
+                "spec": spec, "status": {"token": token, "expirationTimestamp": expiry}}
+
     def _scale_view(self, r: ResourceType, obj: dict) -> dict:
         meta = obj["metadata"]
         spec, status = obj.get("spec") or {}, obj.get("status") or {}
@@ -643,6 +766,8 @@ class Api:
                            "selector": label_selector_object_to_string(spec.get("selector"))}}
 
     def _create_subresource(self, r, namespace, name, subresource, body, dry_run, user, internal):
+        if r.key == "serviceaccounts" and subresource == "token":
+            return self._token_request(namespace, name, body, user, internal)
         if r.key != "pods" or subresource not in ("eviction", "binding"):
             raise errors.method_not_allowed()
         ns = self._ns(r, namespace)
@@ -687,7 +812,29 @@ class Api:
         return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}
 
 
+DEFAULT_CLASS_ANNOTATION = "storageclass.kubernetes.io/is-default-class"
+
+
+def _crd_status(crd: dict) -> dict:
+    """What the CRD strategy (storedVersions) and, within milliseconds, the naming and establishing controllers
+    write: the names accepted, the CRD Established."""
+    spec = crd.get("spec") or {}
+    names = spec.get("names") or {}
+    stamp = now_rfc3339()
+    storage = [v.get("name") for v in spec.get("versions") or [] if isinstance(v, dict) and v.get("storage")]
+    return {"conditions": [
+        {"type": "NamesAccepted", "status": "True", "lastTransitionTime": stamp, "reason": "NoConflicts",
+         "message": "no conflicts found"},
+        {"type": "Established", "status": "True", "lastTransitionTime": stamp, "reason": "InitialNamesAccepted",
+         "message": "the initial names have been accepted"}],
+        "acceptedNames": {k: names[k] for k in ("plural", "singular", "shortNames", "kind", "listKind", "categories")
+                          if k in names},
+        "storedVersions": storage[:1]}
+
+
 _INITIAL_STATUS = {
+    "persistentvolumeclaims": {"phase": "Pending"},
+    "persistentvolumes": {"phase": "Pending"},
     "replicasets.apps": {"replicas": 0},
     "statefulsets.apps": {"replicas": 0, "availableReplicas": 0},
     "daemonsets.apps": {"currentNumberScheduled": 0, "numberMisscheduled": 0, "desiredNumberScheduled": 0,
@@ -696,6 +843,18 @@ _INITIAL_STATUS = {
     "poddisruptionbudgets.policy": {"disruptionsAllowed": 0, "currentHealthy": 0, "desiredHealthy": 0,
                                     "expectedPods": 0},
 }
+
+
+def _resets_managed_fields(body) -> bool:
+    """`metadata.managedFields: [{}]` in a write clears the managed fields (fieldmanager's reset rule)."""
+    mf = ((body or {}).get("metadata") or {}).get("managedFields") if isinstance(body, dict) else None
+    return isinstance(mf, list) and len(mf) > 0 and all(e == {} for e in mf)
+
+
+def storage_order(obj: dict) -> tuple:
+    """The etcd key order of an object: /registry/<resource>/<namespace>/<name>."""
+    meta = obj.get("metadata") or {}
+    return meta.get("namespace", ""), meta.get("name", "")
 
 
 def _without_nulls(body: dict) -> dict:

@@ -35,6 +35,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--token", help="the admin bearer token (default: random); user kubesim-admin, "
                                    "group system:masters")
     s.add_argument("--insecure-http", action="store_true", help="serve plain HTTP instead of HTTPS")
+    s.add_argument("--client-cert-kubeconfig", metavar="PATH",
+                   help="also write a kubeconfig that authenticates with a client certificate signed by kubesim's "
+                        "client CA (user from --client-cert-user, groups from --client-cert-group)")
+    s.add_argument("--client-cert-user", default="kubesim-admin", metavar="USER",
+                   help="the certificate's CN, the user (default kubesim-admin, who is then in system:masters)")
+    s.add_argument("--client-cert-group", action="append", default=[], metavar="GROUP",
+                   help="an O of the certificate, a group (repeatable)")
     s.add_argument("--rbac", help="YAML with Role/ClusterRole/RoleBinding/ClusterRoleBinding and extra tokens")
     s.add_argument("--fault", action="append", default=[], metavar="RULE",
                    help="fault rule KEY=VALUE,... (repeatable), e.g. verb=patch,resource=pods,action=error,"
@@ -91,19 +98,34 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def write_kubeconfig(path: str, server_url: str, token: str, ca_pem: bytes | None):
+def kubeconfig_document(server_url: str, ca_pem: bytes | None, user: dict) -> dict:
+    """A kubeconfig for the cluster, user, and context `kubesim`; `user` is its credentials entry."""
     import base64
     cluster: dict = {"server": server_url}
     if ca_pem:
         cluster["certificate-authority-data"] = base64.b64encode(ca_pem).decode()
-    config = {
+    return {
         "apiVersion": "v1", "kind": "Config", "preferences": {},
         "clusters": [{"name": "kubesim", "cluster": cluster}],
-        "users": [{"name": "kubesim", "user": {"token": token}}],
+        "users": [{"name": "kubesim", "user": user}],
         "contexts": [{"name": "kubesim", "context": {"cluster": "kubesim", "user": "kubesim",
                                                      "namespace": "default"}}],
         "current-context": "kubesim",
     }
+
+
+def client_cert_user(cert_pem: bytes, key_pem: bytes) -> dict:
+    import base64
+    return {"client-certificate-data": base64.b64encode(cert_pem).decode(),
+            "client-key-data": base64.b64encode(key_pem).decode()}
+
+
+def write_kubeconfig(path: str, server_url: str, token: str | None, ca_pem: bytes | None, user: dict | None = None):
+    config = kubeconfig_document(server_url, ca_pem, user if user is not None else {"token": token})
+    _write_private_yaml(path, config)
+
+
+def _write_private_yaml(path: str, config: dict):
     # Write atomically: readers poll for the file and must never see half of it.
     directory = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=".kubeconfig-", dir=directory)
@@ -150,14 +172,21 @@ async def _serve(args, tls_dir: str) -> int:
         opts.extra["no_isolation"] = True
     if args.max_container_processes:
         opts.extra["max_container_processes"] = args.max_container_processes
-    ssl_ctx, ca_pem = None, None
+    ssl_ctx, ca_pem, client_ca = None, None, None
+    if args.client_cert_kubeconfig and args.insecure_http:
+        print("kubesim: --client-cert-kubeconfig needs HTTPS (client certificates are a TLS feature); drop "
+              "--insecure-http", file=sys.stderr)
+        return 2
     if not args.insecure_http:
-        ssl_ctx, ca_pem, _, _ = tls.generate(args.host, tls_dir)
+        client_ca = tls.ClientCA()
+        ssl_ctx, ca_pem, _, _ = tls.generate(args.host, tls_dir, client_ca)
         opts.ca_pem = ca_pem.decode()
     cluster = Cluster(opts)
+    cluster.client_ca = client_ca
     for rule in rules:
         cluster.faults.add(rule)
     authn = rbac_mod.Authenticator(token, extra_tokens)
+    authn.token_authenticators.append(cluster.tokens.authenticate)
     authz = rbac_mod.Authorizer(rbac_objects, cluster.store)
     server = Server(cluster, authn, authz)
     runner = web.AppRunner(server.app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
@@ -191,9 +220,15 @@ async def _serve(args, tls_dir: str) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     try:
+        if args.client_cert_kubeconfig:
+            groups = args.client_cert_group or (["system:masters"] if args.client_cert_user == "kubesim-admin"
+                                                else [])
+            cert, key = client_ca.issue(args.client_cert_user, groups)
+            write_kubeconfig(args.client_cert_kubeconfig, url, None, ca_pem, client_cert_user(cert, key))
+        # Last: the main kubeconfig is the readiness signal.
         write_kubeconfig(args.kubeconfig, url, token, ca_pem)
     except OSError as e:
-        print(f"kubesim: cannot write kubeconfig {args.kubeconfig}: {e.strerror}", file=sys.stderr)
+        print(f"kubesim: cannot write kubeconfig {e.filename or args.kubeconfig}: {e.strerror}", file=sys.stderr)
         await cluster.stop()
         await runner.cleanup()
         return 1

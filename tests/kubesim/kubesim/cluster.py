@@ -18,6 +18,7 @@ from kubesim.api import Api
 from kubesim.audit import Audit
 from kubesim.faults import Faults
 from kubesim.store import Store
+from kubesim.tokens import ServiceAccountTokens
 
 log = logging.getLogger("kubesim.cluster")
 
@@ -62,10 +63,14 @@ class Cluster:
         self.audit = Audit(self.options.audit_log)
         self.faults = Faults()
         self.api = Api(self.store, self)
+        # Signs and checks ServiceAccount tokens (TokenRequest, the token controller's Secrets).
+        self.tokens = ServiceAccountTokens(self.store)
         self.components: list = []
         self.connect_handlers: dict = {}
         # Set by the controllers part: a PDB checker with check_eviction(pod, dry_run) raising ApiError 429.
         self.disruption = None
+        # Set by the CLI when serving HTTPS: the tls.ClientCA whose certificates authenticate clients.
+        self.client_ca = None
         # Set True by a garbage collector that handles the `orphan` and `foregroundDeletion` finalizers.
         self.gc_finalizers = False
         self.node_names: list[str] = []

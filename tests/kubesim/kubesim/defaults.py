@@ -5,6 +5,7 @@ Admission defaults (service account, priority, default tolerations) run on creat
 """
 from __future__ import annotations
 
+import base64
 import uuid
 
 
@@ -218,6 +219,41 @@ def default_namespace(ns: dict):
 
 def default_secret(s: dict):
     s.setdefault("type", "Opaque")
+    # Convert_v1_Secret_To_core_Secret: stringData is write-only; its keys are merged into data (base64),
+    # overriding data's, and the field itself is never stored or served.
+    string_data = s.pop("stringData", None)
+    if string_data:
+        data = s.setdefault("data", {})
+        for k, v in string_data.items():
+            data[k] = base64.b64encode(str(v).encode()).decode()
+
+
+def default_pvc(pvc: dict):
+    """SetDefaults_PersistentVolumeClaimSpec; PrepareForCreate starts the claim Pending (the PV controller binds it,
+    and kubesim has neither that controller's binding nor a provisioner, so it stays Pending)."""
+    spec = pvc.setdefault("spec", {})
+    spec.setdefault("volumeMode", "Filesystem")
+
+
+def default_pv(pv: dict):
+    spec = pv.setdefault("spec", {})
+    spec.setdefault("persistentVolumeReclaimPolicy", "Retain")
+    spec.setdefault("volumeMode", "Filesystem")
+
+
+def default_storageclass(sc: dict):
+    sc.setdefault("reclaimPolicy", "Delete")
+    sc.setdefault("volumeBindingMode", "Immediate")
+
+
+def default_crd(crd: dict):
+    """apiextensions v1 SetDefaults_CustomResourceDefinitionSpec."""
+    spec = crd.setdefault("spec", {})
+    names = spec.setdefault("names", {})
+    if isinstance(names, dict) and isinstance(names.get("kind"), str):
+        names.setdefault("singular", names["kind"].lower())
+        names.setdefault("listKind", names["kind"] + "List")
+    spec.setdefault("conversion", {"strategy": "None"})
 
 
 def default_pdb(p: dict):
@@ -236,6 +272,10 @@ DEFAULTERS = {
     "daemonsets.apps": default_daemonset,
     "services": default_service,
     "secrets": default_secret,
+    "persistentvolumeclaims": default_pvc,
+    "persistentvolumes": default_pv,
+    "storageclasses.storage.k8s.io": default_storageclass,
+    "customresourcedefinitions.apiextensions.k8s.io": default_crd,
 }
 
 

@@ -107,6 +107,8 @@ def load_rbac_file(path: str) -> tuple[list[dict], list[dict]]:
 class Authenticator:
     def __init__(self, admin_token: str, extra_tokens: list[dict] | None = None):
         self.tokens: dict[str, UserInfo] = {admin_token: UserInfo(ADMIN_USER, ADMIN_GROUPS)}
+        # More bearer-token checks (token -> UserInfo or None), e.g. the cluster's ServiceAccount tokens.
+        self.token_authenticators: list = []
         for t in extra_tokens or []:
             self.add_token(t["token"], t["user"], t.get("groups") or [])
 
@@ -121,13 +123,28 @@ class Authenticator:
             groups.append("system:authenticated")
         self.tokens[token] = UserInfo(user, tuple(groups))
 
-    def authenticate(self, authorization_header: str | None) -> UserInfo | None:
+    def authenticate(self, authorization_header: str | None, peercert: dict | None = None) -> UserInfo | None:
+        """The union authenticator's order: a verified client certificate (x509), then bearer tokens (the static
+        ones, then ServiceAccount tokens through `token_authenticators`)."""
+        from kubesim.tls import user_from_peercert
+        from_cert = user_from_peercert(peercert)
+        if from_cert is not None:
+            user, groups = from_cert
+            return UserInfo(user, tuple(groups) + tuple(g for g in ("system:authenticated",) if g not in groups))
         if not authorization_header:
             return None
         scheme, _, token = authorization_header.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
             return None
-        return self.tokens.get(token.strip())
+        found = self.tokens.get(token)
+        if found is not None:
+            return found
+        for check in self.token_authenticators:
+            found = check(token)
+            if found is not None:
+                return found
+        return None
 
 
 def _subject_matches(subject: dict, user: UserInfo, binding_ns: str) -> bool:

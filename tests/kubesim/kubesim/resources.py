@@ -58,6 +58,7 @@ SUBRESOURCE_INFO = {
     "ephemeralcontainers": ("Pod", None, None, ("get", "patch", "update")),
     "eviction": ("Eviction", "policy", "v1", ("create",)),
     "binding": ("Binding", None, None, ("create",)),
+    "token": ("TokenRequest", "authentication.k8s.io", "v1", ("create",)),
 }
 PROXY_KINDS = {"pods": "PodProxyOptions", "services": "ServiceProxyOptions", "nodes": "NodeProxyOptions"}
 
@@ -79,7 +80,12 @@ RESOURCE_TYPES: tuple[ResourceType, ...] = (
     ResourceType("", "v1", "Event", "events", True, "event", ("ev",)),
     ResourceType("", "v1", "ConfigMap", "configmaps", True, "configmap", ("cm",)),
     ResourceType("", "v1", "Secret", "secrets", True, "secret"),
-    ResourceType("", "v1", "ServiceAccount", "serviceaccounts", True, "serviceaccount", ("sa",)),
+    ResourceType("", "v1", "ServiceAccount", "serviceaccounts", True, "serviceaccount", ("sa",), ALL_VERBS,
+                 ("token",)),
+    ResourceType("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", True, "persistentvolumeclaim",
+                 ("pvc",), ALL_VERBS, ("status",), has_status=True),
+    ResourceType("", "v1", "PersistentVolume", "persistentvolumes", False, "persistentvolume", ("pv",), ALL_VERBS,
+                 ("status",), has_status=True),
     ResourceType("", "v1", "Node", "nodes", False, "node", ("no",), ALL_VERBS, ("proxy", "status"),
                  has_status=True),
     # apps/v1
@@ -108,6 +114,12 @@ RESOURCE_TYPES: tuple[ResourceType, ...] = (
                  "horizontalpodautoscaler", ("hpa",), ALL_VERBS, ("status",), ("all",), has_status=True),
     # coordination.k8s.io/v1: leases (leader election of tools that run against the cluster)
     ResourceType("coordination.k8s.io", "v1", "Lease", "leases", True, "lease"),
+    # storage.k8s.io/v1: stored and served; no provisioner acts on them
+    ResourceType("storage.k8s.io", "v1", "StorageClass", "storageclasses", False, "storageclass", ("sc",)),
+    # apiextensions.k8s.io/v1: the CRD objects themselves (custom resources are not served)
+    ResourceType("apiextensions.k8s.io", "v1", "CustomResourceDefinition", "customresourcedefinitions", False,
+                 "customresourcedefinition", ("crd", "crds"), ALL_VERBS, ("status",), ("api-extensions",),
+                 has_generation=True, has_status=True),
     # rbac.authorization.k8s.io/v1: stored so manifests apply; authorization itself comes from --rbac
     ResourceType("rbac.authorization.k8s.io", "v1", "Role", "roles", True, "role"),
     ResourceType("rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings", True, "rolebinding"),

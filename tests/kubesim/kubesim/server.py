@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from aiohttp import web
 from multidict import MultiDict
 
-from kubesim import KUBE_VERSION, errors, impersonation, openapi, protobuf, resources, tables
+from kubesim import KUBE_VERSION, errors, impersonation, managedfields, openapi, protobuf, resources, tables
+from kubesim.api import storage_order
 from kubesim.patch import PATCH_CONTENT_TYPES, decode_patch_body
 from kubesim.rbac import Attributes, UserInfo
 from kubesim.resources import ResourceType, VIRTUAL_RESOURCES
@@ -200,7 +201,8 @@ class Server:
         code = 500
         try:
             ctx = parse_path(request.method, request.path, request.query)
-            user = self.authn.authenticate(request.headers.get("Authorization"))
+            peercert = request.transport.get_extra_info("peercert") if request.transport is not None else None
+            user = self.authn.authenticate(request.headers.get("Authorization"), peercert)
             if user is None:
                 raise errors.unauthorized()
             if impersonation.requested(request.headers):
@@ -342,6 +344,12 @@ class Server:
             raise errors.method_not_allowed()
         if verb == "get":
             obj = self.api.get(r, ctx.namespace, ctx.name, ctx.subresource or None)
+            partial = metadata_only(request.headers.get("Accept", ""))
+            if partial and not ctx.subresource:
+                if partial[0] == "PartialObjectMetadataList":
+                    raise errors.not_acceptable("you requested PartialObjectMetadataList, but the requested object "
+                                                "is not a list")
+                return _json_response(_partial(obj, partial[1]))
             if "as=Table" in request.headers.get("Accept", "") and not ctx.subresource:
                 meta = {"resourceVersion": obj["metadata"].get("resourceVersion", "")}
                 return _json_response(tables.table_for(r, [obj], meta, ctx.query.get("includeObject", "")))
@@ -358,12 +366,14 @@ class Server:
                 return _json_response(result, 201)
             if ctx.name:
                 raise errors.method_not_allowed()
-            result = self.api.create(r, ctx.namespace, body, dry_run=ctx.dry_run, user=ctx.user, internal=False)
+            result = self.api.create(r, ctx.namespace, body, dry_run=ctx.dry_run, user=ctx.user, internal=False,
+                                     field_manager=_field_manager(request, ctx))
             return _json_response(result, 201)
         if verb == "update":
             body = await self._read_json(request)
             result = self.api.update(r, ctx.namespace, ctx.name, body, subresource=ctx.subresource or None,
-                                     dry_run=ctx.dry_run, user=ctx.user, internal=False)
+                                     dry_run=ctx.dry_run, user=ctx.user, internal=False,
+                                     field_manager=_field_manager(request, ctx))
             return _json_response(result)
         if verb == "patch":
             return await self._patch(request, ctx)
@@ -396,7 +406,8 @@ class Server:
         if ctype not in ("application/json", "", "text/plain", "application/octet-stream"):
             raise errors.unsupported_media_type(
                 "the body of the request was in an unknown format - accepted media types include: "
-                "application/json, application/yaml (kubesim reads protobuf only for the self-review APIs)")
+                "application/json, application/yaml (kubesim reads protobuf only for the self-review APIs and the "
+                "objects of kubectl's create commands for access setup)")
         try:
             return json.loads(raw)
         except (ValueError, UnicodeDecodeError) as e:
@@ -417,7 +428,8 @@ class Server:
         existed = self.store.get(ctx.rtype, ctx.namespace if ctx.rtype.namespaced else "", ctx.name) is not None
         result = self.api.patch(ctx.rtype, ctx.namespace, ctx.name, body, patch_type,
                                 subresource=ctx.subresource or None, dry_run=ctx.dry_run, user=ctx.user,
-                                field_manager=ctx.query.get("fieldManager"), force=force, internal=False)
+                                field_manager=ctx.query.get("fieldManager") if patch_type == "apply" else
+                                _field_manager(request, ctx), force=force, internal=False)
         return _json_response(result, 200 if existed else 201)
 
     # ----------------------------------------------------------------------------------------------- delete
@@ -494,10 +506,11 @@ class Server:
             limit = int(limit) if limit not in (None, "") else 0
         except ValueError:
             raise errors.bad_request(f"invalid limit: {limit!r}") from None
+        # etcd returns keys in order: a list is sorted by namespace/name, paginated or not.
+        items = sorted(items, key=storage_order)
         if limit > 0 or start_key is not None:
-            items = sorted(items, key=lambda o: (o["metadata"].get("namespace", ""), o["metadata"]["name"]))
             if start_key is not None:
-                items = [o for o in items if (o["metadata"].get("namespace", ""), o["metadata"]["name"]) > start_key]
+                items = [o for o in items if storage_order(o) > start_key]
             if limit > 0 and len(items) > limit:
                 last = items[limit - 1]["metadata"]
                 token = {"v": "meta.k8s.io/v1", "rv": rv,
@@ -507,6 +520,12 @@ class Server:
                 items = items[:limit]
         meta = {"resourceVersion": str(rv), **meta}
         accept = request.headers.get("Accept", "")
+        partial = metadata_only(accept)
+        if partial:
+            if partial[0] == "PartialObjectMetadata":
+                raise errors.not_acceptable("you requested PartialObjectMetadata, but the requested object is a list")
+            return _json_response({"kind": "PartialObjectMetadataList", "apiVersion": partial[1], "metadata": meta,
+                                   "items": [_partial(o, partial[1]) for o in items]})
         if "as=Table" in accept:
             return _json_response(tables.table_for(r, items, meta, q.get("includeObject", "")))
         body = {"kind": r.list_kind, "apiVersion": r.api_version, "metadata": meta,
@@ -552,10 +571,13 @@ class Server:
             raise errors.bad_request(f'invalid resource version "{rv_param}"')
         drop_after = self.faults.watch_drop_after(ctx)
         as_table = "as=Table" in request.headers.get("Accept", "")
+        partial = metadata_only(request.headers.get("Accept", ""))
         include_object = q.get("includeObject", "")
 
         def encode(etype: str, obj: dict) -> bytes:
-            if as_table and etype in ("ADDED", "MODIFIED", "DELETED"):
+            if partial and etype in ("ADDED", "MODIFIED", "DELETED"):
+                obj = _partial(obj, partial[1])
+            elif as_table and etype in ("ADDED", "MODIFIED", "DELETED"):
                 # kubectl get --watch asks for Table events: one row per event.
                 obj = tables.table_for(r, [obj], {"resourceVersion": obj["metadata"].get("resourceVersion", "")},
                                        include_object)
@@ -583,7 +605,7 @@ class Server:
         initial: list[tuple[str, dict]] = []
         expired = None
         if not rv_param or rv_param == "0" or send_initial:
-            for obj in self.store.list(r, ns or None):
+            for obj in sorted(self.store.list(r, ns or None), key=storage_order):
                 if visible(obj):
                     initial.append(("ADDED", obj))
         else:
@@ -775,9 +797,34 @@ class Server:
                 rid = request.query.get("id")
                 removed = self.faults.remove(int(rid) if rid and rid.isdigit() else None)
                 return _json_response({"removed": removed})
+        if path == "/kubesim/client-certificates" and m == "POST":
+            return self._issue_client_certificate(await self._read_json(request))
         if path == "/kubesim/compact" and m == "POST":
             return _json_response({"compactedResourceVersion": str(self.store.compact())})
         raise errors.path_not_found()
+
+
+    def _issue_client_certificate(self, body) -> web.Response:
+        """POST /kubesim/client-certificates {"user": U, "groups": [...], "days": N}: a certificate signed by the
+        client CA (CN=U, O=each group), its key, and a kubeconfig that uses them."""
+        from kubesim.cli import client_cert_user, kubeconfig_document
+        client_ca = getattr(self.cluster, "client_ca", None)
+        if client_ca is None:
+            raise errors.bad_request("client certificates need HTTPS; this kubesim serves plain HTTP")
+        if not isinstance(body, dict) or not isinstance(body.get("user"), str) or not body["user"]:
+            raise errors.bad_request('expected {"user": NAME, "groups": [GROUP, ...], "days": N}')
+        groups = body.get("groups") or []
+        days = body.get("days", 30)
+        if not isinstance(groups, list) or not all(isinstance(g, str) for g in groups) or \
+                not isinstance(days, (int, float)) or isinstance(days, bool) or days <= 0:
+            raise errors.bad_request("groups must be a list of strings and days a positive number")
+        cert, key = client_ca.issue(body["user"], groups, days)
+        import yaml
+        kubeconfig = kubeconfig_document(self.cluster.options.server_url, self.cluster.options.ca_pem.encode(),
+                                         client_cert_user(cert, key))
+        return _json_response({"certificate": cert.decode(), "key": key.decode(),
+                               "kubeconfig": yaml.safe_dump(kubeconfig, default_flow_style=False, sort_keys=False)},
+                              201)
 
 
 def _dry_run_error(values) -> errors.FieldError:
@@ -795,6 +842,33 @@ class _Reset(Exception):
 def _client_gone(request: web.BaseRequest) -> bool:
     transport = request.transport
     return transport is None or transport.is_closing()
+
+
+def _field_manager(request: web.Request, ctx: RequestContext) -> str:
+    """The fieldManager query parameter, else the User-Agent's product (the apiserver's default manager)."""
+    return ctx.query.get("fieldManager") or managedfields.manager_from_user_agent(request.headers.get("User-Agent"))
+
+
+def metadata_only(accept: str) -> tuple[str, str] | None:
+    """(PartialObjectMetadata or PartialObjectMetadataList, its apiVersion) when the first JSON media type of the
+    Accept header asks for the metadata-only form (`application/json;as=PartialObjectMetadataList;g=meta.k8s.io;
+    v=v1`, what client-go's metadata client sends), else None. Media types kubesim does
+    not serve (protobuf) are skipped, as content negotiation skips what the server cannot encode."""
+    for entry in accept.split(","):
+        parts = [p.strip() for p in entry.split(";")]
+        if parts[0] not in ("application/json", "*/*", "application/*"):
+            continue
+        params = dict(p.split("=", 1) for p in parts[1:] if "=" in p)
+        kind = params.get("as")
+        if kind in ("PartialObjectMetadata", "PartialObjectMetadataList") and params.get("g") == "meta.k8s.io" \
+                and params.get("v") in ("v1", "v1beta1"):
+            return kind, "meta.k8s.io/" + params["v"]
+        return None
+    return None
+
+
+def _partial(obj: dict, api_version: str) -> dict:
+    return {"kind": "PartialObjectMetadata", "apiVersion": api_version, "metadata": obj.get("metadata") or {}}
 
 
 def _strip(o: dict) -> dict:

@@ -172,6 +172,24 @@ def _pdb_row(o):
 _PDB_COLS = [_col("Name", fmt="name"), _col("Min Available"), _col("Max Unavailable"),
              _col("Allowed Disruptions", "integer"), _col("Age")]
 
+def _pvc_row(o):
+    spec, st = o.get("spec") or {}, o.get("status") or {}
+    capacity = (st.get("capacity") or {}).get("storage", "")
+    modes = ",".join({"ReadWriteOnce": "RWO", "ReadOnlyMany": "ROX", "ReadWriteMany": "RWX",
+                      "ReadWriteOncePod": "RWOP"}.get(m, m) for m in (st.get("accessModes") or []))
+    return [o["metadata"]["name"], st.get("phase", ""), spec.get("volumeName", ""), capacity, modes,
+            spec.get("storageClassName", ""), spec.get("volumeAttributesClassName") or "<unset>", _created(o)]
+
+
+# pkg/printers/internalversion: the claim's capacity and access modes come from its status (empty while Pending).
+_PVC_COLS = [_col("Name", fmt="name"), _col("Status"), _col("Volume"), _col("Capacity"), _col("Access Modes"),
+             _col("StorageClass"), _col("VolumeAttributesClass"), _col("Age")]
+
+
+def _crd_row(o):
+    return [o["metadata"]["name"], o["metadata"].get("creationTimestamp", "")]
+
+
 PRINTERS = {
     "pods": (_POD_COLS, _pod_row),
     "services": (_SVC_COLS, _svc_row),
@@ -192,6 +210,9 @@ PRINTERS = {
     "daemonsets.apps": (_DS_COLS, _ds_row),
     "jobs.batch": (_JOB_COLS, _job_row),
     "poddisruptionbudgets.policy": (_PDB_COLS, _pdb_row),
+    "persistentvolumeclaims": (_PVC_COLS, _pvc_row),
+    "customresourcedefinitions.apiextensions.k8s.io": ([_col("Name", fmt="name"), _col("Created At", "date")],
+                                                       _crd_row),
 }
 
 

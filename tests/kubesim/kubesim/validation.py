@@ -371,6 +371,15 @@ def validate_workload(rtype_key: str, obj: dict, old: dict | None) -> list[Field
             errs.append(FieldError.not_supported("spec.template.spec.restartPolicy", rp, ["OnFailure", "Never"])
                         if rp else FieldError.required("spec.template.spec.restartPolicy",
                                                        'valid values: "OnFailure", "Never"'))
+    elif rtype_key == "secrets" and obj.get("type") == "kubernetes.io/service-account-token":
+        if not ((obj.get("metadata") or {}).get("annotations") or {}).get("kubernetes.io/service-account.name"):
+            errs.append(FieldError.required("metadata.annotations[kubernetes.io/service-account.name]"))
+    elif rtype_key == "persistentvolumeclaims":
+        errs += _validate_pvc(obj, old)
+    elif rtype_key == "customresourcedefinitions.apiextensions.k8s.io":
+        errs += _validate_crd(obj, old)
+    elif rtype_key == "storageclasses.storage.k8s.io" and not obj.get("provisioner"):
+        errs.append(FieldError.required("provisioner"))
     elif rtype_key == "services":
         spec = obj.get("spec") or {}
         stype = spec.get("type")
@@ -390,4 +399,58 @@ def validate_workload(rtype_key: str, obj: dict, old: dict | None) -> list[Field
             if key in seen:
                 errs.append(FieldError.duplicate(f"spec.ports[{i}]", {"port": key[0], "protocol": key[1]}))
             seen.add(key)
+    return errs
+
+
+_ACCESS_MODES = ["ReadOnlyMany", "ReadWriteMany", "ReadWriteOnce", "ReadWriteOncePod"]
+
+
+def _validate_pvc(obj: dict, old: dict | None) -> list[FieldError]:
+    """ValidatePersistentVolumeClaim(Update) in pkg/apis/core/validation, the parts a manifest meets."""
+    spec = obj.get("spec") or {}
+    errs = []
+    modes = spec.get("accessModes") or []
+    if not modes:
+        errs.append(FieldError.required("spec.accessModes", "at least 1 access mode is required"))
+    for mode in modes:
+        if mode not in _ACCESS_MODES:
+            errs.append(FieldError.not_supported("spec.accessModes", mode, _ACCESS_MODES))
+    if not ((spec.get("resources") or {}).get("requests") or {}).get("storage"):
+        errs.append(FieldError.required("spec.resources[storage]"))
+    if old is not None:
+        ospec = old.get("spec") or {}
+        mutable = ("resources", "volumeAttributesClassName")
+        if {k: v for k, v in spec.items() if k not in mutable} != {k: v for k, v in ospec.items() if k not in mutable}:
+            errs.append(FieldError.forbidden("spec", "spec is immutable after creation except resources.requests and "
+                                                     "volumeAttributesClassName for bound claims"))
+    return errs
+
+
+def _validate_crd(obj: dict, old: dict | None) -> list[FieldError]:
+    """ValidateCustomResourceDefinition: the name is <plural>.<group>; at least one version, one of them storage."""
+    spec = obj.get("spec") or {}
+    names = spec.get("names") or {}
+    errs = []
+    name = (obj.get("metadata") or {}).get("name", "")
+    if name != f"{names.get('plural', '')}.{spec.get('group', '')}":
+        errs.append(FieldError.invalid("metadata.name", name, 'must be spec.names.plural+"."+spec.group'))
+    if not spec.get("group"):
+        errs.append(FieldError.required("spec.group"))
+    if not names.get("plural"):
+        errs.append(FieldError.required("spec.names.plural"))
+    if not names.get("kind"):
+        errs.append(FieldError.required("spec.names.kind"))
+    if spec.get("scope") not in ("Cluster", "Namespaced"):
+        errs.append(FieldError.not_supported("spec.scope", spec.get("scope"), ["Cluster", "Namespaced"])
+                    if spec.get("scope") else FieldError.required("spec.scope"))
+    versions = spec.get("versions") or []
+    if not versions:
+        errs.append(FieldError.invalid("spec.versions", versions, "must have exactly one version marked as storage "
+                                                                  "version"))
+    elif sum(1 for v in versions if isinstance(v, dict) and v.get("storage")) != 1:
+        errs.append(FieldError.invalid("spec.versions", versions, "must have exactly one version marked as storage "
+                                                                  "version"))
+    if old is not None:
+        if spec.get("group") != (old.get("spec") or {}).get("group"):
+            errs.append(FieldError.invalid("spec.group", spec.get("group"), "field is immutable"))
     return errs

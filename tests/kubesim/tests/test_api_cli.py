@@ -96,3 +96,20 @@ def test_kubelet_tunables_reach_the_kubelet(kubesim_factory):
     assert any(m.startswith("back-off 1.5s restarting failed container=app") for m in messages), messages
     assert any(m.startswith("back-off 3s restarting failed container=app") for m in messages), messages
     api.close()
+
+
+def test_client_certificates_need_https(tmp_path):
+    """A client certificate is a TLS credential: --client-cert-kubeconfig with --insecure-http is a usage error."""
+    proc = _serve(tmp_path, "--kubeconfig", str(tmp_path / "kc"), "--insecure-http",
+                  "--client-cert-kubeconfig", str(tmp_path / "cert"))
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 2 and "--client-cert-kubeconfig needs HTTPS" in err and "Traceback" not in err
+    assert not (tmp_path / "kc").exists() and not (tmp_path / "cert").exists()
+
+
+def test_unwritable_client_cert_kubeconfig_is_a_clear_error(tmp_path):
+    proc = _serve(tmp_path, "--kubeconfig", str(tmp_path / "kc"),
+                  "--client-cert-kubeconfig", str(tmp_path / "missing-dir" / "cert"))
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 1 and "cannot write kubeconfig" in err and "missing-dir" in err
+    assert not (tmp_path / "kc").exists()  # the readiness signal never appears

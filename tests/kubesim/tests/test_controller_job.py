@@ -81,3 +81,23 @@ def test_release_removes_owner_reference_and_finalizer_and_is_not_counted(core, 
     done = wait_for(lambda: condition(j := batch.read_namespaced_job("work", namespace), "Complete") and j,
                     timeout=20)
     assert done.status.succeeded == 1
+
+
+def test_foreground_delete_of_a_job_finishes_without_new_pods(core, batch, namespace, wait_for):
+    """syncJob calls manageJob only while `job.DeletionTimestamp == nil`, and trackJobStatusAndRemoveFinalizers
+    releases the tracking finalizer of every pod of a Job being deleted: a foreground delete removes the pods,
+    creates no replacements, and the Job goes."""
+    batch.create_namespaced_job(namespace, job(parallelism=2, completions=10))
+    wait_for(lambda: len(job_pods(core, namespace)) == 2)
+    batch.delete_namespaced_job("work", namespace, propagation_policy="Foreground")
+
+    def gone():
+        try:
+            batch.read_namespaced_job("work", namespace)
+            return False
+        except Exception as e:  # noqa: BLE001 - the 404 ApiException
+            return getattr(e, "status", None) == 404
+    wait_for(gone, timeout=20)
+    assert job_pods(core, namespace) == []
+    created = [e for e in core.list_namespaced_event(namespace).items if e.reason == "SuccessfulCreate"]
+    assert len(created) == 2  # the two first pods, no replacement for the ones the deletion removed

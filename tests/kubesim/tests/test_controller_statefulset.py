@@ -145,5 +145,6 @@ def test_controller_revisions_record_each_template(apps, core, namespace, wait_f
     sts = apps.read_namespaced_stateful_set("db", namespace)
     assert by_number[2].metadata.name == sts.status.update_revision
     assert all(r.metadata.owner_references[0].name == "db" for r in revisions)
-    wait_for(lambda: core.read_namespaced_pod("db-0", namespace).metadata.labels["controller-revision-hash"]
-             == by_number[2].metadata.name, timeout=20)
+    # The rolling update deletes db-0 before it recreates it: between the two there is no db-0 to read.
+    wait_for(lambda: [p.metadata.labels["controller-revision-hash"] for p in core.list_namespaced_pod(
+        namespace, field_selector="metadata.name=db-0").items] == [by_number[2].metadata.name], timeout=20)

@@ -15,8 +15,11 @@ def register(cluster) -> list:
     from kubesim.controllers.endpointslice import EndpointSliceController
     from kubesim.controllers.garbagecollector import GarbageCollector
     from kubesim.controllers.job import JobController
+    from kubesim.controllers.persistentvolume import PersistentVolumeController
     from kubesim.controllers.replicaset import ReplicaSetController
+    from kubesim.controllers.serviceaccount_tokens import TokensController
     from kubesim.controllers.statefulset import StatefulSetController
+    from kubesim.controllers.taint_eviction import TaintEvictionController
 
     controllers = [
         GarbageCollector(cluster),
@@ -27,6 +30,9 @@ def register(cluster) -> list:
         JobController(cluster),
         EndpointsController(cluster),
         EndpointSliceController(cluster),
+        TokensController(cluster),
+        PersistentVolumeController(cluster),
+        TaintEvictionController(cluster),
         DisruptionController(cluster),
     ]
     for controller in controllers:

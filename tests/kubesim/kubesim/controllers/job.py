@@ -73,6 +73,13 @@ class JobController(Controller):
         if not status.get("startTime") and not (job.get("spec") or {}).get("suspend"):
             status["startTime"] = format_time()
         status = self.track_finished(job, pods, status)
+        if is_being_deleted(job):
+            # syncJob calls manageJob only when `job.DeletionTimestamp == nil`: a Job being deleted (a foreground
+            # delete waits for its pods) gets no new pods and no deletions; track_finished has released the
+            # tracking finalizers so the garbage collector can remove the pods.
+            self.write_status(job, status, [p for p in pods if pod_phase(p) not in ("Succeeded", "Failed")
+                                            and not is_being_deleted(p)], pods)
+            return None
         spec = job.get("spec") or {}
         succeeded = int(status.get("succeeded") or 0)
         failed = int(status.get("failed") or 0)
@@ -157,11 +164,15 @@ class JobController(Controller):
         uncounted = status.get("uncountedTerminatedPods") or {}
         pending_ok = set(uncounted.get("succeeded") or [])
         pending_failed = set(uncounted.get("failed") or [])
+        deleting = is_being_deleted(job)
+        release: set = set()
         newly = False
         for pod in pods:
             uid = meta(pod)["uid"]
             if TRACKING_FINALIZER not in (meta(pod).get("finalizers") or []):
                 continue
+            if deleting:
+                release.add(uid)  # trackJobStatusAndRemoveFinalizers: every pod of a Job being deleted
             phase = pod_phase(pod)
             if phase == "Succeeded" and uid not in pending_ok:
                 pending_ok.add(uid)
@@ -174,7 +185,7 @@ class JobController(Controller):
                                                  (("succeeded", pending_ok), ("failed", pending_failed)) if v}
             self._put_status(job, status)
         for pod in pods:
-            if meta(pod)["uid"] in pending_ok | pending_failed and \
+            if meta(pod)["uid"] in pending_ok | pending_failed | release and \
                     TRACKING_FINALIZER in (meta(pod).get("finalizers") or []):
                 try:
                     self.api.patch("pods", meta(pod)["namespace"], meta(pod)["name"],
