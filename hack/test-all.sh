@@ -15,6 +15,7 @@ stages=(
     "changelog-lint:hack/changelog-lint.sh"
     "kubesim-test:hack/kubesim-test.sh"
     "py312:hack/py312.sh"
+    "bench-quick:hack/bench.sh --quick"
 )
 passed=0 failed=0 skipped=0
 report=()
