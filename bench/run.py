@@ -90,6 +90,8 @@ def main() -> int:
                                                             os.path.join(REPO_ROOT, ".tmp", "bench", "collections")))
     ap.add_argument("--only", default="isolation,scale,faults,evidence,kubesim",
                     help="comma-separated sections to run (for working on one; a partial run fails its check)")
+    ap.add_argument("--report-from", metavar="RESULTS_JSON", default=None,
+                    help="write the report again from a run's results.json (its path is printed at the end)")
     ap.add_argument("--out", default=None, help="the Markdown report (default docs/benchmarks.md; quick: in .tmp)")
     args = ap.parse_args()
     quick = args.quick
@@ -102,6 +104,12 @@ def main() -> int:
     os.makedirs(bench_tmp, exist_ok=True)
     out = args.out or (os.path.join(bench_tmp, "benchmarks-quick.md") if quick
                        else os.path.join(REPO_ROOT, "docs", "benchmarks.md"))
+    if args.report_from:
+        with open(args.report_from, encoding="utf-8") as f:
+            results = json.load(f)
+        out = args.out or (os.path.join(bench_tmp, "benchmarks-quick.md") if results["quick"]
+                           else os.path.join(REPO_ROOT, "docs", "benchmarks.md"))
+        return write_report(results, out, os.path.dirname(args.report_from))
     workdir = tempfile.mkdtemp(prefix="triage-bench-", dir=bench_tmp)
     logdir = os.path.join(workdir, "logs")
     os.makedirs(logdir)
@@ -201,6 +209,13 @@ def main() -> int:
     with open(os.path.join(workdir, "results.json"), "w", encoding="utf-8") as f:
         json.dump(results, f, indent=1, default=str)
 
+    code = write_report(results, out, workdir)
+    if code == 0 and not quick:
+        shutil.rmtree(os.path.join(workdir, "evidence"), ignore_errors=True)   # the copied GiB files
+    return code
+
+
+def write_report(results: dict, out: str, workdir: str) -> int:
     plot = os.path.join(os.path.dirname(out), "benchmarks-wall-time.png")
     report.plot(results, plot)
     text = report.markdown(results, os.path.basename(plot))
@@ -210,13 +225,11 @@ def main() -> int:
     print(report.terminal(results))
     print(f"\nwrote {out} and {plot}; raw results and logs in {workdir}")
     problems = report.missing_figures(results)
-    if not clean:
+    if not results.get("kubesim_clean", True):
         problems.append("kubesim wrote a traceback (see kubesim.out in the work directory)")
     if problems:
         print("\nFAILED: figures not produced:\n  " + "\n  ".join(problems))
         return 1
-    if not quick:
-        shutil.rmtree(os.path.join(workdir, "evidence"), ignore_errors=True)   # the copied GiB files
     return 0
 
 

@@ -120,14 +120,16 @@ def evidence_rows(results) -> list[list[str]]:
     ev = results.get("evidence") or {}
     for figure, data in (ev.get("figures") or {}).items():
         group = data["runs"]
-        for metric, label, unit, digits, scale in (("wall", "wall time", "s", 2, 1.0),
-                                                    ("mib_s", "throughput", "MiB/s", 1, 1.0),
-                                                    ("maxrss_kib", "peak RSS", "MiB", 0, 1 / 1024)):
-            cells = [f"{figure} ({data['title']}): {label}"]
+        metrics = [("wall", "wall time", "s", 2, 1.0), ("mib_s", "throughput", "MiB/s", 2, 1.0),
+                   ("maxrss_kib", "peak RSS", "MiB", 0, 1 / 1024)]
+        if not data.get("throughput", True):
+            metrics.pop(1)
+        for metric, label, unit, digits, scale in metrics:
+            cells = [f"{figure.replace('_large', '')} ({data['title']}): {label}"]
             for key in ORDER:
                 runs = group.get(key)
-                if isinstance(runs, dict) and "not_built" in runs:
-                    cells.append(runs["not_built"])
+                if isinstance(runs, dict):
+                    cells.append(next(iter(runs.values())))
                 elif runs is None:
                     cells.append("n/a")
                 else:
@@ -139,7 +141,7 @@ def evidence_rows(results) -> list[list[str]]:
                 else:
                     cells.append("n/a")
             rows.append(cells)
-        cells = [f"{figure}: verified"]
+        cells = [f"{figure.replace('_large', '')} ({data['title']}): verified"]
         for key in ORDER:
             runs = group.get(key)
             if isinstance(runs, list):
@@ -254,6 +256,80 @@ def plot(results, path: str) -> None:
     plt.close(fig)
 
 
+def _m(group, key, metric):
+    return median((group or {}).get(key) or [], metric)
+
+
+def findings(results) -> list[str]:
+    """Sentences computed from this run's figures (so they stay true when the figures change)."""
+    out = []
+    iso = results["isolation"]
+    three, last = iso.get("three_replicas"), iso.get("last_ready")
+    t = _titles(results)
+    if three:
+        walls = {k: _m(three, k, "wall") for k in ORDER}
+        if all(walls.values()):
+            out.append(f"Wall time of one isolation (1 of 3 replicas): {t['collection']} {walls['collection']:.1f} s, "
+                       f"{t['k8s_core']} {walls['k8s_core']:.1f} s, {t['kubectl']} {walls['kubectl']:.1f} s. "
+                       f"{t['collection']} is {walls['collection'] / walls['kubectl']:.1f}× the kubectl runbook: it "
+                       "pays ansible-playbook's start (a few seconds on this machine) and, with strategy "
+                       "replace-first, waits until the replacement pod is Ready before it cuts the Service labels, "
+                       "then until the IP left every Endpoints and EndpointSlice; the runbook returns as soon as "
+                       "one Endpoints object no longer lists the IP.")
+        gone = {k: _m(three, k, "ip_gone") for k in ORDER}
+        if all(gone.values()):
+            out.append(f"The IP leaves the endpoints later with {t['collection']} ({gone['collection']:.1f} s against "
+                       f"{gone['kubectl']:.1f} s for kubectl) for the same reason: replace-first keeps the pod serving "
+                       "until its replacement is Ready, so capacity never dips.")
+    if last:
+        lost = {k: sum(r["load"]["lost"] for r in last.get(k) or []) for k in ORDER}
+        sent = {k: sum(r["load"]["sent"] for r in last.get(k) or []) for k in ORDER}
+        out.append("Last ready pod of a 1-replica Deployment, requests lost through the Service proxy (all "
+                   "repetitions): " + ", ".join(f"{t[k]} {lost[k]} of {sent[k]}" for k in ORDER if sent[k])
+                   + ". A plain relabel empties the Service until the replacement is Ready; replace-first "
+                   "relabels only pod-template-hash first, so the old pod serves until the new one is Ready.")
+    if three:
+        reqs = {k: _m(three, k, "requests_total") for k in ORDER}
+        if all(v is not None for v in reqs.values()):
+            out.append(f"API requests: {t['collection']} {reqs['collection']:g}, {t['k8s_core']} {reqs['k8s_core']:g}, "
+                       f"{t['kubectl']} {reqs['kubectl']:g} (medians). {t['collection']} reads more (the owner chain, "
+                       "PodDisruptionBudgets, HPAs, NetworkPolicies, every Service and pod of the namespace, then a "
+                       "watch) and writes more (two patches for replace-first and an Event); the baselines check "
+                       "none of the guards.")
+        drains = {k: _m(three, k, "drain_detect") for k in ORDER}
+        if all(v is not None for v in drains.values()):
+            out.append(f"Drain detection: {t['collection']} {drains['collection'] * 1000:.0f} ms (a watch), "
+                       f"{t['k8s_core']} {drains['k8s_core'] * 1000:.0f} ms and {t['kubectl']} "
+                       f"{drains['kubectl'] * 1000:.0f} ms (polls once a second, plus a process or a module start "
+                       "per poll).")
+    sizes = sorted(results["scale"], key=int)
+    if len(sizes) > 1:
+        small, big = results["scale"][sizes[0]], results["scale"][sizes[-1]]
+        parts = []
+        for k in ORDER:
+            a, b = _m(big, k, "wall"), _m(small, k, "wall")
+            if a and b:
+                parts.append(f"{t[k]} {a / b:.2f}×")
+        mine = (_m(big, "collection", "wall") or 0) / (_m(small, "collection", "wall") or 1)
+        out.append(f"Scale, wall time at {sizes[-1]} pods and {big['services']} Services over {sizes[0]} pods: "
+                   + ", ".join(parts) + f". The target for {t['collection']} is under 2× (it lists the pods and "
+                   f"Services once and matches locally): {'met' if mine < 2 else 'missed'} in this run.")
+    runs = results["faults"].get("runs") or {}
+    if runs:
+        parts = []
+        for k in ORDER:
+            r = runs.get(k) or []
+            if r:
+                parts.append(f"{t[k]} {sum(1 for x in r if x['right_state'])}/{len(r)}")
+        out.append("Under 20 % faults, isolations ending in the right state: " + ", ".join(parts) + ". triage.k8s "
+                   "does not retry transient errors yet (issue 10): a 503, 429 or reset on any of its requests "
+                   "fails the task, and it says so (the fault table shows whether any run claimed success in a "
+                   "wrong state); it also sends the most requests, so it meets the most faults. The baselines' "
+                   "endpoint loops read again after a failed read; their single reads, the patch and the label "
+                   "fail their run the same way (kubectl's client-go may retry some errors by itself).")
+    return out
+
+
 def markdown(results, plot_name: str) -> str:
     m = results["machine"]
     head = header(results)
@@ -282,6 +358,7 @@ def markdown(results, plot_name: str) -> str:
               "Every approach is run as its user runs it: a whole command (`ansible-playbook ...`, or the shell "
               "script of kubectl calls), so the wall time includes process starts. One uncounted warm-up run per "
               "approach comes first; the order of the approaches rotates between repetitions.", ""]
+    lines += ["## What the figures say", ""] + [f"- {f}" for f in findings(results)] + [""]
     for title, rows in sections(results):
         lines += [f"## {title}", "", md_table(head, rows), ""]
     ev = results.get("evidence") or {}
@@ -303,11 +380,13 @@ def markdown(results, plot_name: str) -> str:
               "EndpointSlice of the Service, and the Deployment has all its replicas ready again (checked for up "
               "to 15 s after the command, 10 s under faults). Faults match only the approach's identity: "
               "controllers, the kubelet and the harness are not faulted.",
-              f"- **Evidence**: pod_fetch copies a file of {sizes.get('fetch_bytes', 0) // (1024 * 1024)} MiB of "
-              "random bytes (sha256 checked); pod_logs saves the log of a kubesim/web pod filled with "
+              "- **Evidence**: pod_fetch copies a file of random bytes out of a kubesim/web pod (sha256 checked); "
+              "pod_logs saves the log of a kubesim/web pod filled with "
               f"{ev.get('log_lines', 0)} request lines of about 2 KiB (checked line by line); pod_dump takes a "
-              f"{sizes.get('heap_bytes', 0) // (1024 * 1024)} MiB heap dump of a kubesim/java pod with jcmd, copies "
-              "it out and checks the HPROF header and size; thread_dump saves `jcmd 1 Thread.print`. Throughput "
+              "heap dump of a kubesim/java pod with `jcmd 1 GC.heap_dump`, copies it out, checks the HPROF header "
+              "and size and removes it from the pod; thread_dump saves `jcmd 1 Thread.print`. Each file figure runs "
+              "at a small size for every approach, and at the large size (issue 14's 1 GiB) for each approach whose "
+              f"small run projects one large run to under {sizes.get('budget_s', 0)} s. Throughput "
               "is bytes written locally over the command's wall time; peak RSS is the largest resident set of the "
               "command's process tree (`ru_maxrss` from wait4, which covers ansible-playbook's workers and module "
               "processes).",
