@@ -1,7 +1,7 @@
 """Evidence figures: a file copied out of a pod, a container log, a JVM heap dump and a thread dump, each ending in
 a verified local file. Every figure has one function per approach; the collection's are the place to add its
 column once its evidence modules exist (pod_fetch, pod_logs, pod_exec/pod_snapshot are being built on other
-branches): replace `not_built(...)` with a function of the same shape as the kubectl one."""
+branches): in figure(), give the collection a measure function of the same shape as kubectl_fetch & co."""
 from __future__ import annotations
 
 import hashlib
@@ -229,26 +229,25 @@ def not_built(module: str):
     return measure
 
 
-# figure -> (title, variant, show throughput, {approach key: measure function})
+def figure(title: str, variant: str, throughput: bool, module: str, k8s_core, kubectl) -> tuple:
+    """(title, variant, show throughput, {approach key: measure function}); `module` is the collection's module
+    for this figure: its column says "not built yet" until a measure function takes the place of not_built."""
+    return title, variant, throughput, {"collection": not_built(module), "k8s_core": k8s_core, "kubectl": kubectl}
+
+
 FIGURES = {
-    "pod_fetch": ("file of {small} copied out of a pod", "small", True,
-                  {"collection": not_built("triage.k8s.pod_fetch"), "k8s_core": k8s_core_fetch,
-                   "kubectl": kubectl_fetch}),
-    "pod_fetch_large": ("file of {large} copied out of a pod", "large", True,
-                        {"collection": not_built("triage.k8s.pod_fetch"), "k8s_core": k8s_core_fetch,
-                         "kubectl": kubectl_fetch}),
-    "pod_logs": ("container log of {log} saved to a file", "small", True,
-                 {"collection": not_built("triage.k8s.pod_logs"), "k8s_core": k8s_core_logs,
-                  "kubectl": kubectl_logs}),
-    "pod_dump": ("heap dump of {small} to a verified local file", "small", True,
-                 {"collection": not_built("triage.k8s.pod_snapshot"), "k8s_core": k8s_core_heap,
-                  "kubectl": kubectl_heap}),
-    "pod_dump_large": ("heap dump of {large} to a verified local file", "large", True,
-                       {"collection": not_built("triage.k8s.pod_snapshot"), "k8s_core": k8s_core_heap,
-                        "kubectl": kubectl_heap}),
-    "thread_dump": ("JVM thread dump over exec, saved to a file", "small", False,
-                    {"collection": not_built("triage.k8s.pod_exec"), "k8s_core": k8s_core_threads,
-                     "kubectl": kubectl_threads}),
+    "pod_fetch": figure("file of {small} copied out of a pod", "small", True, "triage.k8s.pod_fetch",
+                        k8s_core_fetch, kubectl_fetch),
+    "pod_fetch_large": figure("file of {large} copied out of a pod", "large", True, "triage.k8s.pod_fetch",
+                              k8s_core_fetch, kubectl_fetch),
+    "pod_logs": figure("container log of {log} saved to a file", "small", True, "triage.k8s.pod_logs",
+                       k8s_core_logs, kubectl_logs),
+    "pod_dump": figure("heap dump of {small} to a verified local file", "small", True, "triage.k8s.pod_snapshot",
+                       k8s_core_heap, kubectl_heap),
+    "pod_dump_large": figure("heap dump of {large} to a verified local file", "large", True,
+                             "triage.k8s.pod_snapshot", k8s_core_heap, kubectl_heap),
+    "thread_dump": figure("JVM thread dump over exec, saved to a file", "small", False, "triage.k8s.pod_exec",
+                          k8s_core_threads, kubectl_threads),
 }
 
 

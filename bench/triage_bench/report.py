@@ -1,7 +1,7 @@
 """The tables (terminal and docs/benchmarks.md) and the plot, from the results of one run."""
 from __future__ import annotations
 
-import os
+import statistics
 
 from triage_bench.stats import cell, median, ratio, values
 
@@ -36,29 +36,24 @@ def _row(label: str, group: dict, metric: str, unit: str, digits: int = 2, scale
     return cells
 
 
+def _per_approach(group: dict, text) -> list[str]:
+    """One cell per approach: text(runs), or n/a when the approach has no runs."""
+    return [text(group[key]) if group.get(key) else "n/a" for key in ORDER]
+
+
 def _verbs(group: dict) -> list[str]:
-    cells = []
-    for key in ORDER:
-        runs = group.get(key)
-        if not runs:
-            cells.append("n/a")
-            continue
+    def text(runs):
         verbs = sorted({v for r in runs for v in r["requests"]})
-        cells.append(", ".join(f"{v} {median([r['requests'] for r in runs], v) or 0:g}" for v in verbs) or "none")
-    return cells
+        return ", ".join(f"{v} {median([r['requests'] for r in runs], v) or 0:g}" for v in verbs) or "none"
+    return _per_approach(group, text)
 
 
 def _lost(group: dict) -> list[str]:
-    cells = []
-    for key in ORDER:
-        runs = group.get(key)
-        if not runs:
-            cells.append("n/a")
-            continue
+    def text(runs):
         lost = sum(r["load"]["lost"] for r in runs)
         sent = sum(r["load"]["sent"] for r in runs)
-        cells.append(f"{cell(runs, 'load.lost', '', 0)} (total {lost} of {sent})")
-    return cells
+        return f"{cell(runs, 'load.lost', '', 0)} (total {lost} of {sent})"
+    return _per_approach(group, text)
 
 
 def isolation_rows(results) -> list[list[str]]:
@@ -236,8 +231,7 @@ def plot(results, path: str) -> None:
             vals = values(results["scale"][size].get(key) or [], "wall")
             if vals:
                 xs.append(int(size))
-                m = sorted(vals)[len(vals) // 2] if len(vals) % 2 else sum(sorted(vals)[len(vals) // 2 - 1:
-                                                                                         len(vals) // 2 + 1]) / 2
+                m = statistics.median(vals)
                 ys.append(m)
                 lo.append(m - min(vals))
                 hi.append(max(vals) - m)
@@ -340,6 +334,13 @@ def markdown(results, plot_name: str) -> str:
                 f"Each figure is the median of {results['reps']} repetitions, with the spread (min–max) in "
                 "brackets; the ratios divide this collection's median by the baseline's, measured in the same run "
                 "on the same kubesim."), "",
+             "## What the bench needs", "",
+             "`make bench` creates `.venv-bench` on first use from `bench/requirements.txt` (the `ansible` package "
+             "12.x, which bundles kubernetes.core on ansible-core 2.19; the kubernetes client; matplotlib; kubesim "
+             "from `tests/kubesim`), so the baselines never enter the project's `.venv`. kubectl (1.32 here) is "
+             "taken from PATH or `/usr/bin/kubectl`. A baseline that is missing is skipped with a message on the "
+             "terminal and in its column. `make bench QUICK=1` runs every benchmark once at small sizes and fails "
+             "only when a figure was not produced, never on a timing.", "",
              "## The run", "",
              f"- Date: {m['date']}; the run took {results['duration'] / 60:.1f} min.",
              f"- Machine: {m['cores']} cores, {m['memory']} memory, Python {m['python']}, {m['platform']}; "
