@@ -100,6 +100,7 @@ def main() -> int:
     fault_runs = args.fault_runs or (1 if quick else 10)
     sizes = [(10, 2), (100, 20)] if quick else [(10, 2), (1000, 200), (5000, 1000)]
     evidence_sizes = evidence.QUICK_SIZES if quick else evidence.FULL_SIZES
+    evidence_reps = min(reps, 3)   # a GiB copy takes a while: three repetitions at most
     bench_tmp = os.path.join(REPO_ROOT, ".tmp", "bench")
     os.makedirs(bench_tmp, exist_ok=True)
     out = args.out or (os.path.join(bench_tmp, "benchmarks-quick.md") if quick
@@ -153,7 +154,7 @@ def main() -> int:
         wl.wait_pods_running("faults", 3)
 
         steps = (len(active) * (int(not quick) + reps * (2 + len(sizes)) + fault_runs)
-                 + evidence.count_steps(active, reps if not quick else 1))
+                 + evidence.count_steps(active, evidence_reps))
         progress = Progress(steps)
         for a in active if not quick else ():   # warm-up: first process start, discovery cache; not counted
             r = isolate_once(sim, observer, wl, a, small, "web", 3, logdir, f"warmup-{a.key}", load=False)
@@ -198,9 +199,12 @@ def main() -> int:
 
         if "evidence" in only:
             results["evidence"] = evidence.run_all(sim, observer, wl, active, workdir, evidence_sizes,
-                                                   1 if quick else min(reps, 3), progress)
+                                                   evidence_reps, progress)
     finally:
         clean = sim.stop()
+        # What was measured survives a failure later in the run (bench/run.py --report-from it).
+        with open(os.path.join(workdir, "results.json"), "w", encoding="utf-8") as f:
+            json.dump(results, f, indent=1, default=str)
     results["kubesim_clean"] = clean
     results["duration"] = time.time() - started
     results["machine"] = machine(sim)
@@ -210,8 +214,10 @@ def main() -> int:
         json.dump(results, f, indent=1, default=str)
 
     code = write_report(results, out, workdir)
-    if code == 0 and not quick:
-        shutil.rmtree(os.path.join(workdir, "evidence"), ignore_errors=True)   # the copied GiB files
+    if code == 0:
+        # A quick run that passed leaves nothing behind; a full one keeps its logs and results.json, not the
+        # copied GiB files.
+        shutil.rmtree(workdir if quick else os.path.join(workdir, "evidence"), ignore_errors=True)
     return code
 
 
@@ -256,7 +262,8 @@ def machine(sim: Kubesim) -> dict:
     return {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "cores": os.cpu_count(), "memory": mem,
             "python": platform.python_version(), "platform": platform.platform(), "loadavg": load,
             "kubectl": kv, "versions": versions,
-            "kubesim": " ".join(os.path.basename(a) if i == 0 else a for i, a in enumerate(sim.argv))}
+            "kubesim": " ".join("python" if i == 0 else a.replace(sim.workdir, "$WORKDIR")
+                                for i, a in enumerate(sim.argv))}
 
 
 def run_kubesim_bench(quick: bool) -> dict:

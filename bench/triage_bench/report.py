@@ -1,11 +1,13 @@
 """The tables (terminal and docs/benchmarks.md) and the plot, from the results of one run."""
 from __future__ import annotations
 
+import re
 import statistics
 
 from triage_bench.stats import cell, median, ratio, values
 
 ORDER = ("collection", "k8s_core", "kubectl")
+HALF_ISOLATED = "the pod's IP is still in the Service's endpoints"   # isolation.right_state's wording
 BASELINES = ("k8s_core", "kubectl")
 
 
@@ -92,7 +94,8 @@ def scale_rows(results) -> list[list[str]]:
 def fault_rows(results) -> list[list[str]]:
     runs = results["faults"].get("runs", {})
     rows = [["isolations ending in the right state"], ["... of which the command reported success"],
-            ["wrong state but the command reported success"], ["failed runs: command exited non-zero"]]
+            ["wrong state but the command reported success"], ["failed runs: command exited non-zero"],
+            ["left half-isolated: released by its ReplicaSet, still in the Service's endpoints"]]
     for key in ORDER:
         r = runs.get(key)
         if not r:
@@ -105,6 +108,7 @@ def fault_rows(results) -> list[list[str]]:
         rows[1].append(f"{sum(1 for x in right if x['rc'] == 0)}/{len(right)}")
         rows[2].append(f"{sum(1 for x in r if not x['right_state'] and x['rc'] == 0)}/{n}")
         rows[3].append(f"{sum(1 for x in r if x['rc'] != 0)}/{n}")
+        rows[4].append(f"{sum(1 for x in r if x['state'] == HALF_ISOLATED)}/{n}")
     for row in rows:
         row += ["", ""]
     return rows
@@ -309,18 +313,21 @@ def findings(results) -> list[str]:
                    + ", ".join(parts) + f". The target for {t['collection']} is under 2× (it lists the pods and "
                    f"Services once and matches locally): {'met' if mine < 2 else 'missed'} in this run.")
     runs = results["faults"].get("runs") or {}
-    if runs:
+    if any(runs.values()):
         parts = []
         for k in ORDER:
             r = runs.get(k) or []
             if r:
                 parts.append(f"{t[k]} {sum(1 for x in r if x['right_state'])}/{len(r)}")
+        half = sum(1 for x in runs.get("collection") or [] if x["state"] == HALF_ISOLATED)
         out.append("Under 20 % faults, isolations ending in the right state: " + ", ".join(parts) + ". triage.k8s "
                    "does not retry transient errors yet (issue 10): a 503, 429 or reset on any of its requests "
-                   "fails the task, and it says so (the fault table shows whether any run claimed success in a "
-                   "wrong state); it also sends the most requests, so it meets the most faults. The baselines' "
-                   "endpoint loops read again after a failed read; their single reads, the patch and the label "
-                   "fail their run the same way (kubectl's client-go may retry some errors by itself).")
+                   "fails the task; it also sends the most requests, so it meets the most faults."
+                   + (f" {half} of its runs failed between replace-first's two patches and left the pod released "
+                      "but still serving (its log says where it stopped)." if half else "")
+                   + " The baselines' endpoint loops read again after a failed read; their single reads, the "
+                   "patch and the label fail their run the same way (kubectl's client-go may retry some errors by "
+                   "itself).")
     return out
 
 
@@ -348,7 +355,7 @@ def markdown(results, plot_name: str) -> str:
              f"- Clients: ansible {m['versions'].get('ansible', '?')} (ansible-core "
              f"{m['versions'].get('ansible-core', '?')}, kubernetes.core bundled), kubernetes client "
              f"{m['versions'].get('kubernetes', '?')}, {m['kubectl']}.",
-             f"- kubesim: `{m['kubesim']}` (defaults otherwise: readiness delay 0.2 s, termination delay 0.05 s, "
+             f"- kubesim: `{re.sub(r'/[^ ]*/triage-bench-[A-Za-z0-9_]+', '$WORKDIR', m['kubesim'])}` (defaults otherwise: readiness delay 0.2 s, termination delay 0.05 s, "
              "HTTPS). The approaches talk as the kubeconfig's administrator; the harness uses a second token, so "
              "the audit log's entries of `kubesim-admin` are exactly the approach's requests.",
              "", "What each approach did:", ""]
@@ -357,8 +364,9 @@ def markdown(results, plot_name: str) -> str:
         lines.append(f"- **{a['title']}**: {a['does']}" + (f" *Skipped: {a['skipped']}*" if a["skipped"] else ""))
     lines += ["",
               "Every approach is run as its user runs it: a whole command (`ansible-playbook ...`, or the shell "
-              "script of kubectl calls), so the wall time includes process starts. One uncounted warm-up run per "
-              "approach comes first; the order of the approaches rotates between repetitions.", ""]
+              "script of kubectl calls), so the wall time includes process starts. "
+              + ("" if results["quick"] else "One uncounted warm-up run per approach comes first; ")
+              + "the order of the approaches rotates between repetitions.", ""]
     lines += ["## What the figures say", ""] + [f"- {f}" for f in findings(results)] + [""]
     for title, rows in sections(results):
         lines += [f"## {title}", "", md_table(head, rows), ""]
