@@ -406,9 +406,14 @@ def markdown(results, plot_name: str) -> str:
               "- kubesim keeps at most 10 MiB of log per container (like the kubelet's log rotation) and its "
               "images only log what they do (kubesim/web: one line per request), so the 200 MiB container log "
               "of issue 14 cannot be produced on kubesim today; the log figure uses what kubesim can hold.",
+              "- A large-size cell marked *not run* is a projection: the large size divided by the approach's "
+              "throughput at the small size. That throughput includes the command's fixed start (for a playbook, "
+              "several seconds per task on this machine), so the projection is an upper bound; where the same "
+              "client moved the 1 GiB file (pod_fetch), that row shows its streaming rate.",
               "- The collection's evidence modules are built on other branches: its evidence cells say so. "
-              "Each figure has one function per approach in `bench/triage_bench/evidence.py`; adding the "
-              "collection's column is replacing its `not_built(...)` entry with a function like the kubectl one.",
+              "Each figure has one measure function per approach in `bench/triage_bench/evidence.py`; adding the "
+              "collection's column is giving its `figure(...)` entry a function like `kubectl_fetch` instead of "
+              "`not_built`.",
               "- The collection does not retry transient API errors yet (issue 10); the fault rows show what "
               "that costs today.",
               "", "## kubesim's own figures", "",

@@ -39,4 +39,5 @@ def ratio(a: float | None, b: float | None) -> str:
         return "n/a"
     if b == 0:
         return "n/a" if a == 0 else "∞"
-    return f"{a / b:.2f}×"
+    r = a / b
+    return f"{r:.2f}×" if r >= 0.1 else f"{r:.2g}×"
