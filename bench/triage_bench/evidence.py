@@ -269,8 +269,9 @@ def too_slow(results: dict, figure: str, key: str, sizes: dict) -> str | None:
     projected = sizes["large"] / MiB / speed
     if projected <= sizes["budget_s"]:
         return None
-    return (f"not run: at {speed:.1f} MiB/s (its {mib(sizes['small'])} run, fixed start included) one "
-            f"{mib(sizes['large'])} run would take up to {projected / 60:.0f} min, over the {sizes['budget_s']} s budget")
+    took = f"{projected / 60:.0f} min" if projected >= 120 else f"{projected:.0f} s"
+    return (f"not run: at {speed:.2g} MiB/s (its {mib(sizes['small'])} run, fixed start included) one "
+            f"{mib(sizes['large'])} run would take up to {took}, over the {sizes['budget_s']} s budget")
 
 
 def run_all(sim, observer, wl, active, workdir: str, sizes: dict, reps: int, progress) -> dict:
