@@ -2,6 +2,8 @@
 # Extra ansible-test arguments: make sanity ARGS="--test pep8"
 
 ARGS ?=
+# make bench QUICK=1: every benchmark once at small sizes (what make test runs)
+QUICK ?=
 
 .PHONY: help venv test sanity units integration lint build-check changelog-lint kubesim-test core-line demo bench clean
 
@@ -11,7 +13,8 @@ help:
 	@echo "make venv            create/update .venv (idempotent; prerequisite of everything)"
 	@echo "make sanity|units|integration|lint|build-check|changelog-lint|kubesim-test  one stage"
 	@echo "make core-line LINE=2.16 STAGES='sanity units integration'  one ansible-core line in .venv-core-LINE"
-	@echo "make bench           benchmarks (not part of make test)"
+	@echo "make bench           benchmarks: this collection vs kubernetes.core vs kubectl, writes docs/benchmarks.md"
+	@echo "make bench QUICK=1   every benchmark once at small sizes (a make test stage)"
 	@echo "make clean           remove test output and the ansible-test copy"
 
 venv:
@@ -50,8 +53,8 @@ core-line: venv
 demo: venv
 	@hack/demo.sh
 
-bench: venv
-	@hack/bench.sh
+bench:
+	@QUICK=$(QUICK) hack/bench.sh
 
 clean:
 	rm -rf .tmp/collections tests/output .ansible

@@ -25,6 +25,7 @@ stages=(
     "build-check:hack/build-check.sh"
     "changelog-lint:hack/changelog-lint.sh"
     "kubesim-test:hack/kubesim-test.sh"
+    "bench-quick:hack/bench.sh --quick"
 )
 passed=0 failed=0 skipped=0
 report=()

@@ -1,0 +1,1 @@
+"""The triage.k8s benchmark harness (make bench); bench/run.py is the entry point."""

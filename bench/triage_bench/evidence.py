@@ -1,0 +1,305 @@
+"""Evidence figures: a file copied out of a pod, a container log, a JVM heap dump and a thread dump, each ending in
+a verified local file. Every figure has one function per approach; the collection's are the place to add its
+column once its evidence modules exist (pod_fetch, pod_logs, pod_exec/pod_snapshot are being built on other
+branches): in figure(), give the collection a measure function of the same shape as kubectl_fetch & co."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from kubernetes import client
+from kubernetes.stream import stream
+
+from triage_bench.approaches import BENCH_DIR, BIN_DIR, ansible_env, run_command
+
+MiB = 1024 * 1024
+# Files and heap dumps come in two sizes: "small" for every approach, "large" (issue 14's 1 GiB) for those whose
+# small run projects one large run to fit in `budget_s` (kubernetes.core's k8s_cp moves about 1 MiB/s here).
+FULL_SIZES = {"small": 64 * MiB, "large": 1024 * MiB, "log_bytes": 9 * MiB, "budget_s": 300}
+QUICK_SIZES = {"small": 2 * MiB, "large": 4 * MiB, "log_bytes": 256 * 1024, "budget_s": 3}
+NAMESPACE = "evidence"
+HPROF_MAGIC = b"JAVA PROFILE 1.0.2"
+
+
+class NotBuilt(Exception):
+    """The approach has no way to produce this figure yet."""
+
+
+def sha256(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(MiB), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+class Target:
+    """The pods the evidence figures read from, and what a correct copy must contain."""
+
+    def __init__(self, observer: client.ApiClient, workdir: str, sizes: dict):
+        self.core = client.CoreV1Api(observer)
+        self.workdir = os.path.join(workdir, "evidence")
+        os.makedirs(self.workdir, exist_ok=True)
+        self.sizes = sizes
+        self.web = "evidence-web"
+        self.java = {v: f"evidence-java-{v}" for v in ("small", "large")}
+        self.sandbox = {}
+        self.fetch_sha = {}
+        self.log_lines = 0
+
+    def exec(self, pod: str, command: list[str]) -> str:
+        return stream(self.core.connect_get_namespaced_pod_exec, pod, NAMESPACE, command=command, stdout=True,
+                      stderr=True, stdin=False, tty=False)
+
+    def create(self, wl) -> None:
+        wl.namespace(NAMESPACE)
+        pods = [(self.web, "kubesim/web:1", [])] + [
+            (self.java[v], "kubesim/java:17", [{"name": "KUBESIM_HEAP_DUMP_BYTES", "value": str(self.sizes[v])}])
+            for v in ("small", "large")]
+        for name, image, env in pods:
+            self.core.create_namespaced_pod(NAMESPACE, {
+                "metadata": {"name": name, "labels": {"app": name}},
+                "spec": {"containers": [{"name": "app", "image": image, "env": env,
+                                         "ports": [{"containerPort": 8080}]}]}})
+        wl.wait_pods_running(NAMESPACE, len(pods))
+        deadline = time.monotonic() + 30
+        while not all(wl.is_ready(json.loads(self.core.read_namespaced_pod(p[0], NAMESPACE, _preload_content=False)
+                                             .data)) for p in pods):
+            if time.monotonic() > deadline:
+                raise RuntimeError("the evidence pods did not become Ready")
+            time.sleep(0.2)
+        for pod in [p[0] for p in pods]:
+            self.sandbox[pod] = self.exec(pod, ["pwd"]).strip()
+        # The files to copy out: random bytes, so nothing on the way can compress them.
+        for v in ("small", "large"):
+            path = self.remote(self.web, f"evidence-{v}.bin")
+            self.exec(self.web, ["sh", "-c", f"head -c {self.sizes[v]} /dev/urandom > {path}"])
+            self.fetch_sha[v] = sha256(path)   # kubesim's sandboxes are host directories: read it as the source
+        self.fill_log()
+
+    def fill_log(self) -> None:
+        """kubesim/web writes one log line per request: long request paths through the pod proxy fill the log up
+        to `log_bytes` (kubesim keeps at most 10 MiB per container, like the kubelet's rotation)."""
+        path = "x" * 2000
+        count = max(1, self.sizes["log_bytes"] // (len(path) + 100))
+
+        def hit(i):
+            self.core.connect_get_namespaced_pod_proxy_with_path(f"{self.web}:8080", NAMESPACE, f"{path}/{i}",
+                                                                 _preload_content=False)
+        with ThreadPoolExecutor(4) as ex:
+            list(ex.map(hit, range(count)))
+        self.log_lines = count
+
+    def remote(self, pod: str, name: str) -> str:
+        return os.path.join(self.sandbox[pod], name)
+
+
+def measured(run, path: str, check) -> dict:
+    size = os.path.getsize(path) if os.path.exists(path) else 0
+    ok, why = check(path) if run.rc == 0 and os.path.exists(path) else (False, f"exit {run.rc}, see {run.log}")
+    result = {"rc": run.rc, "wall": run.wall, "bytes": size, "maxrss_kib": run.maxrss_kib,
+              "mib_s": (size / MiB / run.wall) if run.wall and ok else None, "verified": ok, "state": why,
+              "log": run.log}
+    if os.path.exists(path):
+        os.unlink(path)
+    return result
+
+
+def kubectl(target: Target, sim, argv: list[str], log: str, stdout_to: str | None = None):
+    base = ["kubectl", "--kubeconfig", sim.kubeconfig, "-n", NAMESPACE] + argv
+    if stdout_to:
+        return run_command(["sh", "-c", '"$@" > "$0"', stdout_to] + base, log)
+    return run_command(base, log)
+
+
+def k8s_core(target: Target, sim, playbook: str, extra: dict, log: str, workdir: str):
+    argv = [os.path.join(BIN_DIR, "ansible-playbook"), os.path.join(BENCH_DIR, "playbooks", playbook),
+            "-e", f"kubeconfig={sim.kubeconfig}", "-e", f"target_namespace={NAMESPACE}"]
+    for k, v in extra.items():
+        argv += ["-e", f"{k}={v}"]
+    return run_command(argv, log, ansible_env(workdir))
+
+
+# --- the checks ----------------------------------------------------------------------------------------------
+def same_file(target: Target, variant: str):
+    def check(path):
+        return (True, "sha256 matches") if sha256(path) == target.fetch_sha[variant] else (False, "sha256 differs")
+    return check
+
+
+def whole_log(target: Target):
+    def check(path):
+        with open(path, "rb") as f:
+            lines = sum(1 for line in f if b"/xxxxxxxxxx" in line)
+        return (lines >= target.log_lines, f"{lines} of {target.log_lines} request lines")
+    return check
+
+
+def heap_dump(target: Target, variant: str):
+    def check(path):
+        with open(path, "rb") as f:
+            head = f.read(len(HPROF_MAGIC))
+        size = os.path.getsize(path)
+        ok = head == HPROF_MAGIC and size >= target.sizes[variant]
+        return ok, f"HPROF header {'ok' if head == HPROF_MAGIC else 'missing'}, {size} bytes"
+    return check
+
+
+def thread_dump(target: Target):
+    def check(path):
+        with open(path, "rb") as f:
+            text = f.read()
+        ok = b"Full thread dump" in text or b'"main"' in text
+        return ok, "thread dump" if ok else "no thread dump in the output"
+    return check
+
+
+# --- pod_fetch: a file copied out ------------------------------------------------------------------------------
+def kubectl_fetch(t: Target, sim, workdir, tag, variant):
+    dest = os.path.join(t.workdir, f"{tag}.bin")
+    run = kubectl(t, sim, ["cp", f"{t.web}:{t.remote(t.web, f'evidence-{variant}.bin')}", dest],
+                  os.path.join(workdir, f"{tag}.log"))
+    return measured(run, dest, same_file(t, variant))
+
+
+def k8s_core_fetch(t: Target, sim, workdir, tag, variant):
+    dest = os.path.join(t.workdir, f"{tag}.bin")
+    run = k8s_core(t, sim, "k8s_core_fetch.yml", {"pod": t.web, "local_path": dest,
+                                                  "remote_path": t.remote(t.web, f"evidence-{variant}.bin")},
+                   os.path.join(workdir, f"{tag}.log"), workdir)
+    return measured(run, dest, same_file(t, variant))
+
+
+# --- pod_logs: a container log ---------------------------------------------------------------------------------
+def kubectl_logs(t: Target, sim, workdir, tag, variant):
+    dest = os.path.join(t.workdir, f"{tag}.log")
+    run = kubectl(t, sim, ["logs", t.web], os.path.join(workdir, f"{tag}.out"), stdout_to=dest)
+    return measured(run, dest, whole_log(t))
+
+
+def k8s_core_logs(t: Target, sim, workdir, tag, variant):
+    dest = os.path.join(t.workdir, f"{tag}.log")
+    run = k8s_core(t, sim, "k8s_core_logs.yml", {"pod": t.web, "local_path": dest},
+                   os.path.join(workdir, f"{tag}.out"), workdir)
+    return measured(run, dest, whole_log(t))
+
+
+# --- pod_dump: a JVM heap dump, end to end to a verified local file --------------------------------------------
+def kubectl_heap(t: Target, sim, workdir, tag, variant):
+    dest = os.path.join(t.workdir, f"{tag}.hprof")
+    pod = t.java[variant]
+    remote = t.remote(pod, f"{tag}.hprof")
+    script = (f'kubectl --kubeconfig "$0" -n {NAMESPACE} exec {pod} -- jcmd 1 GC.heap_dump {remote} && '
+              f'kubectl --kubeconfig "$0" -n {NAMESPACE} cp {pod}:{remote} {dest} && '
+              f'kubectl --kubeconfig "$0" -n {NAMESPACE} exec {pod} -- rm -f {remote}')
+    run = run_command(["sh", "-c", script, sim.kubeconfig], os.path.join(workdir, f"{tag}.log"))
+    return measured(run, dest, heap_dump(t, variant))
+
+
+def k8s_core_heap(t: Target, sim, workdir, tag, variant):
+    dest = os.path.join(t.workdir, f"{tag}.hprof")
+    pod = t.java[variant]
+    run = k8s_core(t, sim, "k8s_core_heapdump.yml", {"pod": pod, "remote_path": t.remote(pod, f"{tag}.hprof"),
+                                                     "local_path": dest}, os.path.join(workdir, f"{tag}.log"), workdir)
+    return measured(run, dest, heap_dump(t, variant))
+
+
+# --- thread dump over exec -------------------------------------------------------------------------------------
+def kubectl_threads(t: Target, sim, workdir, tag, variant):
+    dest = os.path.join(t.workdir, f"{tag}.txt")
+    run = kubectl(t, sim, ["exec", t.java["small"], "--", "jcmd", "1", "Thread.print"], os.path.join(workdir, f"{tag}.log"),
+                  stdout_to=dest)
+    return measured(run, dest, thread_dump(t))
+
+
+def k8s_core_threads(t: Target, sim, workdir, tag, variant):
+    dest = os.path.join(t.workdir, f"{tag}.txt")
+    run = k8s_core(t, sim, "k8s_core_threaddump.yml", {"pod": t.java["small"], "local_path": dest},
+                   os.path.join(workdir, f"{tag}.log"), workdir)
+    return measured(run, dest, thread_dump(t))
+
+
+def not_built(module: str):
+    def measure(t, sim, workdir, tag, variant):
+        raise NotBuilt(f"{module} is not built yet")
+    measure.module = module
+    return measure
+
+
+def figure(title: str, variant: str, throughput: bool, module: str, k8s_core, kubectl) -> tuple:
+    """(title, variant, show throughput, {approach key: measure function}); `module` is the collection's module
+    for this figure: its column says "not built yet" until a measure function takes the place of not_built."""
+    return title, variant, throughput, {"collection": not_built(module), "k8s_core": k8s_core, "kubectl": kubectl}
+
+
+FIGURES = {
+    "pod_fetch": figure("file of {small} copied out of a pod", "small", True, "triage.k8s.pod_fetch",
+                        k8s_core_fetch, kubectl_fetch),
+    "pod_fetch_large": figure("file of {large} copied out of a pod", "large", True, "triage.k8s.pod_fetch",
+                              k8s_core_fetch, kubectl_fetch),
+    "pod_logs": figure("container log of {log} saved to a file", "small", True, "triage.k8s.pod_logs",
+                       k8s_core_logs, kubectl_logs),
+    "pod_dump": figure("heap dump of {small} to a verified local file", "small", True, "triage.k8s.pod_snapshot",
+                       k8s_core_heap, kubectl_heap),
+    "pod_dump_large": figure("heap dump of {large} to a verified local file", "large", True,
+                             "triage.k8s.pod_snapshot", k8s_core_heap, kubectl_heap),
+    "thread_dump": figure("JVM thread dump over exec, saved to a file", "small", False, "triage.k8s.pod_exec",
+                          k8s_core_threads, kubectl_threads),
+}
+
+
+def count_steps(active, reps: int) -> int:
+    return len(FIGURES) * len(active) * reps
+
+
+def mib(n: int) -> str:
+    return f"{n / MiB:g} MiB" if n < 1024 * MiB else f"{n / 1024 / MiB:g} GiB"
+
+
+def too_slow(results: dict, figure: str, key: str, sizes: dict) -> str | None:
+    """For a large variant: why this approach is not run, from its small run's throughput."""
+    small = results["figures"].get(figure.replace("_large", ""), {}).get("runs", {}).get(key)
+    speeds = sorted(r["mib_s"] for r in small or [] if isinstance(r, dict) and r.get("mib_s"))
+    if not speeds:
+        return None
+    speed = speeds[len(speeds) // 2]
+    projected = sizes["large"] / MiB / speed
+    if projected <= sizes["budget_s"]:
+        return None
+    took = f"{projected / 60:.0f} min" if projected >= 120 else f"{projected:.0f} s"
+    return (f"not run: at {speed:.2g} MiB/s (its {mib(sizes['small'])} run, fixed start included) one "
+            f"{mib(sizes['large'])} run would take up to {took}, over the {sizes['budget_s']} s budget")
+
+
+def run_all(sim, observer, wl, active, workdir: str, sizes: dict, reps: int, progress) -> dict:
+    target = Target(observer, workdir, sizes)
+    target.create(wl)
+    logdir = os.path.join(workdir, "logs")
+    results = {"sizes": sizes, "log_lines": target.log_lines, "figures": {}}
+    names = {"small": mib(sizes["small"]), "large": mib(sizes["large"]), "log": mib(sizes["log_bytes"])}
+    for figure, (title, variant, throughput, measures) in FIGURES.items():
+        per = results["figures"].setdefault(figure, {"title": title.format(**names), "throughput": throughput,
+                                                     "runs": {}})
+        for a in active:
+            why = too_slow(results, figure, a.key, sizes) if variant == "large" else None
+            if why:
+                per["runs"][a.key] = {"skipped": why}
+        for i in range(reps):
+            for a in active:
+                if isinstance(per["runs"].get(a.key), dict):
+                    progress.step(f"{figure} {a.title}: {next(iter(per['runs'][a.key].values()))}")
+                    continue
+                try:
+                    r = measures[a.key](target, sim, logdir, f"{figure}-{a.key}-{i}", variant)
+                except NotBuilt as err:
+                    per["runs"][a.key] = {"not_built": str(err)}
+                    progress.step(f"{figure} {a.title}: {err}")
+                    continue
+                per["runs"].setdefault(a.key, []).append(r)
+                speed = f", {r['mib_s']:.1f} MiB/s" if r["mib_s"] and throughput else ""
+                progress.step(f"{figure} {a.title} #{i + 1}: rc={r['rc']} {r['wall']:.2f} s{speed}, peak RSS "
+                              f"{r['maxrss_kib'] / 1024:.0f} MiB, {r['state']}")
+    return results

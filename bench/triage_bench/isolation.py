@@ -1,0 +1,110 @@
+"""One isolation, measured: an approach isolates one pod of a Deployment while the harness watches the Endpoints
+and sends load through the Service proxy. Then the state is checked and the pod is deleted for the next run."""
+from __future__ import annotations
+
+import collections
+import json
+import os
+import time
+
+from triage_bench.cluster import ADMIN_USER, Kubesim, Workloads
+from triage_bench.observe import AddressWatch, ProxyLoad
+
+ENDPOINT_RESOURCES = ("endpoints", "endpointslices")
+MUTATING = ("create", "update", "patch", "delete", "deletecollection")
+
+
+def requests_by_verb(entries: list[dict]) -> dict[str, int]:
+    counts = collections.Counter(e["verb"] for e in entries
+                                 if e["stage"] == "ResponseComplete" and e["user"] == ADMIN_USER)
+    return dict(sorted(counts.items()))
+
+
+def drain_detection(entries: list[dict], namespace: str, gone_at: float | None) -> float | None:
+    """Seconds from the controller's Endpoints/EndpointSlice write that removed the IP (the last internal write in
+    the namespace before the harness's watch saw the IP gone) to the approach noticing it: the end of its first
+    request on endpoints or endpointslices that completed after that write (a poll's GET, or the watch it closes
+    once it saw the event)."""
+    if gone_at is None:
+        return None
+    writes = [e["t"] for e in entries if e["stage"] == "internal" and e["resource"] in ENDPOINT_RESOURCES
+              and e["namespace"] == namespace and e["t"] <= gone_at + 0.001]
+    if not writes:
+        return None
+    removed = max(writes)
+    seen = [e["t"] for e in entries if e["stage"] == "ResponseComplete" and e["user"] == ADMIN_USER
+            and e["resource"] in ENDPOINT_RESOURCES and e["t"] >= removed]
+    return (min(seen) - removed) if seen else None
+
+
+def right_state(wl: Workloads, ns: str, deployment: str, replicas: int, pod: dict, timeout: float) -> tuple[bool, str]:
+    """The isolation's promise: the pod still runs, its ReplicaSet released it, its IP is in no Endpoints or
+    EndpointSlice of the Service, and the Deployment serves `replicas` ready pods again."""
+    name, ip = pod["metadata"]["name"], pod["status"]["podIP"]
+    deadline = time.monotonic() + timeout
+    why = ""
+    while True:
+        try:
+            current = json.loads(wl.core.read_namespaced_pod(name, ns, _preload_content=False).data)
+        except Exception:  # noqa: BLE001
+            return False, "the pod is gone"
+        owners = current["metadata"].get("ownerReferences") or []
+        ready = [p for p in wl.owned_pods(ns, deployment) if wl.is_ready(p)]
+        ips = wl.endpoint_ips(ns, deployment)
+        if any(o.get("kind") == "ReplicaSet" for o in owners):
+            why = "the ReplicaSet still owns the pod"
+        elif ip in ips:
+            why = "the pod's IP is still in the Service's endpoints"
+        elif len(ready) != replicas:
+            why = f"{len(ready)} of {replicas} replicas ready"
+        else:
+            return True, "isolated"
+        if time.monotonic() > deadline:
+            return False, why
+        time.sleep(0.2)
+
+
+def isolate_once(sim: Kubesim, observer, wl: Workloads, approach, ns: str, deployment: str, replicas: int,
+                 logdir: str, tag: str, load: bool = True, check_timeout: float = 15) -> dict:
+    ready = wl.wait_serving(ns, deployment, replicas)
+    target = ready[0]
+    pod, ip = target["metadata"]["name"], target["status"]["podIP"]
+    watch = AddressWatch(observer, ns, ip)
+    watch.start()
+    proxy = ProxyLoad(observer, ns, deployment) if load else None
+    if proxy:
+        proxy.start()
+        time.sleep(0.3)   # the load is running before the isolation starts
+    offset = sim.audit_offset()
+    run = approach.isolate(sim.kubeconfig, ns, pod, deployment, "release", os.path.join(logdir, f"{tag}.log"))
+    watch.gone.wait(30)
+    ok, why = right_state(wl, ns, deployment, replicas, target, check_timeout)
+    if proxy:
+        time.sleep(0.5)   # requests sent while the Service recovers count too
+        proxy.stop()
+    watch.stop()
+    time.sleep(0.05)      # the audit entries of the watches just closed are written
+    entries = sim.audit_since(offset)
+    result = {
+        "rc": run.rc, "wall": run.wall, "maxrss_kib": run.maxrss_kib, "log": run.log,
+        "requests": requests_by_verb(entries),
+        "mutating": sum(1 for e in entries if e["stage"] == "ResponseComplete" and e["user"] == ADMIN_USER
+                        and e["verb"] in MUTATING),
+        "ip_gone": (watch.gone_at - run.started) if watch.gone_at else None,
+        "drain_detect": drain_detection(entries, ns, watch.gone_at),
+        "right_state": ok, "state": why,
+    }
+    result["requests_total"] = sum(result["requests"].values())
+    if proxy:
+        result["load"] = proxy.summary(run.started - 0.3, time.time(), pod, watch.gone_at)
+    # Reset for the next run: the isolated pod (released, or half-isolated after a fault) is deleted; a pod its
+    # ReplicaSet still owns is left alone.
+    try:
+        current = json.loads(wl.core.read_namespaced_pod(pod, ns, _preload_content=False).data)
+        if not any(o.get("kind") == "ReplicaSet" for o in current["metadata"].get("ownerReferences") or []):
+            wl.delete_pod(ns, pod)
+            wl.wait_gone(ns, pod)
+    except Exception:  # noqa: BLE001 (already gone)
+        pass
+    wl.wait_serving(ns, deployment, replicas)
+    return result

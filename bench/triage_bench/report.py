@@ -1,0 +1,422 @@
+"""The tables (terminal and docs/benchmarks.md) and the plot, from the results of one run."""
+from __future__ import annotations
+
+import re
+import statistics
+
+from triage_bench.stats import cell, median, ratio, values
+
+ORDER = ("collection", "k8s_core", "kubectl")
+HALF_ISOLATED = "the pod's IP is still in the Service's endpoints"   # isolation.right_state's wording
+BASELINES = ("k8s_core", "kubectl")
+
+
+def _titles(results):
+    return {k: results["approaches"][k]["title"] for k in ORDER}
+
+
+def _runs(group: dict, key: str):
+    runs = group.get(key) if group else None
+    if runs is None:
+        return None
+    return runs
+
+
+def _row(label: str, group: dict, metric: str, unit: str, digits: int = 2, scale: float = 1.0,
+         results=None) -> list[str]:
+    cells = [label]
+    for key in ORDER:
+        runs = _runs(group, key)
+        if runs is None:
+            skipped = results["approaches"][key]["skipped"] if results else None
+            cells.append(f"skipped: {skipped}" if skipped else "n/a")
+        else:
+            cells.append(cell(runs, metric, unit, digits, scale))
+    mine = median(group.get("collection") or [], metric)
+    for base in BASELINES:
+        cells.append(ratio(mine, median(group.get(base) or [], metric)))
+    return cells
+
+
+def _per_approach(group: dict, text) -> list[str]:
+    """One cell per approach: text(runs), or n/a when the approach has no runs."""
+    return [text(group[key]) if group.get(key) else "n/a" for key in ORDER]
+
+
+def _verbs(group: dict) -> list[str]:
+    def text(runs):
+        verbs = sorted({v for r in runs for v in r["requests"]})
+        return ", ".join(f"{v} {median([r['requests'] for r in runs], v) or 0:g}" for v in verbs) or "none"
+    return _per_approach(group, text)
+
+
+def _lost(group: dict) -> list[str]:
+    def text(runs):
+        lost = sum(r["load"]["lost"] for r in runs)
+        sent = sum(r["load"]["sent"] for r in runs)
+        return f"{cell(runs, 'load.lost', '', 0)} (total {lost} of {sent})"
+    return _per_approach(group, text)
+
+
+def isolation_rows(results) -> list[list[str]]:
+    rows = []
+    names = {"three_replicas": "1 of 3 replicas", "last_ready": "last ready pod (1 replica)"}
+    for scenario, group in results["isolation"].items():
+        n = names[scenario]
+        rows.append(_row(f"{n}: wall time", group, "wall", "s", results=results))
+        rows.append(_row(f"{n}: API requests", group, "requests_total", "", 0, results=results))
+        rows.append([f"{n}: requests by verb (median)"] + _verbs(group) + ["", ""])
+        rows.append(_row(f"{n}: IP left every Endpoints/EndpointSlice", group, "ip_gone", "s", results=results))
+        rows.append(_row(f"{n}: drain detection", group, "drain_detect", "ms", 0, 1000, results=results))
+        rows.append(_row(f"{n}: requests lost through the Service proxy", group, "load.lost", "", 0,
+                         results=results)[:1] + _lost(group) + ["", ""])
+    return rows
+
+
+def scale_rows(results) -> list[list[str]]:
+    rows = []
+    sizes = sorted(results["scale"], key=int)
+    for size in sizes:
+        group = results["scale"][size]
+        rows.append(_row(f"{size} pods, {group['services']} Services: wall time", group, "wall", "s",
+                         results=results))
+        rows.append(_row(f"{size} pods, {group['services']} Services: API requests", group, "requests_total", "",
+                         0, results=results))
+    if len(sizes) > 1:
+        small, big = results["scale"][sizes[0]], results["scale"][sizes[-1]]
+        cells = [f"wall time {sizes[-1]} pods ÷ {sizes[0]} pods (same approach)"]
+        for key in ORDER:
+            cells.append(ratio(median(big.get(key) or [], "wall"), median(small.get(key) or [], "wall")))
+        rows.append(cells + ["", ""])
+    return rows
+
+
+def fault_rows(results) -> list[list[str]]:
+    runs = results["faults"].get("runs", {})
+    rows = [["isolations ending in the right state"], ["... of which the command reported success"],
+            ["wrong state but the command reported success"], ["failed runs: command exited non-zero"],
+            ["left half-isolated: released by its ReplicaSet, still in the Service's endpoints"]]
+    for key in ORDER:
+        r = runs.get(key)
+        if not r:
+            for row in rows:
+                row.append("n/a")
+            continue
+        n = len(r)
+        right = [x for x in r if x["right_state"]]
+        rows[0].append(f"{len(right)}/{n} ({100 * len(right) / n:.0f} %)")
+        rows[1].append(f"{sum(1 for x in right if x['rc'] == 0)}/{len(right)}")
+        rows[2].append(f"{sum(1 for x in r if not x['right_state'] and x['rc'] == 0)}/{n}")
+        rows[3].append(f"{sum(1 for x in r if x['rc'] != 0)}/{n}")
+        rows[4].append(f"{sum(1 for x in r if x['state'] == HALF_ISOLATED)}/{n}")
+    for row in rows:
+        row += ["", ""]
+    return rows
+
+
+def evidence_rows(results) -> list[list[str]]:
+    rows = []
+    ev = results.get("evidence") or {}
+    for figure, data in (ev.get("figures") or {}).items():
+        group = data["runs"]
+        metrics = [("wall", "wall time", "s", 2, 1.0), ("mib_s", "throughput", "MiB/s", 2, 1.0),
+                   ("maxrss_kib", "peak RSS", "MiB", 0, 1 / 1024)]
+        if not data.get("throughput", True):
+            metrics.pop(1)
+        for metric, label, unit, digits, scale in metrics:
+            cells = [f"{figure.replace('_large', '')} ({data['title']}): {label}"]
+            for key in ORDER:
+                runs = group.get(key)
+                if isinstance(runs, dict):
+                    cells.append(next(iter(runs.values())))
+                elif runs is None:
+                    cells.append("n/a")
+                else:
+                    cells.append(cell(runs, metric, unit, digits, scale))
+            mine = group.get("collection")
+            for base in BASELINES:
+                if isinstance(mine, list):
+                    cells.append(ratio(median(mine, metric), median(group.get(base) or [], metric)))
+                else:
+                    cells.append("n/a")
+            rows.append(cells)
+        cells = [f"{figure.replace('_large', '')} ({data['title']}): verified"]
+        for key in ORDER:
+            runs = group.get(key)
+            if isinstance(runs, list):
+                cells.append(f"{sum(1 for r in runs if r['verified'])}/{len(runs)} ({runs[-1]['state']})")
+            else:
+                cells.append("n/a")
+        rows.append(cells + ["", ""])
+    return rows
+
+
+def header(results) -> list[str]:
+    t = _titles(results)
+    return ["figure"] + [t[k] for k in ORDER] + [f"{t['collection']} ÷ {t[b]}" for b in BASELINES]
+
+
+def sections(results):
+    return [("Isolation (namespace of 10 pods, load through the Service proxy)", isolation_rows(results)),
+            ("Scale (the same isolation, 3 replicas, no load)", scale_rows(results)),
+            (f"Under faults: 20 % of the approach's requests get 503, 429 or a reset "
+             f"({results['fault_runs']} isolations each)", fault_rows(results)),
+            ("Evidence", evidence_rows(results))]
+
+
+def terminal(results) -> str:
+    out = []
+    head = header(results)
+    for title, rows in sections(results):
+        widths = [max(len(str(r[i])) for r in [head] + rows) for i in range(len(head))]
+        widths[0] = min(widths[0], 58)
+        out.append(f"== {title}")
+        for r in [head] + rows:
+            out.append("  ".join(str(c)[:widths[i]].ljust(widths[i]) for i, c in enumerate(r)))
+        out.append("")
+    return "\n".join(out)
+
+
+def md_table(head, rows) -> str:
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        lines.append("| " + " | ".join(str(c).replace("|", "\\|") for c in r) + " |")
+    return "\n".join(lines)
+
+
+def missing_figures(results) -> list[str]:
+    """Every figure of every active approach must have been produced (quick mode asserts this, never a timing)."""
+    problems = []
+    active = [k for k in ORDER if not results["approaches"][k]["skipped"]]
+    for scenario, group in results["isolation"].items():
+        for key in active:
+            runs = group.get(key) or []
+            if not runs:
+                problems.append(f"isolation {scenario} {key}: no run")
+            for metric in ("wall", "requests_total", "ip_gone", "drain_detect", "load.lost"):
+                if len(values(runs, metric)) != len(runs):
+                    problems.append(f"isolation {scenario} {key}: {metric} missing")
+            if any(r["rc"] != 0 or not r["right_state"] for r in runs):
+                problems.append(f"isolation {scenario} {key}: a run failed without faults ({runs[-1]['log']})")
+    for size, group in results["scale"].items():
+        for key in active:
+            runs = group.get(key) or []
+            if not runs or len(values(runs, "wall")) != len(runs) or any(r["rc"] != 0 for r in runs):
+                problems.append(f"scale {size} {key}: no successful run")
+    for key in active:
+        runs = results["faults"].get("runs", {}).get(key) or []
+        if not runs:
+            problems.append(f"faults {key}: no run")
+    for figure, data in ((results.get("evidence") or {}).get("figures") or {}).items():
+        for key in active:
+            runs = data["runs"].get(key)
+            if isinstance(runs, dict):
+                continue   # not built yet: shown as such
+            if not runs or not all(r["verified"] for r in runs):
+                problems.append(f"evidence {figure} {key}: no verified result")
+    if (results.get("kubesim_bench") or {}).get("rc") != 0:
+        problems.append("bench/kubesim_bench.py failed")
+    return problems
+
+
+def plot(results, path: str) -> None:
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib is missing: no plot")
+        return
+    sizes = sorted(results["scale"], key=int)
+    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
+    for key, marker in zip(ORDER, "os^"):
+        xs, ys, lo, hi = [], [], [], []
+        for size in sizes:
+            vals = values(results["scale"][size].get(key) or [], "wall")
+            if vals:
+                xs.append(int(size))
+                m = statistics.median(vals)
+                ys.append(m)
+                lo.append(m - min(vals))
+                hi.append(max(vals) - m)
+        if xs:
+            ax.errorbar(xs, ys, yerr=[lo, hi], marker=marker, capsize=4,
+                        label=results["approaches"][key]["title"])
+    ax.set_xscale("log")
+    ax.set_xlabel("pods in the namespace (Services: one per 5 pods)")
+    ax.set_ylabel("wall time of one isolation (s)")
+    ax.set_title("Isolating one pod of 3 replicas on kubesim (median, min–max)")
+    ax.set_ylim(bottom=0)
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def _m(group, key, metric):
+    return median((group or {}).get(key) or [], metric)
+
+
+def findings(results) -> list[str]:
+    """Sentences computed from this run's figures (so they stay true when the figures change)."""
+    out = []
+    iso = results["isolation"]
+    three, last = iso.get("three_replicas"), iso.get("last_ready")
+    t = _titles(results)
+    if three:
+        walls = {k: _m(three, k, "wall") for k in ORDER}
+        if all(walls.values()):
+            out.append(f"Wall time of one isolation (1 of 3 replicas): {t['collection']} {walls['collection']:.1f} s, "
+                       f"{t['k8s_core']} {walls['k8s_core']:.1f} s, {t['kubectl']} {walls['kubectl']:.1f} s. "
+                       f"{t['collection']} is {walls['collection'] / walls['kubectl']:.1f}× the kubectl runbook: it "
+                       "pays ansible-playbook's start (a few seconds on this machine) and, with strategy "
+                       "replace-first, waits until the replacement pod is Ready before it cuts the Service labels, "
+                       "then until the IP left every Endpoints and EndpointSlice; the runbook returns as soon as "
+                       "one Endpoints object no longer lists the IP.")
+        gone = {k: _m(three, k, "ip_gone") for k in ORDER}
+        if all(gone.values()):
+            out.append(f"The IP leaves the endpoints later with {t['collection']} ({gone['collection']:.1f} s against "
+                       f"{gone['kubectl']:.1f} s for kubectl) for the same reason: replace-first keeps the pod serving "
+                       "until its replacement is Ready, so capacity never dips.")
+    if last:
+        lost = {k: sum(r["load"]["lost"] for r in last.get(k) or []) for k in ORDER}
+        sent = {k: sum(r["load"]["sent"] for r in last.get(k) or []) for k in ORDER}
+        out.append("Last ready pod of a 1-replica Deployment, requests lost through the Service proxy (all "
+                   "repetitions): " + ", ".join(f"{t[k]} {lost[k]} of {sent[k]}" for k in ORDER if sent[k])
+                   + ". A plain relabel empties the Service until the replacement is Ready; replace-first "
+                   "relabels only pod-template-hash first, so the old pod serves until the new one is Ready.")
+    if three:
+        reqs = {k: _m(three, k, "requests_total") for k in ORDER}
+        if all(v is not None for v in reqs.values()):
+            out.append(f"API requests: {t['collection']} {reqs['collection']:g}, {t['k8s_core']} {reqs['k8s_core']:g}, "
+                       f"{t['kubectl']} {reqs['kubectl']:g} (medians). {t['collection']} reads more (the owner chain, "
+                       "PodDisruptionBudgets, HPAs, NetworkPolicies, every Service and pod of the namespace, then a "
+                       "watch) and writes more (two patches for replace-first and an Event); the baselines check "
+                       "none of the guards.")
+        drains = {k: _m(three, k, "drain_detect") for k in ORDER}
+        if all(v is not None for v in drains.values()):
+            out.append(f"Drain detection: {t['collection']} {drains['collection'] * 1000:.0f} ms (a watch), "
+                       f"{t['k8s_core']} {drains['k8s_core'] * 1000:.0f} ms and {t['kubectl']} "
+                       f"{drains['kubectl'] * 1000:.0f} ms (polls once a second, plus a process or a module start "
+                       "per poll).")
+    sizes = sorted(results["scale"], key=int)
+    if len(sizes) > 1:
+        small, big = results["scale"][sizes[0]], results["scale"][sizes[-1]]
+        parts = []
+        for k in ORDER:
+            a, b = _m(big, k, "wall"), _m(small, k, "wall")
+            if a and b:
+                parts.append(f"{t[k]} {a / b:.2f}×")
+        mine = (_m(big, "collection", "wall") or 0) / (_m(small, "collection", "wall") or 1)
+        out.append(f"Scale, wall time at {sizes[-1]} pods and {big['services']} Services over {sizes[0]} pods: "
+                   + ", ".join(parts) + f". The target for {t['collection']} is under 2× (it lists the pods and "
+                   f"Services once and matches locally): {'met' if mine < 2 else 'missed'} in this run.")
+    runs = results["faults"].get("runs") or {}
+    if any(runs.values()):
+        parts = []
+        for k in ORDER:
+            r = runs.get(k) or []
+            if r:
+                parts.append(f"{t[k]} {sum(1 for x in r if x['right_state'])}/{len(r)}")
+        half = sum(1 for x in runs.get("collection") or [] if x["state"] == HALF_ISOLATED)
+        out.append("Under 20 % faults, isolations ending in the right state: " + ", ".join(parts) + ". triage.k8s "
+                   "does not retry transient errors yet (issue 10): a 503, 429 or reset on any of its requests "
+                   "fails the task; it also sends the most requests, so it meets the most faults."
+                   + (f" {half} of its runs failed between replace-first's two patches and left the pod released "
+                      "but still serving (its log says where it stopped)." if half else "")
+                   + " The baselines' endpoint loops read again after a failed read; their single reads, the "
+                   "patch and the label fail their run the same way (kubectl's client-go may retry some errors by "
+                   "itself).")
+    return out
+
+
+def markdown(results, plot_name: str) -> str:
+    m = results["machine"]
+    head = header(results)
+    lines = ["# Benchmarks", "",
+             "Generated by `make bench` (`bench/run.py`); do not edit by hand. "
+             + ("**Quick mode** (`make bench QUICK=1`): one repetition at small sizes; these figures only show "
+                "that every benchmark runs." if results["quick"] else
+                f"Each figure is the median of {results['reps']} repetitions, with the spread (min–max) in "
+                "brackets; the ratios divide this collection's median by the baseline's, measured in the same run "
+                "on the same kubesim."), "",
+             "## What the bench needs", "",
+             "`make bench` creates `.venv-bench` on first use from `bench/requirements.txt` (the `ansible` package "
+             "12.x, which bundles kubernetes.core on ansible-core 2.19; the kubernetes client; matplotlib; kubesim "
+             "from `tests/kubesim`), so the baselines never enter the project's `.venv`. kubectl (1.32 here) is "
+             "taken from PATH or `/usr/bin/kubectl`. A baseline that is missing is skipped with a message on the "
+             "terminal and in its column. `make bench QUICK=1` runs every benchmark once at small sizes and fails "
+             "only when a figure was not produced, never on a timing.", "",
+             "## The run", "",
+             f"- Date: {m['date']}; the run took {results['duration'] / 60:.1f} min.",
+             f"- Machine: {m['cores']} cores, {m['memory']} memory, Python {m['python']}, {m['platform']}; "
+             f"load average at the end {', '.join(f'{x:.2f}' for x in m['loadavg'])}.",
+             f"- Clients: ansible {m['versions'].get('ansible', '?')} (ansible-core "
+             f"{m['versions'].get('ansible-core', '?')}, kubernetes.core bundled), kubernetes client "
+             f"{m['versions'].get('kubernetes', '?')}, {m['kubectl']}.",
+             f"- kubesim: `{re.sub(r'/[^ ]*/triage-bench-[A-Za-z0-9_]+', '$WORKDIR', m['kubesim'])}` (defaults otherwise: readiness delay 0.2 s, termination delay 0.05 s, "
+             "HTTPS). The approaches talk as the kubeconfig's administrator; the harness uses a second token, so "
+             "the audit log's entries of `kubesim-admin` are exactly the approach's requests.",
+             "", "What each approach did:", ""]
+    for key in ORDER:
+        a = results["approaches"][key]
+        lines.append(f"- **{a['title']}**: {a['does']}" + (f" *Skipped: {a['skipped']}*" if a["skipped"] else ""))
+    lines += ["",
+              "Every approach is run as its user runs it: a whole command (`ansible-playbook ...`, or the shell "
+              "script of kubectl calls), so the wall time includes process starts. "
+              + ("" if results["quick"] else "One uncounted warm-up run per approach comes first; ")
+              + "the order of the approaches rotates between repetitions.", ""]
+    lines += ["## What the figures say", ""] + [f"- {f}" for f in findings(results)] + [""]
+    for title, rows in sections(results):
+        lines += [f"## {title}", "", md_table(head, rows), ""]
+    ev = results.get("evidence") or {}
+    sizes = ev.get("sizes") or {}
+    lines += [f"![wall time against namespace size]({plot_name})", "",
+              "## How the figures are measured", "",
+              "- **API requests**: the kubesim audit log's entries of the approach's identity during its run, by "
+              "Kubernetes verb (kubectl's discovery GETs count: its discovery cache is warm after the warm-up).",
+              "- **IP left every Endpoints/EndpointSlice**: from the command's start until a watch of the harness "
+              "on all Endpoints and EndpointSlices of the namespace saw the pod's IP in none of them.",
+              "- **Drain detection**: from the controller's write that removed the IP (the last internal "
+              "Endpoints/EndpointSlice audit entry before the harness saw it gone) to the end of the approach's "
+              "first request on endpoints or endpointslices that completed after it: a poll's GET, or the watch "
+              "the approach closes once it has seen the event.",
+              "- **Requests lost**: a bounded loop (one request every 20 ms, at most 20,000 or 180 s) of GETs "
+              "through `services/web:80/proxy/json` on loopback, from 0.3 s before the command until 0.5 s after "
+              "the Deployment serves all its replicas again; a request is lost when it gets no 200.",
+              "- **Right state**: the pod still exists, no ReplicaSet owns it, its IP is in no Endpoints or "
+              "EndpointSlice of the Service, and the Deployment has all its replicas ready again (checked for up "
+              "to 15 s after the command, 10 s under faults). Faults match only the approach's identity: "
+              "controllers, the kubelet and the harness are not faulted.",
+              "- **Evidence**: pod_fetch copies a file of random bytes out of a kubesim/web pod (sha256 checked); "
+              "pod_logs saves the log of a kubesim/web pod filled with "
+              f"{ev.get('log_lines', 0)} request lines of about 2 KiB (checked line by line); pod_dump takes a "
+              "heap dump of a kubesim/java pod with `jcmd 1 GC.heap_dump`, copies it out, checks the HPROF header "
+              "and size and removes it from the pod; thread_dump saves `jcmd 1 Thread.print`. Each file figure runs "
+              "at a small size for every approach, and at the large size (issue 14's 1 GiB) for each approach whose "
+              f"small run projects one large run to under {sizes.get('budget_s', 0)} s. Throughput "
+              "is bytes written locally over the command's wall time; peak RSS is the largest resident set of the "
+              "command's process tree (`ru_maxrss` from wait4, which covers ansible-playbook's workers and module "
+              "processes).",
+              "", "## Notes", "",
+              "- The machine is shared with other engineers' test suites running at the same time: absolute "
+              "times are noisy, which is why every figure is a median with its spread, and the comparisons are "
+              "ratios within one run.",
+              "- kubesim keeps at most 10 MiB of log per container (like the kubelet's log rotation) and its "
+              "images only log what they do (kubesim/web: one line per request), so the 200 MiB container log "
+              "of issue 14 cannot be produced on kubesim today; the log figure uses what kubesim can hold.",
+              "- A large-size cell marked *not run* is a projection: the large size divided by the approach's "
+              "throughput at the small size. That throughput includes the command's fixed start (for a playbook, "
+              "several seconds per task on this machine), so the projection is an upper bound; where the same "
+              "client moved the 1 GiB file (pod_fetch), that row shows its streaming rate.",
+              "- The collection's evidence modules are built on other branches: its evidence cells say so. "
+              "Each figure has one measure function per approach in `bench/triage_bench/evidence.py`; adding the "
+              "collection's column is giving its `figure(...)` entry a function like `kubectl_fetch` instead of "
+              "`not_built`.",
+              "- The collection does not retry transient API errors yet (issue 10); the fault rows show what "
+              "that costs today.",
+              "", "## kubesim's own figures", "",
+              f"`{results['kubesim_bench']['argv']}` (its own kubesim, {results['kubesim_bench']['seconds']:.0f} s):",
+              "", "```", results["kubesim_bench"]["output"].rstrip(), "```", ""]
+    return "\n".join(lines)
