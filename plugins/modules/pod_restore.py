@@ -16,7 +16,7 @@ description:
   - Undoes M(triage.k8s.pod_isolate) from the undo record it left on the pod (the C(triage.k8s/) label and
     annotations).
   - B(state=in_service) puts the original labels back and removes every C(triage.k8s/) label and annotation. The
-    ReplicaSet adopts the pod again and, in the same sync, deletes one surplus pod (see k8s_semantics.md §1.3). By
+    ReplicaSet adopts the pod again and, in the same sync, deletes one surplus pod (the lowest-ranked one). By
     default the restored pod is the one kept - the module sets C(controller.kubernetes.io/pod-deletion-cost) to
     the highest value for that scale-down and removes it again afterwards - and RV(removed_pods) reports which pod
     the controller removed.
@@ -179,36 +179,23 @@ timings:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.triage.k8s.plugins.module_utils.connection import auth_argument_spec, get_api_client
-from ansible_collections.triage.k8s.plugins.module_utils.cluster_view import PodNotFound
-from ansible_collections.triage.k8s.plugins.module_utils.durations import parse_duration
-from ansible_collections.triage.k8s.plugins.module_utils.kube_requests import ApiCallError
-from ansible_collections.triage.k8s.plugins.module_utils.restore_plan import RestoreRefused
-from ansible_collections.triage.k8s.plugins.module_utils.restore_run import (
-    RestoreFailed,
-    delete_isolated,
-    reap,
-    restore_in_service,
-)
-from ansible_collections.triage.k8s.plugins.module_utils.undo_record import UndoRecordError
+from ansible_collections.triage.k8s.plugins.module_utils.glue.module import api_client as connect, finish, run
+from ansible_collections.triage.k8s.plugins.module_utils.glue.options import bound_problems, module_spec, verb_options
+from ansible_collections.triage.k8s.plugins.module_utils.model.durations import parse_duration
+from ansible_collections.triage.k8s.plugins.module_utils.restore.run import delete_isolated, reap, restore_in_service
 
 
 def argument_spec():
-    spec = auth_argument_spec()
-    spec.update(
-        name=dict(type="str"),
-        namespace=dict(type="str", required=True),
+    return module_spec(
+        wait_timeout=300,
+        force=True,
         state=dict(type="str", default="in_service", choices=["in_service", "absent"]),
         isolated_before=dict(type="str"),
         max_pods=dict(type="int", default=1),
-        force=dict(type="bool", default=False),
         keep_restored=dict(type="bool", default=True),
         revert_image=dict(type="bool", default=True),
         grace_period=dict(type="int"),
-        wait=dict(type="bool", default=True),
-        wait_timeout=dict(type="int", default=300),
     )
-    return spec
 
 
 def main():
@@ -223,11 +210,9 @@ def main():
         module.fail_json(msg="state=absent needs name (one pod) or isolated_before (the reaper)")
     if params["state"] == "in_service" and params["isolated_before"]:
         module.fail_json(msg="isolated_before only applies to state=absent")
-    if params["max_pods"] < 1:
-        module.fail_json(msg="max_pods must be at least 1, got %d" % params["max_pods"])
-    if params["wait_timeout"] < 0:
-        # A negative budget would make the wait fail only after the labels were already changed.
-        module.fail_json(msg="wait_timeout must be at least 0, got %d" % params["wait_timeout"])
+    problems = bound_problems(params, {"max_pods": 1})
+    if problems:
+        module.fail_json(msg="; ".join(problems))
     if params["grace_period"] is not None and params["grace_period"] < 0:
         module.fail_json(msg="grace_period must not be negative, got %d" % params["grace_period"])
     older_than = None
@@ -236,33 +221,17 @@ def main():
             older_than = parse_duration(params["isolated_before"])
         except ValueError as exc:
             module.fail_json(msg="isolated_before: %s" % exc)
-    option_names = ("force", "keep_restored", "revert_image", "grace_period", "wait", "wait_timeout", "max_pods")
-    options = dict((k, params[k]) for k in option_names)
-    api_client = get_api_client(module)
-    try:
+    options = verb_options(params)
+    api_client = connect(module)
+
+    def work():
         if params["state"] == "in_service":
-            result = restore_in_service(api_client, params["namespace"], params["name"], options, module.check_mode)
-        elif params["name"]:
-            result = delete_isolated(api_client, params["namespace"], params["name"], options, module.check_mode)
-        else:
-            result = reap(api_client, params["namespace"], older_than, options, module.check_mode)
-    except (PodNotFound, RestoreRefused) as exc:
-        module.fail_json(msg=str(exc), changed=False)
-    except RestoreFailed as exc:
-        partial = dict(exc.partial)
-        partial.pop("diff", None)
-        partial.pop("warnings", None)
-        module.fail_json(msg=str(exc), **partial)
-    except ApiCallError as exc:
-        module.fail_json(msg=exc.describe(), changed=False)
-    except UndoRecordError as exc:
-        module.fail_json(msg="the pod carries an unreadable isolation record: %s" % exc, changed=False)
-    for warning in result.pop("warnings", []) or []:
-        module.warn(warning)
-    diff = result.pop("diff", None)
-    if module._diff and diff:
-        result["diff"] = diff
-    module.exit_json(**result)
+            return restore_in_service(api_client, params["namespace"], params["name"], options, module.check_mode)
+        if params["name"]:
+            return delete_isolated(api_client, params["namespace"], params["name"], options, module.check_mode)
+        return reap(api_client, params["namespace"], older_than, options, module.check_mode)
+
+    finish(module, run(module, work, client=api_client))
 
 
 if __name__ == "__main__":
