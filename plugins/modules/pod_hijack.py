@@ -55,11 +55,6 @@ options:
       - The name of the pod to hijack (the source pod for O(mode=copy)).
     type: str
     required: true
-  namespace:
-    description:
-      - The namespace of the pod.
-    type: str
-    required: true
   container:
     description:
       - The container whose image (O(mode=image)) or overrides (O(mode=copy)) apply.
@@ -140,8 +135,6 @@ options:
     description:
       - Hijack a pod that is not isolated (has no C(triage.k8s/isolated=true) label). Production traffic may then
         reach the hijacked code. A terminating pod is refused even with this.
-    type: bool
-    default: false
   hijacked_by:
     description:
       - Who is doing this, recorded in C(triage.k8s/hijacked-by) (and C(triage.k8s/isolated-by) of a copy).
@@ -152,28 +145,24 @@ options:
     description:
       - Wait until the new container is running and ready (O(mode=image)), the ephemeral container runs
         (O(mode=debug_container)) or the copy is ready (O(mode=copy)). The wait watches the pod; it never polls.
-    type: bool
-    default: true
   wait_timeout:
     description:
-      - How many seconds to wait, for the hijack and again for a rollback.
-    type: int
+      - How many seconds to wait, for the hijack and again for a rollback. Must be at least V(0), as in every module
+        of the collection; with V(0) a wait that has not finished at once fails (and O(rollback_on_failure) applies).
     default: 120
 extends_documentation_fragment:
   - triage.k8s.k8s_auth
+  - triage.k8s.common.namespace
+  - triage.k8s.common.wait
+  - triage.k8s.common.force
+  - triage.k8s.common.attributes
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: Only GET requests are sent; the result holds the request body that would be sent.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
     details: Shows the container images and C(triage.k8s/) annotations, the ephemeral container names, or the copy.
-  action_group:
-    support: full
-    membership: [triage.k8s.pods]
-    description: Use C(group/triage.k8s.pods) in C(module_defaults) to set the connection options.
 notes:
   - Ephemeral containers cannot be removed from a pod. Delete the pod (M(triage.k8s.pod_restore)
     O(triage.k8s.pod_restore#module:state=absent)) to get rid of them.
@@ -364,7 +353,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.triage.k8s.plugins.module_utils.glue.module import api_client as connect, finish, run
 from ansible_collections.triage.k8s.plugins.module_utils.glue.options import (
-    bound_problems,
+    input_problems,
     default_actor,
     module_spec,
     verb_options,
@@ -419,7 +408,7 @@ def check_params(params):
                               % (option, params["mode"], " or ".join(modes), hint))
     if params["image"] is not None:
         validate_image_reference(params["image"])
-    problems = bound_problems(params, {})
+    problems = input_problems(params, {})
     if problems:
         raise HijackError("; ".join(problems))
 
@@ -438,7 +427,7 @@ def main():
     api_client = connect(module)
     who = module.params["hijacked_by"] or default_actor(module.params)
     finish(module, run(module, lambda: hijack(api_client, options, module.check_mode, module._diff,
-                                               format_rfc3339(utc_now()), who), client=api_client))
+                                              format_rfc3339(utc_now()), who), client=api_client))
 
 
 if __name__ == "__main__":

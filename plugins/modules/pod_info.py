@@ -19,10 +19,6 @@ description:
 author:
   - triage.k8s contributors (@triage-k8s)
 options:
-  namespace:
-    description: Namespace to read.
-    type: str
-    required: true
   name:
     description: One pod. Mutually exclusive with O(label_selector).
     type: str
@@ -31,17 +27,15 @@ options:
     type: str
 extends_documentation_fragment:
   - triage.k8s.k8s_auth
+  - triage.k8s.common.namespace
+  - triage.k8s.common.attributes
 attributes:
   check_mode:
     support: full
-    description: Read-only.
+    details: Read-only.
   diff_mode:
     support: none
-    description: Nothing changes.
-  action_group:
-    support: full
-    membership: [triage.k8s.pods]
-    description: Use C(group/triage.k8s.pods) in C(module_defaults) to set the connection options.
+    details: Nothing changes.
 '''
 
 EXAMPLES = r'''
@@ -80,10 +74,9 @@ pods:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.triage.k8s.plugins.module_utils.glue.module import api_client as connect, finish, run
-from ansible_collections.triage.k8s.plugins.module_utils.glue.options import module_spec
+from ansible_collections.triage.k8s.plugins.module_utils.glue.options import input_problems, module_spec
 from ansible_collections.triage.k8s.plugins.module_utils.kube.reads import list_pods, read_pod
 from ansible_collections.triage.k8s.plugins.module_utils.model import record
-from ansible_collections.triage.k8s.plugins.module_utils.model.names import parse_selector_string
 from ansible_collections.triage.k8s.plugins.module_utils.model.pods import (
     controller_ref,
     is_pod_ready,
@@ -116,11 +109,9 @@ def main():
     module = AnsibleModule(argument_spec=spec, mutually_exclusive=[("name", "label_selector")],
                            supports_check_mode=True)
     params = module.params
-    if params["label_selector"]:
-        try:
-            parse_selector_string(params["label_selector"])
-        except ValueError as exc:
-            module.fail_json(msg="label_selector: %s" % exc)
+    problems = input_problems(params, {})
+    if problems:
+        module.fail_json(msg="; ".join(problems))
     api_client = connect(module)
 
     def work():

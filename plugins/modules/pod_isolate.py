@@ -60,11 +60,6 @@ options:
     description:
       - Name of the pod to isolate. Mutually exclusive with O(label_selector).
     type: str
-  namespace:
-    description:
-      - Namespace of the pod(s).
-    type: str
-    required: true
   label_selector:
     description:
       - Isolate every pod matching this label selector (same syntax as C(kubectl -l), for example V(app=web,tier!=db)).
@@ -96,8 +91,6 @@ options:
     description:
       - Isolate even when a guard fails (StatefulSet, bare or Job pod, terminating, last endpoint, PDB, max_isolated).
         The overridden guards are listed in the warnings and in RV(plan.forced).
-    type: bool
-    default: false
   max_isolated:
     description:
       - Maximum number of isolated pods per workload (the Deployment, or the controller when it has no owner).
@@ -122,26 +115,21 @@ options:
       - Wait until the pod is released, the replacement is Ready and the pod left every Endpoints/EndpointSlice.
       - V(replace-first) always waits for the replacement before cutting the Service labels; V(false) only skips the
         final wait for the endpoints.
-    type: bool
-    default: true
   wait_timeout:
-    description:
-      - Seconds to wait in total, across all phases.
-    type: int
     default: 300
 extends_documentation_fragment:
   - triage.k8s.k8s_auth
+  - triage.k8s.common.namespace
+  - triage.k8s.common.wait
+  - triage.k8s.common.force
+  - triage.k8s.common.attributes
 attributes:
   check_mode:
     support: full
-    description: Computes the plan and the diff; sends no mutating request.
+    details: Computes the plan and the diff; sends no mutating request.
   diff_mode:
     support: full
-    description: Shows the labels and annotations of the pod before and after.
-  action_group:
-    support: full
-    membership: [triage.k8s.pods]
-    description: Use C(group/triage.k8s.pods) in C(module_defaults) to set the connection options.
+    details: Shows the labels and annotations of the pod before and after.
 notes:
   - Label keys containing C(/) are escaped as C(~1) in the JSON-patch paths.
   - An isolated pod has no owner any more, so garbage collection never deletes it. Use
@@ -281,7 +269,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.triage.k8s.plugins.module_utils.glue.module import api_client as connect, finish, run
 from ansible_collections.triage.k8s.plugins.module_utils.glue.options import (
-    bound_problems,
+    input_problems,
     default_actor,
     module_spec,
     verb_options,
@@ -290,7 +278,6 @@ from ansible_collections.triage.k8s.plugins.module_utils.isolate.plan import STR
 from ansible_collections.triage.k8s.plugins.module_utils.isolate.run import isolate_pod
 from ansible_collections.triage.k8s.plugins.module_utils.kube.reads import list_pods
 from ansible_collections.triage.k8s.plugins.module_utils.model import record
-from ansible_collections.triage.k8s.plugins.module_utils.model.names import parse_selector_string
 from ansible_collections.triage.k8s.plugins.module_utils.model.outcomes import PartialFailure, Refused
 
 
@@ -338,14 +325,9 @@ def main():
         supports_check_mode=True,
     )
     params = module.params
-    problems = bound_problems(params, {"max_pods": 1, "max_isolated": 1})
+    problems = input_problems(params, {"max_pods": 1, "max_isolated": 1})
     if problems:
         module.fail_json(msg="; ".join(problems))
-    if params["label_selector"]:
-        try:
-            parse_selector_string(params["label_selector"])
-        except ValueError as exc:
-            module.fail_json(msg="label_selector: %s" % exc)
     options = verb_options(params)
     options["isolated_by"] = params["isolated_by"] or default_actor(params)
     api_client = connect(module)

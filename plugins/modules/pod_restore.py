@@ -42,11 +42,6 @@ options:
       - Name of the isolated pod. Required with O(state=in_service); with O(state=absent) either O(name) or
         O(isolated_before).
     type: str
-  namespace:
-    description:
-      - Namespace of the pod(s).
-    type: str
-    required: true
   state:
     description:
       - V(in_service) puts the pod back behind its Services and controller; V(absent) deletes it.
@@ -68,8 +63,6 @@ options:
       - With O(state=absent), delete the named pod even when it is not marked as isolated.
       - With O(state=in_service), restore even when the workload rolled since the isolation or the pod came from a
         controller other than a ReplicaSet or DaemonSet.
-    type: bool
-    default: false
   keep_restored:
     description:
       - Steer the controller's scale-down so the restored pod is kept and another one is removed, with
@@ -88,26 +81,21 @@ options:
   wait:
     description:
       - Wait for the adoption and the surplus removal (V(in_service)) or until the pod is gone (V(absent)).
-    type: bool
-    default: true
   wait_timeout:
-    description:
-      - Seconds to wait in total.
-    type: int
     default: 300
 extends_documentation_fragment:
   - triage.k8s.k8s_auth
+  - triage.k8s.common.namespace
+  - triage.k8s.common.wait
+  - triage.k8s.common.force
+  - triage.k8s.common.attributes
 attributes:
   check_mode:
     support: full
-    description: Reports the plan and the diff; sends no mutating request.
+    details: Reports the plan and the diff; sends no mutating request.
   diff_mode:
     support: full
-    description: Labels and annotations before and after, or the pod before deletion.
-  action_group:
-    support: full
-    membership: [triage.k8s.pods]
-    description: Use C(group/triage.k8s.pods) in C(module_defaults) to set the connection options.
+    details: Labels and annotations before and after, or the pod before deletion.
 notes:
   - Required RBAC in the namespace - pods get, list, watch, patch, delete; replicasets and deployments get;
     events create.
@@ -180,7 +168,7 @@ timings:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.triage.k8s.plugins.module_utils.glue.module import api_client as connect, finish, run
-from ansible_collections.triage.k8s.plugins.module_utils.glue.options import bound_problems, module_spec, verb_options
+from ansible_collections.triage.k8s.plugins.module_utils.glue.options import input_problems, module_spec, verb_options
 from ansible_collections.triage.k8s.plugins.module_utils.model.durations import parse_duration
 from ansible_collections.triage.k8s.plugins.module_utils.restore.run import delete_isolated, reap, restore_in_service
 
@@ -210,7 +198,7 @@ def main():
         module.fail_json(msg="state=absent needs name (one pod) or isolated_before (the reaper)")
     if params["state"] == "in_service" and params["isolated_before"]:
         module.fail_json(msg="isolated_before only applies to state=absent")
-    problems = bound_problems(params, {"max_pods": 1})
+    problems = input_problems(params, {"max_pods": 1})
     if problems:
         module.fail_json(msg="; ".join(problems))
     if params["grace_period"] is not None and params["grace_period"] < 0:

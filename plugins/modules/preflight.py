@@ -35,17 +35,14 @@ options:
     default: false
 extends_documentation_fragment:
   - triage.k8s.k8s_auth
+  - triage.k8s.common.attributes
 attributes:
   check_mode:
     support: full
-    description: The module is read-only and runs the same way in check mode.
+    details: The module is read-only and runs the same way in check mode.
   diff_mode:
     support: none
-    description: Nothing is changed, so there is nothing to diff.
-  action_group:
-    support: full
-    membership: [triage.k8s.pods]
-    description: Use C(group/triage.k8s.pods) in C(module_defaults) to set the connection options.
+    details: Nothing is changed, so there is nothing to diff.
 '''
 
 EXAMPLES = r'''

@@ -17,6 +17,7 @@ import getpass
 import socket
 
 from ansible_collections.triage.k8s.plugins.module_utils.kube.connection import AUTH_ARG_SPEC, auth_argument_spec
+from ansible_collections.triage.k8s.plugins.module_utils.model.names import parse_selector_string
 
 
 def module_spec(name_required=False, wait_timeout=None, force=False, **own):
@@ -35,15 +36,22 @@ def module_spec(name_required=False, wait_timeout=None, force=False, **own):
     return spec
 
 
-def bound_problems(params, minimums):
-    """Messages for integer options below their minimum; ``wait_timeout`` is at least 0 in every module."""
+def input_problems(params, minimums):
+    """Messages for the input mistakes every module checks before any request: integer options below their
+    minimum (``wait_timeout`` is at least 0 in every module) and a label_selector that does not parse."""
     limits = dict(minimums)
     if "wait_timeout" in params:
         # A negative budget would make the wait fail only after the first write was already done.
         limits.setdefault("wait_timeout", 0)
-    return ["%s must be at least %d, got %d" % (option, minimum, params[option])
-            for option, minimum in sorted(limits.items())
-            if params.get(option) is not None and params[option] < minimum]
+    problems = ["%s must be at least %d, got %d" % (option, minimum, params[option])
+                for option, minimum in sorted(limits.items())
+                if params.get(option) is not None and params[option] < minimum]
+    if params.get("label_selector"):
+        try:
+            parse_selector_string(params["label_selector"])
+        except ValueError as exc:
+            problems.append("label_selector: %s" % exc)
+    return problems
 
 
 def verb_options(params):

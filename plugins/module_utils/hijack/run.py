@@ -128,7 +128,7 @@ def hijack_image(api_client, params, check_mode, diff_mode, now, who):
             result["image_id"] = detail.get("image_id")
             if outcome != waits.DONE:
                 raise PartialFailure("container %s of pod %s already has image %s but is not running and ready: %s"
-                                   % (container, pod_ref(pod), image, _failure_text(detail)), result)
+                                     % (container, pod_ref(pod), image, _failure_text(detail)), result)
         return result
 
     patch = plan.build_image_patch(pod, container, image, now, who)

@@ -147,8 +147,8 @@ def wait_for_endpoints_drained(api_client, pod, services, deadline, notes):
         return holding
 
     watch_until(api_client, "api/v1", "endpoints", namespace, lambda objs: not endpoints_holding(objs), deadline,
-               lambda objs: "pod %s is still an endpoint of Service(s) %s" % (
-                   pod["metadata"]["name"], ", ".join(endpoints_holding(objs))))
+                lambda objs: "pod %s is still an endpoint of Service(s) %s" % (
+                    pod["metadata"]["name"], ", ".join(endpoints_holding(objs))))
 
     def slices_holding(objects):
         holding = set()
@@ -162,10 +162,10 @@ def wait_for_endpoints_drained(api_client, pod, services, deadline, notes):
     selector = "kubernetes.io/service-name in (%s)" % ",".join(sorted(services))
     try:
         watch_until(api_client, "apis/discovery.k8s.io/v1", "endpointslices", namespace,
-                   lambda objs: not slices_holding(objs), deadline,
-                   lambda objs: "pod %s is still in the EndpointSlices of Service(s) %s" % (
-                       pod["metadata"]["name"], ", ".join(slices_holding(objs))),
-                   label_selector=selector)
+                    lambda objs: not slices_holding(objs), deadline,
+                    lambda objs: "pod %s is still in the EndpointSlices of Service(s) %s" % (
+                        pod["metadata"]["name"], ", ".join(slices_holding(objs))),
+                    label_selector=selector)
     except (Forbidden, NotFound) as exc:
         notes.append("EndpointSlices were not checked: %s" % exc.describe())
 
@@ -203,8 +203,8 @@ def _await_other_run(api_client, pod, deadline):
 
     try:
         return watch_until(api_client, "api/v1", "pods", namespace, settled, deadline,
-                          lambda objects: "pod %s is still being isolated by another run" % name,
-                          field_selector="metadata.name=%s" % name)
+                           lambda objects: "pod %s is still being isolated by another run" % name,
+                           field_selector="metadata.name=%s" % name)
     except WaitTimeout:
         return None
 

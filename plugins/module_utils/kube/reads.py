@@ -99,7 +99,7 @@ def read_owner(api_client, namespace, ref):
     prefix, plural = OWNER_KINDS[ref["kind"]]
     try:
         obj = transport.request(api_client, "get", plural, "GET", api_path(prefix, "namespaces", namespace, plural, ref["name"]),
-                      name=ref["name"], namespace=namespace)
+                                name=ref["name"], namespace=namespace)
     except NotFound:
         return None
     obj.setdefault("apiVersion", prefix.split("/", 1)[1])

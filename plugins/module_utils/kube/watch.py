@@ -51,8 +51,8 @@ def watch_until(api_client, prefix, plural, namespace, condition, deadline, desc
     while True:
         if resource_version is None:
             listing = transport.request(api_client, "list", plural, "GET",
-                              api_path(prefix, "namespaces", namespace, plural, labelSelector=label_selector,
-                                       fieldSelector=field_selector), namespace=namespace) or {}
+                                        api_path(prefix, "namespaces", namespace, plural, labelSelector=label_selector,
+                                                 fieldSelector=field_selector), namespace=namespace) or {}
             objects = dict((_key(o), o) for o in listing.get("items") or [])
             resource_version = (listing.get("metadata") or {}).get("resourceVersion")
             result = condition(objects)

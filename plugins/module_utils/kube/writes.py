@@ -70,14 +70,14 @@ def json_patch_pod(api_client, pod, ops):
         return pod
     try:
         return transport.request(api_client, "patch", "pods", "PATCH", pod_path(namespace, name), name=name,
-                       namespace=namespace, body=body, content_type=JSON_PATCH)
+                                 namespace=namespace, body=body, content_type=JSON_PATCH)
     except NotFound:
         raise StaleRead("pod %s was deleted while we were changing it" % name)
     except Invalid:
         # A failed test op and a genuinely invalid patch both give 422; tell them apart by re-reading.
         try:
             current = transport.request(api_client, "get", "pods", "GET", pod_path(namespace, name), name=name,
-                              namespace=namespace)
+                                        namespace=namespace)
         except NotFound:
             raise StaleRead("pod %s was deleted while we were changing it" % name)
         if current["metadata"].get("resourceVersion") != pod["metadata"]["resourceVersion"]:
@@ -100,7 +100,7 @@ def strategic_patch_pod(api_client, pod, body, subresource=None):
         resource += "/" + subresource
     try:
         return transport.request(api_client, "patch", resource, "PATCH", path, name=name, namespace=namespace, body=body,
-                       content_type=STRATEGIC_MERGE_PATCH)
+                                 content_type=STRATEGIC_MERGE_PATCH)
     except Conflict:
         raise StaleRead("pod %s changed since it was read (resourceVersion %s)" % (
             name, pod["metadata"]["resourceVersion"]))
@@ -125,7 +125,7 @@ def delete_pod(api_client, pod, grace_period=None):
         body["gracePeriodSeconds"] = grace_period
     try:
         return transport.request(api_client, "delete", "pods", "DELETE", pod_path(namespace, name), name=name,
-                       namespace=namespace, body=body)
+                                 namespace=namespace, body=body)
     except (NotFound, Conflict):
         raise StaleRead("pod %s changed or disappeared before it could be deleted" % name)
 
@@ -161,7 +161,7 @@ def create_event(api_client, pod, reason, message, event_type="Normal"):
     }
     try:
         transport.request(api_client, "create", "events", "POST", api_path("api/v1/namespaces", metadata["namespace"], "events"),
-                namespace=metadata["namespace"], body=body)
+                          namespace=metadata["namespace"], body=body)
     except ApiError as exc:
         return "the %s Event for pod %s could not be created: %s" % (reason, metadata["name"], exc.describe())
     return None
@@ -170,7 +170,7 @@ def create_event(api_client, pod, reason, message, event_type="Normal"):
 def create_pod(api_client, namespace, body):
     """Create a pod; Conflict when the name is taken."""
     return transport.request(api_client, "create", "pods", "POST", pod_path(namespace), name=body["metadata"]["name"],
-                   namespace=namespace, body=body)
+                             namespace=namespace, body=body)
 
 
 def write_with_replan(read, replan, what, first=None):

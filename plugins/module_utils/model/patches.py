@@ -15,6 +15,7 @@ __metaclass__ = type
 from ansible_collections.triage.k8s.plugins.module_utils.model import record
 from ansible_collections.triage.k8s.plugins.module_utils.model.pods import find_container
 
+
 def escape_pointer(key):
     """A label/annotation key as a JSON-pointer segment (RFC 6901): "~" -> "~0", "/" -> "~1"."""
     return key.replace("~", "~0").replace("/", "~1")

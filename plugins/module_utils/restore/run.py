@@ -76,9 +76,9 @@ def _wait_images(api_client, pod, images, deadline):
         return current is not None and current["metadata"].get("uid") == uid and reverted(current)
 
     watch_until(api_client, "api/v1", "pods", namespace, condition, deadline,
-               lambda objs: "pod %s has not restarted with image(s) %s and become Ready" % (
-                   name, ", ".join("%s=%s" % item for item in sorted(images.items()))),
-               field_selector="metadata.name=%s" % name)
+                lambda objs: "pod %s has not restarted with image(s) %s and become Ready" % (
+                    name, ", ".join("%s=%s" % item for item in sorted(images.items()))),
+                field_selector="metadata.name=%s" % name)
 
 
 def _wait_adoption(api_client, pod, controller, owned_before, desired_replicas, deadline):
@@ -103,8 +103,8 @@ def _wait_adoption(api_client, pod, controller, owned_before, desired_replicas, 
                 ([name] if restored_gone else [])}
 
     return watch_until(api_client, "api/v1", "pods", namespace, condition, deadline,
-                      lambda objs: "%s %s has not adopted pod %s and removed the surplus pod yet" % (
-                          controller.get("kind"), controller.get("name"), name))
+                       lambda objs: "%s %s has not adopted pod %s and removed the surplus pod yet" % (
+                           controller.get("kind"), controller.get("name"), name))
 
 
 def _label_ops(pod, plan):
@@ -234,8 +234,8 @@ def _drop_deletion_cost(api_client, namespace, name, warnings):
 def _wait_gone(api_client, pod, deadline):
     namespace, name, uid = pod["metadata"]["namespace"], pod["metadata"]["name"], pod["metadata"]["uid"]
     watch_until(api_client, "api/v1", "pods", namespace,
-               lambda objs: name not in objs or objs[name]["metadata"].get("uid") != uid, deadline,
-               lambda objs: "pod %s is still terminating" % name, field_selector="metadata.name=%s" % name)
+                lambda objs: name not in objs or objs[name]["metadata"].get("uid") != uid, deadline,
+                lambda objs: "pod %s is still terminating" % name, field_selector="metadata.name=%s" % name)
 
 
 def _deletion_diff(name, summary):

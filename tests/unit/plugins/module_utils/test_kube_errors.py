@@ -113,7 +113,6 @@ def test_k8s_error_passes_through_unchanged():
     assert describe_error(KubeError('already clear'), 'read') == 'already clear'
 
 
-
 def test_action_without_an_object_reads_naturally():
     assert describe_error(ValueError('x'), 'read the server version') == (
         'unexpected ValueError while trying to read the server version: x')
