@@ -27,7 +27,7 @@ if [[ -n "${TRIAGE_TEST_KUBECONFIG:-}" ]]; then
     say "integration: using the cluster of TRIAGE_TEST_KUBECONFIG=${kubeconfig} (not starting kubesim)"
 else
     if ! "${VENV_PY}" -c 'import kubesim' 2>/dev/null; then
-        skip "integration: the kubesim emulator is not importable from .venv yet (tests/kubesim is being built); run 'make venv' once tests/kubesim/pyproject.toml exists"
+        skip "integration: the kubesim emulator is not importable from .venv; run 'make venv'"
     fi
     kubeconfig="${run_dir}/kubeconfig"
     audit_log="${run_dir}/audit.log"

@@ -27,7 +27,9 @@ require_venv() {
 }
 
 # Copy the files git knows about (tracked, plus untracked files that are not ignored) into
-# COLLECTION_DIR, fresh. The emulator and the benchmarks are not part of the collection.
+# COLLECTION_DIR, fresh, minus what never ships (build_ignore in galaxy.yml, the one list, read by
+# hack/never_ships.py). hack/ is kept so that sanity (shellcheck) still checks the scripts, and .gitignore so
+# that ansible-test, which lists files with git, does not see its own tests/output.
 # A lock keeps two runs in the same checkout from deleting each other's copy.
 prepare_collection_copy() {
     mkdir -p "${COLLECTION_ROOT}"
@@ -41,7 +43,7 @@ prepare_collection_copy() {
     (
         cd "${REPO_ROOT}" || exit 1
         git ls-files -z --cached --others --exclude-standard \
-            | grep -z -v -E '^(tests/kubesim/|bench/)' \
+            | "${VENV_PY}" "${REPO_ROOT}/hack/never_ships.py" filter --keep hack/ --keep .gitignore \
             | while IFS= read -r -d '' path; do
                 # deleted-but-tracked files are listed by --cached; skip them
                 [[ -e "${path}" || -L "${path}" ]] && printf '%s\0' "${path}"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Create or update .venv with the pinned toolchain (requirements-dev.txt) and, once it
-# exists, the in-repo emulator (tests/kubesim). Idempotent: pip only runs when an input
-# file changed since the last successful install.
+# Create or update .venv with the pinned toolchain (requirements-dev.txt) and the in-repo
+# emulator (tests/kubesim). Idempotent: pip only runs when an input file changed since the
+# last successful install.
 set -euo pipefail
 # shellcheck source=hack/lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -38,10 +38,7 @@ fi
 
 "${VENV_PY}" -m pip install --quiet --upgrade pip
 "${VENV_PY}" -m pip install --quiet -r requirements-dev.txt
-if [[ -f "${kubesim_pyproject}" ]]; then
-    "${VENV_PY}" -m pip install --quiet -e tests/kubesim
-else
-    say "tests/kubesim/pyproject.toml does not exist yet: the emulator is not installed"
-fi
+[[ -f "${kubesim_pyproject}" ]] || die "tests/kubesim/pyproject.toml is missing from this checkout"
+"${VENV_PY}" -m pip install --quiet -e tests/kubesim
 echo "${digest}" > "${stamp}"
 say ".venv is ready: $("${VENV}/bin/ansible" --version | head -n1)"

@@ -55,11 +55,6 @@ options:
       - The name of the pod to hijack (the source pod for O(mode=copy)).
     type: str
     required: true
-  namespace:
-    description:
-      - The namespace of the pod.
-    type: str
-    required: true
   container:
     description:
       - The container whose image (O(mode=image)) or overrides (O(mode=copy)) apply.
@@ -140,39 +135,34 @@ options:
     description:
       - Hijack a pod that is not isolated (has no C(triage.k8s/isolated=true) label). Production traffic may then
         reach the hijacked code. A terminating pod is refused even with this.
-    type: bool
-    default: false
   hijacked_by:
     description:
       - Who is doing this, recorded in C(triage.k8s/hijacked-by) (and C(triage.k8s/isolated-by) of a copy).
-      - Defaults to O(impersonate_user) when set, otherwise to the login name on the host that runs the module.
+      - Defaults to O(impersonate_user) when set, otherwise to C(<local user>@<host>) of the machine running the
+        module (the same rule as O(triage.k8s.pod_isolate#module:isolated_by)).
     type: str
   wait:
     description:
       - Wait until the new container is running and ready (O(mode=image)), the ephemeral container runs
         (O(mode=debug_container)) or the copy is ready (O(mode=copy)). The wait watches the pod; it never polls.
-    type: bool
-    default: true
   wait_timeout:
     description:
-      - How many seconds to wait, for the hijack and again for a rollback.
-    type: int
+      - How many seconds to wait, for the hijack and again for a rollback. Must be at least V(0), as in every module
+        of the collection; with V(0) a wait that has not finished at once fails (and O(rollback_on_failure) applies).
     default: 120
 extends_documentation_fragment:
   - triage.k8s.k8s_auth
+  - triage.k8s.common.namespace
+  - triage.k8s.common.wait
+  - triage.k8s.common.force
+  - triage.k8s.common.attributes
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: Only GET requests are sent; the result holds the request body that would be sent.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
     details: Shows the container images and C(triage.k8s/) annotations, the ephemeral container names, or the copy.
-  action_group:
-    support: full
-    membership: [triage.k8s.pods]
-    description: Use C(group/triage.k8s.pods) in C(module_defaults) to set the connection options.
 notes:
   - Ephemeral containers cannot be removed from a pod. Delete the pod (M(triage.k8s.pod_restore)
     O(triage.k8s.pod_restore#module:state=absent)) to get rid of them.
@@ -359,26 +349,23 @@ body:
   type: dict
 '''
 
-import getpass
-import traceback
-
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.triage.k8s.plugins.module_utils.connection import (
-    auth_argument_spec,
-    get_api_client,
-    server_host,
+from ansible_collections.triage.k8s.plugins.module_utils.glue.module import api_client as connect, finish, run
+from ansible_collections.triage.k8s.plugins.module_utils.glue.options import (
+    input_problems,
+    default_actor,
+    module_spec,
+    verb_options,
 )
-from ansible_collections.triage.k8s.plugins.module_utils.durations import format_rfc3339, utc_now
-from ansible_collections.triage.k8s.plugins.module_utils.hijack_actions import HijackFailed, run
-from ansible_collections.triage.k8s.plugins.module_utils.hijack_plan import (
+from ansible_collections.triage.k8s.plugins.module_utils.hijack.plan import (
     DEBUG_PROFILES,
     MODES,
     HijackError,
     validate_image_reference,
 )
-from ansible_collections.triage.k8s.plugins.module_utils.hijack_waits import WatchError
-from ansible_collections.triage.k8s.plugins.module_utils.kube_requests import ApiCallError
+from ansible_collections.triage.k8s.plugins.module_utils.hijack.run import run as hijack
+from ansible_collections.triage.k8s.plugins.module_utils.model.durations import format_rfc3339, utc_now
 
 # Options that only make sense in some modes; giving them elsewhere is a mistake worth reporting.
 MODE_ONLY_OPTIONS = {
@@ -392,11 +379,11 @@ MODE_ONLY_OPTIONS = {
 
 
 def argument_spec():
-    spec = auth_argument_spec()
-    spec.update(
+    return module_spec(
+        name_required=True,
+        wait_timeout=120,
+        force=True,
         mode=dict(type="str", choices=list(MODES), default="image"),
-        name=dict(type="str", required=True),
-        namespace=dict(type="str", required=True),
         container=dict(type="str"),
         image=dict(type="str"),
         command=dict(type="list", elements="str"),
@@ -408,12 +395,8 @@ def argument_spec():
         security_context=dict(type="dict"),
         copy_name=dict(type="str"),
         rollback_on_failure=dict(type="bool", default=True),
-        force=dict(type="bool", default=False),
         hijacked_by=dict(type="str"),
-        wait=dict(type="bool", default=True),
-        wait_timeout=dict(type="int", default=120),
     )
-    return spec
 
 
 def check_params(params):
@@ -425,19 +408,9 @@ def check_params(params):
                               % (option, params["mode"], " or ".join(modes), hint))
     if params["image"] is not None:
         validate_image_reference(params["image"])
-    if params["wait_timeout"] <= 0:
-        raise HijackError("wait_timeout must be a positive number of seconds")
-
-
-def who(params):
-    if params["hijacked_by"]:
-        return params["hijacked_by"]
-    if params.get("impersonate_user"):
-        return params["impersonate_user"]
-    try:
-        return getpass.getuser()
-    except Exception:  # pylint: disable=broad-except
-        return "unknown"
+    problems = input_problems(params, {})
+    if problems:
+        raise HijackError("; ".join(problems))
 
 
 def main():
@@ -450,20 +423,11 @@ def main():
         check_params(module.params)
     except HijackError as exc:
         module.fail_json(msg=str(exc))
-    api_client = get_api_client(module)
-    try:
-        result = run(api_client, module.params, module.check_mode, module._diff,
-                     format_rfc3339(utc_now()), who(module.params))
-    except HijackFailed as exc:
-        module.fail_json(msg=str(exc), **exc.result)
-    except (HijackError, WatchError) as exc:
-        module.fail_json(msg=str(exc), changed=False)
-    except ApiCallError as exc:
-        module.fail_json(msg=exc.describe(), changed=False)
-    except Exception as exc:  # pylint: disable=broad-except
-        module.fail_json(msg="unexpected error talking to %s: %s" % (server_host(api_client), exc),
-                         exception=traceback.format_exc())
-    module.exit_json(**result)
+    options = verb_options(module.params)
+    api_client = connect(module)
+    who = module.params["hijacked_by"] or default_actor(module.params)
+    finish(module, run(module, lambda: hijack(api_client, options, module.check_mode, module._diff,
+                                              format_rfc3339(utc_now()), who), client=api_client))
 
 
 if __name__ == "__main__":

@@ -19,10 +19,6 @@ description:
 author:
   - triage.k8s contributors (@triage-k8s)
 options:
-  namespace:
-    description: Namespace to read.
-    type: str
-    required: true
   name:
     description: One pod. Mutually exclusive with O(label_selector).
     type: str
@@ -31,17 +27,15 @@ options:
     type: str
 extends_documentation_fragment:
   - triage.k8s.k8s_auth
+  - triage.k8s.common.namespace
+  - triage.k8s.common.attributes
 attributes:
   check_mode:
     support: full
-    description: Read-only.
+    details: Read-only.
   diff_mode:
     support: none
-    description: Nothing changes.
-  action_group:
-    support: full
-    membership: [triage.k8s.pods]
-    description: Use C(group/triage.k8s.pods) in C(module_defaults) to set the connection options.
+    details: Nothing changes.
 '''
 
 EXAMPLES = r'''
@@ -79,53 +73,55 @@ pods:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.triage.k8s.plugins.module_utils.connection import auth_argument_spec, get_api_client
-from ansible_collections.triage.k8s.plugins.module_utils.cluster_view import PodNotFound, list_pods, read_pod
-from ansible_collections.triage.k8s.plugins.module_utils.isolation_plan import controller_ref, is_pod_ready
-from ansible_collections.triage.k8s.plugins.module_utils.kube_requests import ApiCallError
-from ansible_collections.triage.k8s.plugins.module_utils.label_selectors import parse_selector_string
-from ansible_collections.triage.k8s.plugins.module_utils import undo_record
+from ansible_collections.triage.k8s.plugins.module_utils.glue.module import api_client as connect, finish, run
+from ansible_collections.triage.k8s.plugins.module_utils.glue.options import input_problems, module_spec
+from ansible_collections.triage.k8s.plugins.module_utils.kube.reads import list_pods, read_pod
+from ansible_collections.triage.k8s.plugins.module_utils.model import record
+from ansible_collections.triage.k8s.plugins.module_utils.model.pods import (
+    controller_ref,
+    is_pod_ready,
+    is_terminating,
+    pod_summary,
+)
+
+# The fields of the shared pod summary that pod_info returns (RETURN documents them).
+SUMMARY_FIELDS = ("name", "uid", "ip", "node", "phase", "labels")
 
 
 def describe(pod):
-    metadata = pod.get("metadata") or {}
-    status = pod.get("status") or {}
+    """The shared pod summary, plus readiness, the controller and the parsed record."""
+    summary = pod_summary(pod)
     ref = controller_ref(pod)
     try:
-        record = undo_record.parse_record(pod)
-    except undo_record.UndoRecordError as exc:
-        record = {"error": str(exc)}
-    return {
-        "name": metadata.get("name"), "uid": metadata.get("uid"), "ip": status.get("podIP"),
-        "node": (pod.get("spec") or {}).get("nodeName"), "phase": status.get("phase"), "ready": is_pod_ready(pod),
-        "terminating": bool(metadata.get("deletionTimestamp")),
-        "controller": dict((k, ref.get(k)) for k in ("kind", "name", "uid")) if ref else None,
-        "labels": dict(metadata.get("labels") or {}), "isolated": undo_record.is_marked(pod), "record": record,
-    }
+        parsed = record.parse_record(pod)
+    except record.UndoRecordError as exc:
+        parsed = {"error": str(exc)}
+    described = dict((k, summary[k]) for k in SUMMARY_FIELDS)
+    described.update(
+        ready=is_pod_ready(pod), terminating=is_terminating(pod),
+        controller=dict((k, ref.get(k)) for k in ("kind", "name", "uid")) if ref else None,
+        isolated=record.is_marked(pod), record=parsed)
+    return described
 
 
 def main():
-    spec = auth_argument_spec()
-    spec.update(namespace=dict(type="str", required=True), name=dict(type="str"), label_selector=dict(type="str"))
+    spec = module_spec(label_selector=dict(type="str"))
     module = AnsibleModule(argument_spec=spec, mutually_exclusive=[("name", "label_selector")],
                            supports_check_mode=True)
     params = module.params
-    if params["label_selector"]:
-        try:
-            parse_selector_string(params["label_selector"])
-        except ValueError as exc:
-            module.fail_json(msg="label_selector: %s" % exc)
-    api_client = get_api_client(module)
-    try:
+    problems = input_problems(params, {})
+    if problems:
+        module.fail_json(msg="; ".join(problems))
+    api_client = connect(module)
+
+    def work():
         if params["name"]:
             pods = [read_pod(api_client, params["namespace"], params["name"])]
         else:
             pods, _rv = list_pods(api_client, params["namespace"], params["label_selector"])
-    except PodNotFound as exc:
-        module.fail_json(msg=str(exc))
-    except ApiCallError as exc:
-        module.fail_json(msg=exc.describe())
-    module.exit_json(changed=False, pods=sorted((describe(p) for p in pods), key=lambda p: p["name"]))
+        return {"changed": False, "pods": sorted((describe(p) for p in pods), key=lambda p: p["name"])}
+
+    finish(module, run(module, work, client=api_client))
 
 
 if __name__ == "__main__":

@@ -60,11 +60,6 @@ options:
     description:
       - Name of the pod to isolate. Mutually exclusive with O(label_selector).
     type: str
-  namespace:
-    description:
-      - Namespace of the pod(s).
-    type: str
-    required: true
   label_selector:
     description:
       - Isolate every pod matching this label selector (same syntax as C(kubectl -l), for example V(app=web,tier!=db)).
@@ -96,8 +91,6 @@ options:
     description:
       - Isolate even when a guard fails (StatefulSet, bare or Job pod, terminating, last endpoint, PDB, max_isolated).
         The overridden guards are listed in the warnings and in RV(plan.forced).
-    type: bool
-    default: false
   max_isolated:
     description:
       - Maximum number of isolated pods per workload (the Deployment, or the controller when it has no owner).
@@ -114,34 +107,29 @@ options:
     type: str
   isolated_by:
     description:
-      - Who isolates the pod, stored in C(triage.k8s/isolated-by). Defaults to C(<local user>@<host>) of the machine
-        running the module.
+      - Who isolates the pod, stored in C(triage.k8s/isolated-by). Defaults to O(impersonate_user) when set,
+        otherwise to C(<local user>@<host>) of the machine running the module.
     type: str
   wait:
     description:
       - Wait until the pod is released, the replacement is Ready and the pod left every Endpoints/EndpointSlice.
       - V(replace-first) always waits for the replacement before cutting the Service labels; V(false) only skips the
         final wait for the endpoints.
-    type: bool
-    default: true
   wait_timeout:
-    description:
-      - Seconds to wait in total, across all phases.
-    type: int
     default: 300
 extends_documentation_fragment:
   - triage.k8s.k8s_auth
+  - triage.k8s.common.namespace
+  - triage.k8s.common.wait
+  - triage.k8s.common.force
+  - triage.k8s.common.attributes
 attributes:
   check_mode:
     support: full
-    description: Computes the plan and the diff; sends no mutating request.
+    details: Computes the plan and the diff; sends no mutating request.
   diff_mode:
     support: full
-    description: Shows the labels and annotations of the pod before and after.
-  action_group:
-    support: full
-    membership: [triage.k8s.pods]
-    description: Use C(group/triage.k8s.pods) in C(module_defaults) to set the connection options.
+    details: Shows the labels and annotations of the pod before and after.
 notes:
   - Label keys containing C(/) are escaped as C(~1) in the JSON-patch paths.
   - An isolated pod has no owner any more, so garbage collection never deletes it. Use
@@ -219,7 +207,7 @@ pod:
   sample:
     name: web-5d4b8f7c9-x2xkq
     ip: 10.244.1.7
-    node: kubesim-node-1
+    node: worker-2
 plan:
   description: What was (or in check mode would be) done.
   returned: when one pod was handled
@@ -277,50 +265,36 @@ results:
   elements: dict
 '''
 
-import getpass
-import socket
-
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.triage.k8s.plugins.module_utils.connection import auth_argument_spec, get_api_client
-from ansible_collections.triage.k8s.plugins.module_utils.cluster_view import PodNotFound, list_pods
-from ansible_collections.triage.k8s.plugins.module_utils.isolation_plan import PlanError
-from ansible_collections.triage.k8s.plugins.module_utils.isolation_run import (
-    IsolationFailed,
-    IsolationRefused,
-    isolate_pod,
+from ansible_collections.triage.k8s.plugins.module_utils.glue.module import api_client as connect, finish, run
+from ansible_collections.triage.k8s.plugins.module_utils.glue.options import (
+    input_problems,
+    default_actor,
+    module_spec,
+    verb_options,
 )
-from ansible_collections.triage.k8s.plugins.module_utils.kube_requests import ApiCallError
-from ansible_collections.triage.k8s.plugins.module_utils.label_selectors import parse_selector_string
-from ansible_collections.triage.k8s.plugins.module_utils import undo_record
-
-
-def default_isolated_by():
-    try:
-        return "%s@%s" % (getpass.getuser(), socket.gethostname())
-    except Exception:  # pylint: disable=broad-except
-        return "triage.k8s"
+from ansible_collections.triage.k8s.plugins.module_utils.isolate.plan import STRATEGY_CHOICES
+from ansible_collections.triage.k8s.plugins.module_utils.isolate.run import isolate_pod
+from ansible_collections.triage.k8s.plugins.module_utils.kube.reads import list_pods
+from ansible_collections.triage.k8s.plugins.module_utils.model import record
+from ansible_collections.triage.k8s.plugins.module_utils.model.outcomes import PartialFailure, Refused
 
 
 def argument_spec():
-    spec = auth_argument_spec()
-    spec.update(
-        name=dict(type="str"),
-        namespace=dict(type="str", required=True),
+    return module_spec(
+        wait_timeout=300,
+        force=True,
         label_selector=dict(type="str"),
         max_pods=dict(type="int", default=1),
-        strategy=dict(type="str", default="auto", choices=["auto", "replace-first", "immediate"]),
+        strategy=dict(type="str", default="auto", choices=list(STRATEGY_CHOICES)),
         keys=dict(type="list", elements="str", no_log=False),
         values=dict(type="dict"),
-        force=dict(type="bool", default=False),
         max_isolated=dict(type="int", default=1),
         reason=dict(type="str"),
         ticket=dict(type="str"),
         isolated_by=dict(type="str"),
-        wait=dict(type="bool", default=True),
-        wait_timeout=dict(type="int", default=300),
     )
-    return spec
 
 
 def target_pods(module, api_client):
@@ -328,22 +302,18 @@ def target_pods(module, api_client):
     params = module.params
     if params["name"]:
         return [params["name"]]
-    try:
-        parse_selector_string(params["label_selector"])
-    except ValueError as exc:
-        module.fail_json(msg="label_selector: %s" % exc)
     pods, _rv = list_pods(api_client, params["namespace"], params["label_selector"])
-    names = sorted(p["metadata"]["name"] for p in pods if not undo_record.is_marked(p))
+    names = sorted(p["metadata"]["name"] for p in pods if not record.is_marked(p))
     if not names:
         # ok either way (a re-run must stay idempotent), but a mistyped selector must not pass silently.
         module.warn("label_selector %r matches %s in namespace %s; nothing to isolate" % (
             params["label_selector"], "only already isolated pods (%s)" % ", ".join(
                 sorted(p["metadata"]["name"] for p in pods)) if pods else "no pod", params["namespace"]))
     if len(names) > params["max_pods"]:
-        module.fail_json(
-            msg="label_selector %r matches %d pods in namespace %s (%s), more than max_pods=%d; nothing was changed"
+        raise Refused(
+            "label_selector %r matches %d pods in namespace %s (%s), more than max_pods=%d; nothing was changed"
             % (params["label_selector"], len(names), params["namespace"], ", ".join(names), params["max_pods"]),
-            matched=names)
+            {"matched": names})
     return names
 
 
@@ -355,49 +325,43 @@ def main():
         supports_check_mode=True,
     )
     params = module.params
-    for option in ("max_pods", "max_isolated", "wait_timeout"):
-        if params[option] < (0 if option == "wait_timeout" else 1):
-            module.fail_json(msg="%s must be at least %d, got %d" % (
-                option, 0 if option == "wait_timeout" else 1, params[option]))
-    options = dict(
-        keys=params["keys"], values=params["values"], strategy=params["strategy"], force=params["force"],
-        max_isolated=params["max_isolated"], reason=params["reason"], ticket=params["ticket"],
-        isolated_by=params["isolated_by"] or default_isolated_by(), wait=params["wait"],
-        wait_timeout=params["wait_timeout"],
-    )
-    api_client = get_api_client(module)
+    problems = input_problems(params, {"max_pods": 1, "max_isolated": 1})
+    if problems:
+        module.fail_json(msg="; ".join(problems))
+    options = verb_options(params)
+    options["isolated_by"] = params["isolated_by"] or default_actor(params)
+    api_client = connect(module)
     results = []
-    try:
+
+    def work():
         names = target_pods(module, api_client)
         for name in names:
-            results.append(isolate_pod(api_client, params["namespace"], name, options,
-                                       check_mode=module.check_mode, leaving=[r["pod"]["name"] for r in results]))
-    except (PodNotFound, PlanError) as exc:
-        module.fail_json(msg=str(exc), results=results, changed=any(r["changed"] for r in results))
-    except IsolationRefused as exc:
-        module.fail_json(msg=str(exc), plan=exc.plan, results=results, changed=any(r["changed"] for r in results))
-    except IsolationFailed as exc:
-        results.append(exc.partial)
-        module.fail_json(msg=str(exc), results=results, changed=any(r.get("changed") for r in results),
-                         **_single(exc.partial))
-    except ApiCallError as exc:
-        module.fail_json(msg=exc.describe(), results=results, changed=any(r["changed"] for r in results))
-    except undo_record.UndoRecordError as exc:
-        module.fail_json(msg="the pod carries an unreadable isolation record: %s" % exc, results=results)
+            try:
+                results.append(isolate_pod(api_client, params["namespace"], name, options,
+                                           check_mode=module.check_mode,
+                                           leaving=[r["pod"]["name"] for r in results]))
+            except PartialFailure as exc:
+                partial = dict(exc.result)
+                partial.pop("diff", None)
+                results.append(partial)
+                raise PartialFailure(str(exc), dict(_single(partial), warnings=partial.pop("warnings", []),
+                                                    changed=any(r.get("changed") for r in results)))
+        return results
 
+    run(module, work, context=lambda: {"results": results, "changed": any(r.get("changed") for r in results)},
+        client=api_client)
     for result in results:
         for warning in result.pop("warnings", []):
             module.warn(warning)
     output = dict(changed=any(r["changed"] for r in results), results=results)
     if len(results) == 1:
         output.update(_single(results[0]))
-    if module._diff:
-        diffs = [r["diff"] for r in results if r.get("diff")]
-        if diffs:
-            output["diff"] = diffs[0] if len(diffs) == 1 else diffs
+    diffs = [r["diff"] for r in results if r.get("diff")]
+    if diffs:
+        output["diff"] = diffs[0] if len(diffs) == 1 else diffs
     for result in results:
         result.pop("diff", None)
-    module.exit_json(**output)
+    finish(module, output)
 
 
 def _single(result):

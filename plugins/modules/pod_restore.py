@@ -16,7 +16,7 @@ description:
   - Undoes M(triage.k8s.pod_isolate) from the undo record it left on the pod (the C(triage.k8s/) label and
     annotations).
   - B(state=in_service) puts the original labels back and removes every C(triage.k8s/) label and annotation. The
-    ReplicaSet adopts the pod again and, in the same sync, deletes one surplus pod (see k8s_semantics.md §1.3). By
+    ReplicaSet adopts the pod again and, in the same sync, deletes one surplus pod (the lowest-ranked one). By
     default the restored pod is the one kept - the module sets C(controller.kubernetes.io/pod-deletion-cost) to
     the highest value for that scale-down and removes it again afterwards - and RV(removed_pods) reports which pod
     the controller removed.
@@ -42,11 +42,6 @@ options:
       - Name of the isolated pod. Required with O(state=in_service); with O(state=absent) either O(name) or
         O(isolated_before).
     type: str
-  namespace:
-    description:
-      - Namespace of the pod(s).
-    type: str
-    required: true
   state:
     description:
       - V(in_service) puts the pod back behind its Services and controller; V(absent) deletes it.
@@ -68,8 +63,6 @@ options:
       - With O(state=absent), delete the named pod even when it is not marked as isolated.
       - With O(state=in_service), restore even when the workload rolled since the isolation or the pod came from a
         controller other than a ReplicaSet or DaemonSet.
-    type: bool
-    default: false
   keep_restored:
     description:
       - Steer the controller's scale-down so the restored pod is kept and another one is removed, with
@@ -88,26 +81,21 @@ options:
   wait:
     description:
       - Wait for the adoption and the surplus removal (V(in_service)) or until the pod is gone (V(absent)).
-    type: bool
-    default: true
   wait_timeout:
-    description:
-      - Seconds to wait in total.
-    type: int
     default: 300
 extends_documentation_fragment:
   - triage.k8s.k8s_auth
+  - triage.k8s.common.namespace
+  - triage.k8s.common.wait
+  - triage.k8s.common.force
+  - triage.k8s.common.attributes
 attributes:
   check_mode:
     support: full
-    description: Reports the plan and the diff; sends no mutating request.
+    details: Reports the plan and the diff; sends no mutating request.
   diff_mode:
     support: full
-    description: Labels and annotations before and after, or the pod before deletion.
-  action_group:
-    support: full
-    membership: [triage.k8s.pods]
-    description: Use C(group/triage.k8s.pods) in C(module_defaults) to set the connection options.
+    details: Labels and annotations before and after, or the pod before deletion.
 notes:
   - Required RBAC in the namespace - pods get, list, watch, patch, delete; replicasets and deployments get;
     events create.
@@ -179,36 +167,23 @@ timings:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.triage.k8s.plugins.module_utils.connection import auth_argument_spec, get_api_client
-from ansible_collections.triage.k8s.plugins.module_utils.cluster_view import PodNotFound
-from ansible_collections.triage.k8s.plugins.module_utils.durations import parse_duration
-from ansible_collections.triage.k8s.plugins.module_utils.kube_requests import ApiCallError
-from ansible_collections.triage.k8s.plugins.module_utils.restore_plan import RestoreRefused
-from ansible_collections.triage.k8s.plugins.module_utils.restore_run import (
-    RestoreFailed,
-    delete_isolated,
-    reap,
-    restore_in_service,
-)
-from ansible_collections.triage.k8s.plugins.module_utils.undo_record import UndoRecordError
+from ansible_collections.triage.k8s.plugins.module_utils.glue.module import api_client as connect, finish, run
+from ansible_collections.triage.k8s.plugins.module_utils.glue.options import input_problems, module_spec, verb_options
+from ansible_collections.triage.k8s.plugins.module_utils.model.durations import parse_duration
+from ansible_collections.triage.k8s.plugins.module_utils.restore.run import delete_isolated, reap, restore_in_service
 
 
 def argument_spec():
-    spec = auth_argument_spec()
-    spec.update(
-        name=dict(type="str"),
-        namespace=dict(type="str", required=True),
+    return module_spec(
+        wait_timeout=300,
+        force=True,
         state=dict(type="str", default="in_service", choices=["in_service", "absent"]),
         isolated_before=dict(type="str"),
         max_pods=dict(type="int", default=1),
-        force=dict(type="bool", default=False),
         keep_restored=dict(type="bool", default=True),
         revert_image=dict(type="bool", default=True),
         grace_period=dict(type="int"),
-        wait=dict(type="bool", default=True),
-        wait_timeout=dict(type="int", default=300),
     )
-    return spec
 
 
 def main():
@@ -223,11 +198,9 @@ def main():
         module.fail_json(msg="state=absent needs name (one pod) or isolated_before (the reaper)")
     if params["state"] == "in_service" and params["isolated_before"]:
         module.fail_json(msg="isolated_before only applies to state=absent")
-    if params["max_pods"] < 1:
-        module.fail_json(msg="max_pods must be at least 1, got %d" % params["max_pods"])
-    if params["wait_timeout"] < 0:
-        # A negative budget would make the wait fail only after the labels were already changed.
-        module.fail_json(msg="wait_timeout must be at least 0, got %d" % params["wait_timeout"])
+    problems = input_problems(params, {"max_pods": 1})
+    if problems:
+        module.fail_json(msg="; ".join(problems))
     if params["grace_period"] is not None and params["grace_period"] < 0:
         module.fail_json(msg="grace_period must not be negative, got %d" % params["grace_period"])
     older_than = None
@@ -236,33 +209,17 @@ def main():
             older_than = parse_duration(params["isolated_before"])
         except ValueError as exc:
             module.fail_json(msg="isolated_before: %s" % exc)
-    option_names = ("force", "keep_restored", "revert_image", "grace_period", "wait", "wait_timeout", "max_pods")
-    options = dict((k, params[k]) for k in option_names)
-    api_client = get_api_client(module)
-    try:
+    options = verb_options(params)
+    api_client = connect(module)
+
+    def work():
         if params["state"] == "in_service":
-            result = restore_in_service(api_client, params["namespace"], params["name"], options, module.check_mode)
-        elif params["name"]:
-            result = delete_isolated(api_client, params["namespace"], params["name"], options, module.check_mode)
-        else:
-            result = reap(api_client, params["namespace"], older_than, options, module.check_mode)
-    except (PodNotFound, RestoreRefused) as exc:
-        module.fail_json(msg=str(exc), changed=False)
-    except RestoreFailed as exc:
-        partial = dict(exc.partial)
-        partial.pop("diff", None)
-        partial.pop("warnings", None)
-        module.fail_json(msg=str(exc), **partial)
-    except ApiCallError as exc:
-        module.fail_json(msg=exc.describe(), changed=False)
-    except UndoRecordError as exc:
-        module.fail_json(msg="the pod carries an unreadable isolation record: %s" % exc, changed=False)
-    for warning in result.pop("warnings", []) or []:
-        module.warn(warning)
-    diff = result.pop("diff", None)
-    if module._diff and diff:
-        result["diff"] = diff
-    module.exit_json(**result)
+            return restore_in_service(api_client, params["namespace"], params["name"], options, module.check_mode)
+        if params["name"]:
+            return delete_isolated(api_client, params["namespace"], params["name"], options, module.check_mode)
+        return reap(api_client, params["namespace"], older_than, options, module.check_mode)
+
+    finish(module, run(module, work, client=api_client))
 
 
 if __name__ == "__main__":

@@ -13,8 +13,8 @@ module: preflight
 short_description: Check the connection, identity and permissions before an incident response
 version_added: 1.0.0
 description:
-  - Connects to the Kubernetes API server and reports its version, who you are, whether it is the kubesim
-    emulator, and which of the permissions the collection needs you have in a namespace.
+  - Connects to the Kubernetes API server and reports its version, who you are, and which of the permissions
+    the collection needs you have in a namespace.
   - Run it first in a runbook, so a missing RBAC permission stops the play before any pod is touched.
   - It never changes anything. Identity and permissions are asked with C(SelfSubjectReview) and
     C(SelfSubjectAccessReview), which the API server answers without storing anything.
@@ -35,17 +35,14 @@ options:
     default: false
 extends_documentation_fragment:
   - triage.k8s.k8s_auth
+  - triage.k8s.common.attributes
 attributes:
   check_mode:
     support: full
-    description: The module is read-only and runs the same way in check mode.
+    details: The module is read-only and runs the same way in check mode.
   diff_mode:
     support: none
-    description: Nothing is changed, so there is nothing to diff.
-  action_group:
-    support: full
-    membership: [triage.k8s.pods]
-    description: Use C(group/triage.k8s.pods) in C(module_defaults) to set the connection options.
+    details: Nothing is changed, so there is nothing to diff.
 '''
 
 EXAMPLES = r'''
@@ -61,11 +58,11 @@ EXAMPLES = r'''
     that: preflight.missing | length == 0
     fail_msg: "missing permissions: {{ preflight.missing | join(', ') }}"
 
-- name: Refuse to run anywhere but the emulator
+- name: Refuse to touch a cluster older than 1.28
   triage.k8s.preflight:
-    kubeconfig: "{{ triage_kubeconfig }}"
+    kubeconfig: /etc/triage/kubeconfig
   register: preflight
-  failed_when: not preflight.is_kubesim
+  failed_when: preflight.server_version is version('v1.28', '<')
 
 - name: Check as an impersonated on-call user, failing on any missing permission
   triage.k8s.preflight:
@@ -87,18 +84,13 @@ server_version:
   description: The server's C(gitVersion) from C(/version).
   returned: always
   type: str
-  sample: v1.32.0+kubesim
-is_kubesim:
-  description: Whether the server is the kubesim emulator (its C(gitVersion) contains C(+kubesim)).
-  returned: always
-  type: bool
-  sample: true
+  sample: v1.32.0
 user:
   description: Your user name as the server sees it (after impersonation), or C(unknown) if the server
     does not serve C(SelfSubjectReview).
   returned: always
   type: str
-  sample: kubesim-admin
+  sample: oncall@example.com
 groups:
   description: Your groups as the server sees them.
   returned: always
@@ -159,12 +151,10 @@ missing:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.triage.k8s.plugins.module_utils.api_errors import K8sError
-from ansible_collections.triage.k8s.plugins.module_utils.connection import (
-    auth_argument_spec,
-    get_api_client,
-)
-from ansible_collections.triage.k8s.plugins.module_utils.preflight import run_preflight
+from ansible_collections.triage.k8s.plugins.module_utils.glue.module import api_client as connect, finish, run
+from ansible_collections.triage.k8s.plugins.module_utils.kube.connection import auth_argument_spec
+from ansible_collections.triage.k8s.plugins.module_utils.model.outcomes import Refused
+from ansible_collections.triage.k8s.plugins.module_utils.preflight.checks import run_preflight
 
 
 def main():
@@ -174,18 +164,16 @@ def main():
         fail_on_missing=dict(type='bool', default=False),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    api_client = get_api_client(module)
-    try:
+    api_client = connect(module)
+
+    def work():
         report, warnings = run_preflight(api_client, module.params['namespace'])
-    except K8sError as exc:
-        module.fail_json(msg=str(exc))
-    for warning in warnings:
-        module.warn(warning)
-    if module.params['fail_on_missing'] and report['missing']:
-        module.fail_json(
-            msg='missing permissions in namespace %s: %s' % (report['namespace'], ', '.join(report['missing'])),
-            changed=False, **report)
-    module.exit_json(changed=False, **report)
+        if module.params['fail_on_missing'] and report['missing']:
+            raise Refused('missing permissions in namespace %s: %s' % (report['namespace'], ', '.join(report['missing'])),
+                          dict(report, warnings=warnings))
+        return dict(report, changed=False, warnings=warnings)
+
+    finish(module, run(module, work, client=api_client))
 
 
 if __name__ == '__main__':

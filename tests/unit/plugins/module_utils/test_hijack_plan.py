@@ -14,8 +14,11 @@ import json
 
 import pytest
 
-from ansible_collections.triage.k8s.plugins.module_utils import hijack_plan as plan
-from ansible_collections.triage.k8s.plugins.module_utils.hijack_plan import HijackError
+from ansible_collections.triage.k8s.plugins.module_utils.hijack import plan
+from ansible_collections.triage.k8s.plugins.module_utils.model import record
+from ansible_collections.triage.k8s.plugins.module_utils.model.images import images_equivalent
+from ansible_collections.triage.k8s.plugins.module_utils.model.patches import build_image_revert_patch
+from ansible_collections.triage.k8s.plugins.module_utils.hijack.plan import HijackError
 
 NOW = "2026-11-21T07:00:00Z"
 
@@ -23,7 +26,7 @@ NOW = "2026-11-21T07:00:00Z"
 def make_pod(containers=("app",), labels=None, annotations=None, isolated=True, **extra):
     labels = dict(labels or {"app": "web", "pod-template-hash": "5d4f"})
     if isolated:
-        labels[plan.ISOLATED_LABEL] = "true"
+        labels[record.ISOLATED_LABEL] = "true"
     pod = {
         "apiVersion": "v1",
         "kind": "Pod",
@@ -89,16 +92,16 @@ def test_invalid_image_references_say_why(image, why):
 
 
 def test_image_equivalence_follows_docker_normalization():
-    assert plan.images_equivalent("nginx", "docker.io/library/nginx:latest")
-    assert plan.images_equivalent("nginx:1.27", "docker.io/library/nginx:1.27")
-    assert plan.images_equivalent("kubesim/web:2", "docker.io/kubesim/web:2")
-    assert plan.images_equivalent("localhost:5000/app:1", "localhost:5000/app:1")
-    assert not plan.images_equivalent("nginx:1.27", "docker.io/library/nginx:1.26")
-    assert not plan.images_equivalent("kubesim/web:2", "kubesim/web:1")
+    assert images_equivalent("nginx", "docker.io/library/nginx:latest")
+    assert images_equivalent("nginx:1.27", "docker.io/library/nginx:1.27")
+    assert images_equivalent("kubesim/web:2", "docker.io/kubesim/web:2")
+    assert images_equivalent("localhost:5000/app:1", "localhost:5000/app:1")
+    assert not images_equivalent("nginx:1.27", "docker.io/library/nginx:1.26")
+    assert not images_equivalent("kubesim/web:2", "kubesim/web:1")
     digest = "sha256:" + "c" * 64
-    assert plan.images_equivalent("ghcr.io/org/app@" + digest, "ghcr.io/org/app@" + digest)
-    assert plan.images_equivalent("ghcr.io/org/app@" + digest, "ghcr.io/org/app:1@" + digest)
-    assert not plan.images_equivalent("nginx:1", None)
+    assert images_equivalent("ghcr.io/org/app@" + digest, "ghcr.io/org/app@" + digest)
+    assert images_equivalent("ghcr.io/org/app@" + digest, "ghcr.io/org/app:1@" + digest)
+    assert not images_equivalent("nginx:1", None)
 
 
 # ---------------------------------------------------------------------------- container choice
@@ -174,26 +177,26 @@ def test_image_patch_is_a_minimal_strategic_merge_by_name():
     assert not any(key.startswith("$setElementOrder") for key in body["spec"])
     assert body["metadata"]["resourceVersion"] == "42"
     annotations = body["metadata"]["annotations"]
-    assert json.loads(annotations[plan.ANNOTATION_ORIGINAL_IMAGES]) == {"app": "kubesim/web:1"}
-    assert annotations[plan.ANNOTATION_HIJACKED_BY] == "alice"
-    assert annotations[plan.ANNOTATION_HIJACKED_AT] == NOW
-    assert annotations[plan.ANNOTATION_HIJACK_MODE] == "image"
+    assert json.loads(annotations[record.ORIGINAL_IMAGES]) == {"app": "kubesim/web:1"}
+    assert annotations[record.HIJACKED_BY] == "alice"
+    assert annotations[record.HIJACKED_AT] == NOW
+    assert annotations[record.HIJACK_MODE] == "image"
 
 
 def test_a_second_hijack_keeps_the_true_original_image():
     pod = make_pod(("sidecar", "app"))
     pod["spec"]["containers"][1]["image"] = "kubesim/web:2"
-    pod["metadata"]["annotations"][plan.ANNOTATION_ORIGINAL_IMAGES] = json.dumps({"app": "kubesim/web:1"})
+    pod["metadata"]["annotations"][record.ORIGINAL_IMAGES] = json.dumps({"app": "kubesim/web:1"})
     body = plan.build_image_patch(pod, "app", "kubesim/web:3", NOW, "bob")
-    assert json.loads(body["metadata"]["annotations"][plan.ANNOTATION_ORIGINAL_IMAGES]) == {"app": "kubesim/web:1"}
+    assert json.loads(body["metadata"]["annotations"][record.ORIGINAL_IMAGES]) == {"app": "kubesim/web:1"}
     body = plan.build_image_patch(pod, "sidecar", "kubesim/web:9", NOW, "bob")
-    assert json.loads(body["metadata"]["annotations"][plan.ANNOTATION_ORIGINAL_IMAGES]) == {
+    assert json.loads(body["metadata"]["annotations"][record.ORIGINAL_IMAGES]) == {
         "app": "kubesim/web:1", "sidecar": "kubesim/web:1"}
 
 
 def test_a_damaged_original_images_record_is_an_error_not_overwritten():
     pod = make_pod()
-    pod["metadata"]["annotations"][plan.ANNOTATION_ORIGINAL_IMAGES] = "not json"
+    pod["metadata"]["annotations"][record.ORIGINAL_IMAGES] = "not json"
     with pytest.raises(HijackError, match="unreadable"):
         plan.build_image_patch(pod, "app", "kubesim/web:2", NOW, "alice")
 
@@ -223,34 +226,34 @@ def test_rollback_restores_the_previous_image_and_annotations():
     assert body["spec"] == {"containers": [{"name": "app", "image": "kubesim/web:1"}]}
     assert body["metadata"]["resourceVersion"] == "50"
     # None deletes the keys that did not exist before this hijack; unrelated annotations are untouched.
-    assert body["metadata"]["annotations"] == dict((key, None) for key in plan.HIJACK_ANNOTATIONS)
+    assert body["metadata"]["annotations"] == dict((key, None) for key in record.HIJACK_ANNOTATIONS)
 
 
 def test_rollback_of_a_second_hijack_returns_to_the_first_hijacks_image():
     before = make_pod()
     before["spec"]["containers"][0]["image"] = "kubesim/web:2"
     before["metadata"]["annotations"].update({
-        plan.ANNOTATION_ORIGINAL_IMAGES: '{"app":"kubesim/web:1"}', plan.ANNOTATION_HIJACKED_BY: "alice",
-        plan.ANNOTATION_HIJACKED_AT: "earlier", plan.ANNOTATION_HIJACK_MODE: "image"})
+        record.ORIGINAL_IMAGES: '{"app":"kubesim/web:1"}', record.HIJACKED_BY: "alice",
+        record.HIJACKED_AT: "earlier", record.HIJACK_MODE: "image"})
     body = plan.build_rollback_patch(before, before, "app")
     assert body["spec"]["containers"][0]["image"] == "kubesim/web:2"
-    assert body["metadata"]["annotations"][plan.ANNOTATION_ORIGINAL_IMAGES] == '{"app":"kubesim/web:1"}'
-    assert body["metadata"]["annotations"][plan.ANNOTATION_HIJACKED_BY] == "alice"
+    assert body["metadata"]["annotations"][record.ORIGINAL_IMAGES] == '{"app":"kubesim/web:1"}'
+    assert body["metadata"]["annotations"][record.HIJACKED_BY] == "alice"
 
 
 def test_revert_patch_for_pod_restore():
     pod = make_pod(("sidecar", "app"))
     pod["spec"]["containers"][1]["image"] = "kubesim/web:2"
-    pod["metadata"]["annotations"][plan.ANNOTATION_ORIGINAL_IMAGES] = json.dumps(
+    pod["metadata"]["annotations"][record.ORIGINAL_IMAGES] = json.dumps(
         {"app": "kubesim/web:1", "sidecar": "kubesim/web:1"})
-    body = plan.build_image_revert_patch(pod)
+    body = build_image_revert_patch(pod)
     # The sidecar already runs its original: only app changes, and the whole record goes.
     assert body["spec"] == {"containers": [{"name": "app", "image": "kubesim/web:1"}]}
-    assert body["metadata"]["annotations"] == {plan.ANNOTATION_ORIGINAL_IMAGES: None}
-    partial = plan.build_image_revert_patch(pod, containers=["sidecar"])
+    assert body["metadata"]["annotations"] == {record.ORIGINAL_IMAGES: None}
+    partial = build_image_revert_patch(pod, containers=["sidecar"])
     assert "spec" not in partial
-    assert json.loads(partial["metadata"]["annotations"][plan.ANNOTATION_ORIGINAL_IMAGES]) == {"app": "kubesim/web:1"}
-    assert plan.build_image_revert_patch(make_pod()) is None
+    assert json.loads(partial["metadata"]["annotations"][record.ORIGINAL_IMAGES]) == {"app": "kubesim/web:1"}
+    assert build_image_revert_patch(make_pod()) is None
 
 
 def test_image_diff_shows_images_and_record():
@@ -259,8 +262,8 @@ def test_image_diff_shows_images_and_record():
     diff = plan.image_mode_diff(pod, "app", "kubesim/web:2", patch)
     assert diff["before"]["images"] == {"app": "kubesim/web:1"}
     assert diff["after"]["images"] == {"app": "kubesim/web:2"}
-    assert plan.ANNOTATION_ORIGINAL_IMAGES not in diff["before"]["annotations"]
-    assert diff["after"]["annotations"][plan.ANNOTATION_HIJACK_MODE] == "image"
+    assert record.ORIGINAL_IMAGES not in diff["before"]["annotations"]
+    assert diff["after"]["annotations"][record.HIJACK_MODE] == "image"
 
 
 # ---------------------------------------------------------------------------- ephemeral containers
@@ -322,20 +325,20 @@ def test_debug_container_checks_target_and_name_clash():
 # ---------------------------------------------------------------------------- copies
 
 def test_copy_is_never_selected_by_anything():
-    source = make_pod(("app",), annotations={plan.ANNOTATION_REASON: "leaks memory", plan.ANNOTATION_TICKET: "INC-7",
+    source = make_pod(("app",), annotations={record.REASON: "leaks memory", record.TICKET: "INC-7",
                                              "deployment.kubernetes.io/revision": "3"})
     source["spec"]["ephemeralContainers"] = [{"name": "debugger", "image": "busybox"}]
     body = plan.build_copy_pod(source, "web-copy", "app", NOW, "alice")
     meta = body["metadata"]
-    assert meta["labels"] == {plan.ISOLATED_LABEL: "true"}
+    assert meta["labels"] == {record.ISOLATED_LABEL: "true"}
     assert set(meta) == {"name", "namespace", "labels", "annotations"}
     assert meta["name"] == "web-copy" and meta["namespace"] == "shop"
     annotations = meta["annotations"]
-    assert annotations[plan.ANNOTATION_COPY_OF] == "web-5d4f-abcde"
-    assert annotations[plan.ANNOTATION_ORIGINAL_LABELS] == "{}"
-    assert annotations[plan.ANNOTATION_REASON] == "leaks memory"
-    assert annotations[plan.ANNOTATION_TICKET] == "INC-7"
-    assert annotations[plan.ANNOTATION_HIJACK_MODE] == "copy"
+    assert annotations[record.COPY_OF] == "web-5d4f-abcde"
+    assert annotations[record.ORIGINAL_LABELS] == "{}"
+    assert annotations[record.REASON] == "leaks memory"
+    assert annotations[record.TICKET] == "INC-7"
+    assert annotations[record.HIJACK_MODE] == "copy"
     assert "deployment.kubernetes.io/revision" not in annotations
     assert "nodeName" not in body["spec"] and "ephemeralContainers" not in body["spec"]
     assert "status" not in body

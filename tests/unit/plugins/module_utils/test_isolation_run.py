@@ -9,8 +9,8 @@ __metaclass__ = type
 
 import datetime
 
-from ansible_collections.triage.k8s.plugins.module_utils import isolation_run
-from ansible_collections.triage.k8s.plugins.module_utils.durations import format_rfc3339, utc_now
+from ansible_collections.triage.k8s.plugins.module_utils.isolate import run as isolation_run
+from ansible_collections.triage.k8s.plugins.module_utils.model.durations import format_rfc3339, utc_now
 
 
 def written(seconds_ago):

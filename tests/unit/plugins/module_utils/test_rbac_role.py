@@ -18,7 +18,7 @@ import os
 
 import yaml
 
-from ansible_collections.triage.k8s.plugins.module_utils.preflight import REQUIRED_PERMISSIONS
+from ansible_collections.triage.k8s.plugins.module_utils.preflight.checks import REQUIRED_PERMISSIONS
 
 COLLECTION_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))))

@@ -11,8 +11,8 @@ import datetime
 
 import pytest
 
-from ansible_collections.triage.k8s.plugins.module_utils import undo_record
-from ansible_collections.triage.k8s.plugins.module_utils.restore_plan import (
+from ansible_collections.triage.k8s.plugins.module_utils.model import record as undo_record
+from ansible_collections.triage.k8s.plugins.module_utils.restore.plan import (
     DELETION_COST,
     RestoreRefused,
     plan_in_service,

@@ -6,9 +6,9 @@
 """pod_hijack end to end against an in-memory API (FakeApi) with a scripted kubelet.
 
 FakeApi answers the raw-JSON calls the module makes, applies strategic-merge patches by container
-name, enforces metadata.resourceVersion (409 when stale, k8s_semantics.md §6) and records every
-request so tests can assert that check mode sends only GETs. Its watch plays the kubelet: after an
-image change it reports the restart (§5.2), or ErrImagePull for images from a ``.invalid`` registry.
+name, enforces metadata.resourceVersion (409 when stale) and records every request so tests can assert
+that check mode sends only GETs. Its watch plays the kubelet: after an image change it reports the
+restart, or ErrImagePull for images from a ``.invalid`` registry.
 The integration targets repeat the important cases against kubesim.
 """
 
@@ -24,9 +24,10 @@ import pytest
 from ansible.module_utils import basic
 from ansible.module_utils.common.text.converters import to_bytes
 
-from ansible_collections.triage.k8s.plugins.module_utils import cluster_view, hijack_actions, hijack_waits
-from ansible_collections.triage.k8s.plugins.module_utils.hijack_plan import ISOLATED_LABEL
-from ansible_collections.triage.k8s.plugins.module_utils.kube_requests import ApiCallError
+from ansible_collections.triage.k8s.plugins.module_utils.glue import module as glue
+from ansible_collections.triage.k8s.plugins.module_utils.kube import transport
+from ansible_collections.triage.k8s.plugins.module_utils.kube.errors import Forbidden, error_class
+from ansible_collections.triage.k8s.plugins.module_utils.model.record import ISOLATED_LABEL
 from ansible_collections.triage.k8s.plugins.modules import pod_hijack
 
 
@@ -39,7 +40,7 @@ class FailJson(Exception):
 
 
 class FakeHttpError(Exception):
-    """Looks like kubernetes' ApiException to ApiCallError."""
+    """Looks like kubernetes' ApiException to the kube.errors classes."""
 
     def __init__(self, status, message, details=None):
         Exception.__init__(self, message)
@@ -80,7 +81,7 @@ class FakeApi(object):
         return {"name": name, "image": image, "imageID": image + "@sha256:" + "e" * 64, "restartCount": restarts,
                 "ready": True, "state": {"running": {"startedAt": "now"}}}
 
-    # ---- the raw-JSON layer (kube_requests.call)
+    # ---- the one transport (kube.transport.request)
     def call(self, api_client, verb, resource, method, path, name=None, namespace=None, body=None,
              content_type=None, timeout=None):
         self.requests.append((method, path))
@@ -109,11 +110,11 @@ class FakeApi(object):
             if method == "PATCH":
                 return self._patch(pod_name, sub, body, content_type)
         except FakeHttpError as exc:
-            raise ApiCallError(exc, verb, resource, name, namespace)
+            raise error_class(exc.status)(exc, verb, resource, name, namespace)
         raise AssertionError("unexpected request %s %s" % (method, path))
 
     def _patch(self, name, sub, body, content_type):
-        assert content_type == "application/strategic-merge-patch+json", "only strategic merge is allowed (§5)"
+        assert content_type == "application/strategic-merge-patch+json", "only strategic merge is allowed"
         if sub == "ephemeralcontainers" and self.forbid_ephemeral:
             raise FakeHttpError(403, 'pods "%s" is forbidden: User "bob" cannot patch resource '
                                 '"pods/ephemeralcontainers" in API group "" in the namespace "ns"' % name)
@@ -141,7 +142,7 @@ class FakeApi(object):
         return copy.deepcopy(pod)
 
     # ---- the kubelet, seen through a watch
-    def watch(self, api_client, path, timeout_seconds):
+    def watch(self, api_client, path, timeout_seconds, **kwargs):
         self.requests.append(("WATCH", path))
         name = path.split("metadata.name%3D")[1].split("&")[0]
         pod = self.pods[name]
@@ -179,10 +180,9 @@ class FakeClient(object):
 @pytest.fixture
 def api(monkeypatch):
     fake = FakeApi()
-    monkeypatch.setattr(hijack_actions, "call", fake.call)
-    monkeypatch.setattr(cluster_view, "call", fake.call)
-    monkeypatch.setattr(hijack_waits, "watch_json", fake.watch)
-    monkeypatch.setattr(pod_hijack, "get_api_client", lambda module: FakeClient())
+    monkeypatch.setattr(transport, "request", fake.call)
+    monkeypatch.setattr(transport, "watch_events", fake.watch)
+    monkeypatch.setattr(glue, "connect", lambda params: (FakeClient(), set()))
     return fake
 
 
@@ -333,11 +333,11 @@ def test_copy_is_created_once_without_labels(api):
 def test_a_watch_that_fails_after_the_write_reports_the_change(api, monkeypatch):
     api.add_pod("p")
 
-    def forbidden_watch(api_client, path, timeout_seconds):
-        raise ApiCallError(FakeHttpError(403, 'pods is forbidden: User "bob" cannot watch resource "pods"'),
-                           "watch", "pods", None, "ns")
+    def forbidden_watch(api_client, path, timeout_seconds, **kwargs):
+        raise Forbidden(FakeHttpError(403, 'pods is forbidden: User "bob" cannot watch resource "pods"'),
+                        "watch", "pods", None, "ns")
 
-    monkeypatch.setattr(hijack_waits, "watch_json", forbidden_watch)
+    monkeypatch.setattr(transport, "watch_events", forbidden_watch)
     outcome, result = run_module({"name": "p", "image": "kubesim/web:2"})
     assert outcome == "failed" and result["changed"] is True
     assert "could not follow pod ns/p" in result["msg"] and "watch" in result["msg"]

@@ -10,7 +10,7 @@ __metaclass__ = type
 import json
 
 from ansible_collections.triage.k8s.plugins.modules import pod_isolate
-from ansible_collections.triage.k8s.plugins.module_utils import undo_record
+from ansible_collections.triage.k8s.plugins.module_utils.model import record as undo_record
 from ansible_collections.triage.k8s.tests.unit.plugins.module_utils.isolation_objects import deployment_fleet, pod
 from ansible_collections.triage.k8s.tests.unit.plugins.modules.pod_cluster_fake import NS, FakeCluster
 
@@ -180,7 +180,7 @@ def _releasing(cluster, isolated_at):
 
 def test_a_fresh_releasing_record_belongs_to_another_run_and_gives_ok_without_writes(fake_api, clean_env,
                                                                                      module_runner):
-    from ansible_collections.triage.k8s.plugins.module_utils.durations import format_rfc3339, utc_now
+    from ansible_collections.triage.k8s.plugins.module_utils.model.durations import format_rfc3339, utc_now
     cluster = fleet_cluster(fake_api)
     _releasing(cluster, format_rfc3339(utc_now()))
     result, failed = module_runner(pod_isolate.main, args(fake_api, strategy="auto", wait_timeout=300))

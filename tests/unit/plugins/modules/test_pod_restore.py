@@ -10,8 +10,8 @@ __metaclass__ = type
 import json
 
 from ansible_collections.triage.k8s.plugins.modules import pod_isolate, pod_restore
-from ansible_collections.triage.k8s.plugins.module_utils import undo_record
-from ansible_collections.triage.k8s.plugins.module_utils.restore_plan import DELETION_COST
+from ansible_collections.triage.k8s.plugins.module_utils.model import record as undo_record
+from ansible_collections.triage.k8s.plugins.module_utils.restore.plan import DELETION_COST
 from ansible_collections.triage.k8s.tests.unit.plugins.module_utils.isolation_objects import deployment_fleet, pod
 from ansible_collections.triage.k8s.tests.unit.plugins.modules.pod_cluster_fake import NS, FakeCluster
 

@@ -23,8 +23,9 @@ author: triage.k8s contributors (@triage-k8s)
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.triage.k8s.plugins.module_utils.connection import get_api_client
-from ansible_collections.triage.k8s.plugins.module_utils.kube_requests import ApiCallError, call
+from ansible_collections.triage.k8s.plugins.module_utils.glue.module import api_client as get_api_client
+from ansible_collections.triage.k8s.plugins.module_utils.kube.errors import ApiError as ApiCallError
+from ansible_collections.triage.k8s.plugins.module_utils.kube.transport import request as call
 
 
 def main():

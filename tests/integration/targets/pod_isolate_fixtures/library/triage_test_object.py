@@ -26,9 +26,10 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.triage.k8s.plugins.module_utils.connection import get_api_client
-from ansible_collections.triage.k8s.plugins.module_utils.kube_requests import (
-    MERGE_PATCH, ApiCallError, api_path, call)
+from ansible_collections.triage.k8s.plugins.module_utils.glue.module import api_client as get_api_client
+from ansible_collections.triage.k8s.plugins.module_utils.kube.errors import ApiError as ApiCallError
+from ansible_collections.triage.k8s.plugins.module_utils.kube.transport import MERGE_PATCH, api_path
+from ansible_collections.triage.k8s.plugins.module_utils.kube.transport import request as call
 
 PLURALS = {"Namespace": "namespaces", "Pod": "pods", "Service": "services", "Deployment": "deployments",
            "StatefulSet": "statefulsets", "ReplicaSet": "replicasets", "PodDisruptionBudget": "poddisruptionbudgets",

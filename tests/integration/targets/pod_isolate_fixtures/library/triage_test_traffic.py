@@ -29,8 +29,8 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.triage.k8s.plugins.module_utils.connection import get_api_client
-from ansible_collections.triage.k8s.plugins.module_utils.kube_requests import api_path, request_json
+from ansible_collections.triage.k8s.plugins.module_utils.glue.module import api_client as get_api_client
+from ansible_collections.triage.k8s.plugins.module_utils.kube.transport import api_path, request
 
 
 def main():
@@ -55,7 +55,7 @@ def main():
             break
         sent += 1
         try:
-            answer = request_json(api, "GET", path, timeout=5)
+            answer = request(api, "proxy", "services" if params["service"] else "pods", "GET", path, timeout=5)
             answered_by[answer["pod"]] = answered_by.get(answer["pod"], 0) + 1
         except Exception as exc:  # pylint: disable=broad-except
             failures.append("%s: %s" % (type(exc).__name__, str(exc)[:200]))

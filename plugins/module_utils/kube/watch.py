@@ -1,0 +1,104 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) triage.k8s contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""The one list+watch loop: waits driven by watch events, never by sleeping in a loop.
+
+watch_until() LISTs the objects once (or starts from objects already in hand, such as the answer of a write),
+checks the condition, then WATCHes from that resourceVersion and re-checks after every event. When the server
+ends the stream (timeoutSeconds) or the stream drops, it watches on from the last resourceVersion seen. A 410
+Gone (the server's watch history no longer reaches that version; it keeps only a window of recent changes)
+makes it LIST again. One Deadline bounds every phase of a task, so wait_timeout bounds the whole wait.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible_collections.triage.k8s.plugins.module_utils.kube.errors import (
+    Gone,
+    StatusFailure,
+    WaitTimeout,
+    error_class,
+    is_transport_failure,
+)
+from ansible_collections.triage.k8s.plugins.module_utils.kube import transport
+from ansible_collections.triage.k8s.plugins.module_utils.kube.transport import api_path
+
+
+def _key(obj):
+    return (obj.get("metadata") or {}).get("name")
+
+
+def _seconds(deadline):
+    return max(1, int(deadline.remaining() + 0.999))
+
+
+def watch_until(api_client, prefix, plural, namespace, condition, deadline, describe, label_selector=None,
+                field_selector=None, start=None):
+    """Block until ``condition(objects_by_name)`` returns a truthy value; return that value.
+
+    ``describe(objects_by_name)`` explains what is still missing, for the WaitTimeout message.
+    ``start`` is ``(objects_by_name, resourceVersion)`` already in hand: the first LIST is skipped.
+    A watch ERROR event other than 410 raises the ApiError subclass of its status code.
+    """
+    objects, resource_version = ({}, None) if start is None else (dict(start[0]), start[1])
+    if start is not None:
+        result = condition(objects)
+        if result:
+            return result
+    while True:
+        if resource_version is None:
+            listing = transport.request(api_client, "list", plural, "GET",
+                                        api_path(prefix, "namespaces", namespace, plural, labelSelector=label_selector,
+                                                 fieldSelector=field_selector), namespace=namespace) or {}
+            objects = dict((_key(o), o) for o in listing.get("items") or [])
+            resource_version = (listing.get("metadata") or {}).get("resourceVersion")
+            result = condition(objects)
+            if result:
+                return result
+        if deadline.expired():
+            raise WaitTimeout(describe(objects))
+        path = api_path(prefix, "namespaces", namespace, plural, watch="1", resourceVersion=resource_version,
+                        allowWatchBookmarks="true", timeoutSeconds=_seconds(deadline),
+                        labelSelector=label_selector, fieldSelector=field_selector)
+        events = None
+        try:
+            events = transport.watch_events(api_client, path, _seconds(deadline), resource=plural, namespace=namespace)
+            for event in events:
+                kind = event.get("type")
+                obj = event.get("object") or {}
+                if kind == "ERROR":
+                    if obj.get("code") == 410:
+                        resource_version = None  # too old: list again
+                        break
+                    raise error_class(obj.get("code"))(StatusFailure(obj), "watch", plural, namespace=namespace)
+                new_rv = (obj.get("metadata") or {}).get("resourceVersion")
+                if new_rv:
+                    resource_version = new_rv
+                if kind == "BOOKMARK":
+                    continue
+                if kind == "DELETED":
+                    objects.pop(_key(obj), None)
+                else:
+                    objects[_key(obj)] = obj
+                result = condition(objects)
+                if result:
+                    return result
+                if deadline.expired():
+                    raise WaitTimeout(describe(objects))
+        except Gone:
+            resource_version = None
+        except Exception as exc:  # pylint: disable=broad-except
+            # A stream that dropped part-way (reset, read timeout, proxy cut): watch on from the last version
+            # seen. Failures to open the watch are ApiErrors and propagate.
+            if not is_transport_failure(exc):
+                raise
+            if deadline.expired():
+                raise WaitTimeout(describe(objects))
+        finally:
+            if events is not None:
+                # Leaving the loop early (return, 410, error) must close the stream now, not whenever the
+                # generator is garbage-collected: watch_events then closes the half-read connection.
+                events.close()
