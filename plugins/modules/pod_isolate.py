@@ -267,7 +267,7 @@ results:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.triage.k8s.plugins.module_utils.glue.module import api_client as connect, finish, run
+from ansible_collections.triage.k8s.plugins.module_utils.glue.module import api_client as connect, finish, run, warn_once
 from ansible_collections.triage.k8s.plugins.module_utils.glue.options import (
     input_problems,
     default_actor,
@@ -350,9 +350,7 @@ def main():
 
     run(module, work, context=lambda: {"results": results, "changed": any(r.get("changed") for r in results)},
         client=api_client)
-    for result in results:
-        for warning in result.pop("warnings", []):
-            module.warn(warning)
+    warn_once(module, [warning for result in results for warning in result.pop("warnings", [])])
     output = dict(changed=any(r["changed"] for r in results), results=results)
     if len(results) == 1:
         output.update(_single(results[0]))

@@ -67,6 +67,16 @@ def failure(exc, context=None):
     return None
 
 
+def warn_once(module, warnings):
+    """Each distinct warning once, in order: ansible-core 2.19 and later drop repeats themselves, earlier lines
+    print and register every copy (one per pod of a label_selector run, for example)."""
+    seen = set()
+    for warning in warnings or []:
+        if warning not in seen:
+            seen.add(warning)
+            module.warn(warning)
+
+
 def run(module, work, context=None, client=None):
     """``work()`` -> result dict; any failure ends the module through fail_json.
 
@@ -83,15 +93,13 @@ def run(module, work, context=None, client=None):
                 server_host(client) or 'the API server', type(exc).__name__, exc),
                 exception=traceback.format_exc(), **fields)
         message, fields = known
-        for warning in fields.pop('warnings', None) or []:
-            module.warn(warning)
+        warn_once(module, fields.pop('warnings', None))
         module.fail_json(msg=message, **fields)
 
 
 def finish(module, result):
     """exit_json with the result: its warnings become Ansible warnings, its diff is shown only with --diff."""
-    for warning in result.pop('warnings', None) or []:
-        module.warn(warning)
+    warn_once(module, result.pop('warnings', None))
     diff = result.pop('diff', None)
     if module._diff and diff:
         result['diff'] = diff
