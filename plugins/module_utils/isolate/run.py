@@ -26,6 +26,7 @@ from ansible_collections.triage.k8s.plugins.module_utils.kube.reads import (
     list_objects,
     list_optional,
     list_pods,
+    read_node_if_readable,
     read_owner_chain,
     read_pod,
 )
@@ -43,6 +44,7 @@ from ansible_collections.triage.k8s.plugins.module_utils.model.durations import 
     parse_rfc3339,
     utc_now,
 )
+from ansible_collections.triage.k8s.plugins.module_utils.model.nodes import node_hazards
 from ansible_collections.triage.k8s.plugins.module_utils.model.outcomes import PartialFailure, Refused
 from ansible_collections.triage.k8s.plugins.module_utils.model.patches import (
     apply_ops_locally,
@@ -67,11 +69,14 @@ class IsolationRefused(Refused):
 def read_view(api_client, pod, warnings):
     """Everything plan_isolation() needs for this pod, with a fixed, small number of requests: one LIST of
     Services (selectors are matched locally), one LIST of pods, the owner chain, one LIST each of PDBs, HPAs
-    and NetworkPolicies. Unreadable optional resources add to ``warnings``."""
+    and NetworkPolicies, and the pod's Node where this identity may read it (a cordoned or NoExecute-tainted node
+    adds to ``warnings``: the isolated pod stays exposed to drains and the taint manager). Unreadable optional
+    resources add to ``warnings``."""
     namespace = pod["metadata"]["namespace"]
     services, _rv = list_objects(api_client, "api/v1", "services", namespace, "Service")
     pods, _rv = list_pods(api_client, namespace)
     controller, top = read_owner_chain(api_client, pod)
+    warnings.extend(node_hazards(pod, read_node_if_readable(api_client, (pod.get("spec") or {}).get("nodeName"))))
     return {
         "pod": pod,
         "services": services,

@@ -68,6 +68,17 @@ def read_pod_if_exists(api_client, namespace, name):
     return pod
 
 
+def read_node_if_readable(api_client, name):
+    """The Node, or None when there is none or this identity may not read Nodes. Nodes are cluster-scoped, so the
+    shipped namespaced Role cannot grant them: callers treat a node's facts as optional."""
+    if not name:
+        return None
+    try:
+        return transport.request(api_client, "get", "nodes", "GET", api_path("api/v1/nodes", name), name=name)
+    except (Forbidden, NotFound):
+        return None
+
+
 def _not_found_message(api_client, namespace, name):
     try:
         transport.request(api_client, "get", "namespaces", "GET", api_path("api/v1/namespaces", namespace), name=namespace)
