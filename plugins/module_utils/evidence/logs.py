@@ -10,7 +10,7 @@ where a crash is) the log passes through a ring file of exactly ``max_bytes`` in
 last ``max_bytes`` are then copied out in order, cut forward to the first line start so the file begins with a
 whole line; with ``keep: head`` the API server's limitBytes stops the transfer after the cap.
 
-A stream that ends early is fetched again (a finished container's log does not change, a running one only
+A stream that ends early, or a request answered 429/5xx, is fetched again (a finished container's log does not change, a running one only
 grows) up to ``retries`` times; when it still fails, the partial file is kept, marked ``complete: false``, and
 the failure ("log of container x cut after N bytes: ...") is recorded.
 """
@@ -113,6 +113,27 @@ class TailRing(object):
             os.unlink(self.path)
 
 
+def _from_first_line(chunks):
+    """The chunks without the bytes before the first line start (the cut most likely fell inside a line).
+    A kept tail without any newline is given whole: dropping it would leave nothing."""
+    held = []
+    for data in chunks:
+        if held is None:
+            yield data
+            continue
+        newline = data.find(b"\n")
+        if newline < 0:
+            held.append(data)
+            continue
+        rest = data[newline + 1:]
+        held = None
+        if rest:
+            yield rest
+    if held:
+        for data in held:
+            yield data
+
+
 def _stream_once(api_client, namespace, pod, entry, options, art, work_dir):
     """One fetch into art. Returns {truncated, original_size?}. Raises StreamError or K8sError."""
     cap = options["max_bytes"]
@@ -132,14 +153,7 @@ def _stream_once(api_client, namespace, pod, entry, options, art, work_dir):
         for chunk in streams.log_chunks(api_client, namespace, pod, entry["container"], **kwargs):
             ring.write(chunk)
         truncated = ring.total > cap
-        first = True
-        for data in ring.chunks():
-            if first and truncated:
-                # Start at a whole line: the cut most likely fell in the middle of one.
-                newline = data.find(b"\n")
-                if 0 <= newline < len(data) - 1:
-                    data = data[newline + 1:]
-            first = False
+        for data in _from_first_line(ring.chunks()) if truncated else ring.chunks():
             art.write(data)
         return {"truncated": truncated, "received": ring.total}
     finally:
@@ -150,13 +164,13 @@ def collect(api_client, target, pod, options, retries=2, check_mode=False):
     """Collect every planned log. Returns {logs: [...], failures: [...], skipped: [...]}."""
     namespace, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
     entries = plan(pod, options.get("containers"), options["previous"])
-    result = {"logs": [], "failures": [], "skipped": []}
+    result = {"logs": [], "failures": [], "unavailable": []}
     recorded_options = dict((k, options.get(k)) for k in (
         "previous", "since_seconds", "tail_lines", "max_bytes", "keep", "timestamps"))
     for entry in entries:
         which = "%s log of container %s" % ("previous" if entry["previous"] else "current", entry["container"])
         if entry["skip"]:
-            result["skipped"].append({"container": entry["container"], "previous": entry["previous"],
+            result["unavailable"].append({"container": entry["container"], "previous": entry["previous"],
                                       "reason": entry["skip"]})
             continue
         rel = artifact_name(entry)
@@ -185,8 +199,11 @@ def collect(api_client, target, pod, options, retries=2, check_mode=False):
                 break
             except K8sError as exc:
                 art.discard()
+                if getattr(exc, "transient", False) and attempts <= retries:
+                    time.sleep(RETRY_PAUSE * attempts)
+                    continue
                 if entry["previous"] and "not found" in str(exc):
-                    result["skipped"].append({"container": entry["container"], "previous": True,
+                    result["unavailable"].append({"container": entry["container"], "previous": True,
                                               "reason": str(exc)})
                 else:
                     result["failures"].append(target.record_failure(MODULE, which, str(exc),

@@ -72,7 +72,7 @@ def has_run(container):
     return bool(state.get("running") or state.get("terminated"))
 
 
-def _state_text(state):
+def state_text(state):
     if not state:
         return "unknown"
     (name, detail), = sorted(state.items())[:1]
@@ -106,7 +106,7 @@ def pod_state(pod):
             "name": container["name"],
             "kind": container["kind"],
             "ready": bool(cstatus.get("ready")),
-            "state": _state_text(cstatus.get("state")),
+            "state": state_text(cstatus.get("state")),
             "started_at": ((cstatus.get("state") or {}).get("running") or {}).get("startedAt")
             or current_terminated.get("startedAt"),
             "restarts": cstatus.get("restartCount", 0),

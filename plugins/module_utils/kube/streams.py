@@ -63,6 +63,16 @@ class StreamError(Exception):
         self.received = received
 
 
+class StreamRefused(K8sError):
+    """The API server answered the stream request with an error; `status` is its HTTP code (None without one),
+    `transient` says whether asking again may help (429, 5xx, no answer)."""
+
+    def __init__(self, message, status=None):
+        K8sError.__init__(self, message)
+        self.status = status
+        self.transient = status is None or status == 429 or status >= 500
+
+
 class ExecResult(object):
     """What one exec returned: rc (None when the Status carries no exit code), the raw Status, byte counts."""
 
@@ -324,7 +334,7 @@ def log_chunks(api_client, namespace, pod, container, previous=False, timestamps
     try:
         response = _open_response(api_client, path, (30, read_timeout))
     except Exception as exc:  # pylint: disable=broad-except
-        raise K8sError(_log_refusal(exc, what))
+        raise StreamRefused(_log_refusal(exc, what), getattr(exc, "status", None) or None)
     received = 0
     try:
         for chunk in response.stream(CHUNK, decode_content=True):
