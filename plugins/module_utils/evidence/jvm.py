@@ -329,8 +329,8 @@ def parse_heap_info(text):
     generations = [m for m in map(_GENERATION.match, lines) if m]
     if generations:
         names = [m.group("name").strip() for m in generations]
-        return {"collector": _collector_name(names), "used_bytes": sum(_amount(m.group("used"), "K")
-                                                                        for m in generations)}
+        used = sum(_amount(m.group("used"), "K") for m in generations)
+        return {"collector": _collector_name(names), "used_bytes": used}
     raise JvmError("not a GC.heap_info output this module can read (no heap usage line)")
 
 

@@ -239,11 +239,24 @@ def _new_temp(dir_fd):
 
 
 def _publish(temp, final, dir_fd):
-    """Give the complete temp file its final name without ever replacing an entry (link(2) is no-clobber)."""
+    """Give the complete temp file its final name without ever replacing an entry: True, or "exists".
+
+    link(2) fails rather than replace, so there is no window in which an entry that appeared meanwhile could be
+    overwritten. Filesystems without hard links get rename(2) after a check, the best they allow.
+    """
     try:
         os.link(temp, final, src_dir_fd=dir_fd, dst_dir_fd=dir_fd, follow_symlinks=False)
-    finally:
-        _unlink_quietly(temp, dir_fd)
+    except FileExistsError:
+        return "exists"
+    except OSError as exc:
+        if exc.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EMLINK):
+            raise
+        if _exists(final, dir_fd):
+            return "exists"
+        os.rename(temp, final, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+        return True
+    _unlink_quietly(temp, dir_fd)
+    return True
 
 
 def _unlink_quietly(name, dir_fd):
@@ -265,7 +278,8 @@ def _write_all(fd, data):
 class _Source:
     """Bytes from a readable (read(n)) or an iterable of byte chunks, pulled only as far as needed."""
 
-    def __init__(self, source):
+    def __init__(self, source, wrap_errors=False):
+        self._wrap_errors = wrap_errors
         if isinstance(source, (bytes, bytearray, memoryview)):
             source = [source]
         self._read = getattr(source, "read", None)
@@ -275,7 +289,21 @@ class _Source:
         self.consumed = 0
 
     def read(self, size):
-        """Up to size bytes (fewer only at the end of the stream, b'' then)."""
+        """Up to size bytes (fewer only at the end of the stream, b'' then).
+
+        With wrap_errors, an exception from the stream (a dropped exec) becomes a _FormatError, so the extraction
+        ends with its records and a clear error instead of losing them.
+        """
+        if not self._wrap_errors:
+            return self._pull(size)
+        try:
+            return self._pull(size)
+        except TypeError:
+            raise
+        except Exception as exc:  # pylint: disable=broad-except  # whatever the exec channel raises
+            raise _FormatError("the stream failed after %d bytes: %s: %s" % (self.consumed, type(exc).__name__, exc))
+
+    def _pull(self, size):
         if self._read is not None:
             data = self._read(size)
         else:
@@ -412,7 +440,7 @@ def _padding(size):
 
 class _Extraction:
     def __init__(self, source, root_fd, max_member_bytes, max_total_bytes, max_members, required_prefix):
-        self.src = _Source(source)
+        self.src = _Source(source, wrap_errors=True)
         self.root_fd = root_fd
         self.max_member = max_member_bytes
         self.max_total = max_total_bytes
@@ -600,6 +628,7 @@ class _Extraction:
             return False
         digest = hashlib.sha256()
         done = 0
+        published = False
         try:
             while done < size:
                 data = self.src.read(min(size - done, CHUNK_BYTES))
@@ -610,25 +639,29 @@ class _Extraction:
                 done += len(data)
             if done == size:
                 os.fsync(fd)
-        except OSError as exc:
             os.close(fd)
-            _unlink_quietly(temp, dir_fd)
-            self.data_bytes += done
+            fd = None
+            if done < size:
+                record.update(status="error", reason="the archive ended after %d of %d bytes" % (done, size))
+                raise _FormatError("the archive ended inside the data of %r" % record["name"])
+            published = _publish(temp, leaf, dir_fd)
+        except _FormatError as exc:
+            if record["status"] is None:
+                record.update(status="error", reason="%s after %d of %d bytes" % (exc, done, size))
+            raise
+        except OSError as exc:
             record.update(status="error", reason=_reason(exc, shown))
             self.error = "writing %s failed after %d of %d bytes: %s" % (shown, done, size, record["reason"])
             return False
-        os.close(fd)
-        self.data_bytes += done
-        if done < size:
-            _unlink_quietly(temp, dir_fd)
-            record.update(status="error", reason="the archive ended after %d of %d bytes" % (done, size))
-            raise _FormatError("the archive ended inside the data of %r" % record["name"])
-        try:
-            _publish(temp, leaf, dir_fd)
-        except OSError as exc:
-            reason = ("%s already exists in the destination: not replaced" % shown
-                      if exc.errno == errno.EEXIST else _reason(exc, shown))
-            record.update(status="refused" if exc.errno == errno.EEXIST else "error", reason=reason)
+        finally:
+            # Whatever stopped the copy (the stream, the disk, an interrupt), no partial file stays behind.
+            self.data_bytes += done
+            if fd is not None:
+                os.close(fd)
+            if published is not True:
+                _unlink_quietly(temp, dir_fd)
+        if published is not True:
+            record.update(status="refused", reason="%s already exists in the destination: not replaced" % shown)
             self._read_padding(size)
             return True
         self.files += 1
@@ -821,11 +854,11 @@ class FileSink:
                                                                                str(expected_sha256).strip()))
         os.fsync(self._fd)
         try:
-            os.link(self._partial, self._leaf, src_dir_fd=self._dir_fd, dst_dir_fd=self._dir_fd,
-                    follow_symlinks=False)
+            published = _publish(self._partial, self._leaf, self._dir_fd)
         except OSError as exc:
             raise SinkError("cannot publish %s: %s" % (self.path, _reason(exc, self.path)))
-        _unlink_quietly(self._partial, self._dir_fd)
+        if published is not True:
+            raise SinkError("cannot publish %s: it appeared in the destination meanwhile, not replaced" % self.path)
         record = {"name": self.path, "path": self.path, "type": "file", "size": self.offset, "sha256": self.sha256,
                   "status": "written", "reason": None}
         self.close()

@@ -439,8 +439,8 @@ def test_heap_dump_refuses_openj9_and_missing_all():
 def test_thread_dump_commands():
     assert build_thread_dump(1) == ["jcmd", "1", "Thread.print", "-l"]
     assert build_thread_dump("1", tool="jstack") == ["jstack", "-l", "1"]
-    assert build_thread_dump(1, executable="/opt/jdk/bin/jcmd", locks=False) == ["/opt/jdk/bin/jcmd", "1",
-                                                                                  "Thread.print"]
+    plain = build_thread_dump(1, executable="/opt/jdk/bin/jcmd", locks=False)
+    assert plain == ["/opt/jdk/bin/jcmd", "1", "Thread.print"]
     with pytest.raises(JvmError):
         build_thread_dump(1, tool="kill")
     with pytest.raises(ValueError):

@@ -406,8 +406,8 @@ def test_fifos_and_devices_are_skipped_and_recorded(area, extract, typeflag, kin
 
 
 def test_unknown_and_sparse_members_are_skipped_with_their_data(area, extract):
-    result = extract(archive(member("weird", b"data" * 300, typeflag=b"Z"), member("sparse", b"s" * 10, typeflag=b"S",
-                                                                                 gnu=True),
+    result = extract(archive(member("weird", b"data" * 300, typeflag=b"Z"),
+                             member("sparse", b"s" * 10, typeflag=b"S", gnu=True),
                              member("after", b"ok")))
     assert [record["status"] for record in result["members"]] == ["skipped", "skipped", "written"]
     assert "unknown member type" in result["members"][0]["reason"]
@@ -601,3 +601,31 @@ def test_sink_does_not_replace_a_file_that_appeared_meanwhile(area):
         sink.commit()
     assert (area["dest"] / "f").read_bytes() == b"theirs"
     sink.abort()
+
+
+def test_a_stream_that_drops_mid_member_ends_with_the_records_and_no_partial_file(area, extract):
+    whole = archive(member("done", b"complete"), member("cut", b"c" * 50000))
+
+    def stream():
+        yield whole[:512 * 3 + 20000]
+        raise ConnectionResetError("exec stream reset by peer")
+
+    result = extract(stream())
+    done, cut = result["members"]
+    assert done["status"] == "written"
+    assert cut["status"] == "error" and "ConnectionResetError" in cut["reason"]
+    assert "the stream failed" in result["error"]
+    assert entries_in(area["dest"]) == {"done"}
+
+
+def test_sink_lets_a_dropped_stream_propagate_for_the_caller_to_resume(area):
+    sink = FileSink(str(area["dest"]), "f", MIB)
+    with pytest.raises(ConnectionResetError):
+        sink.write(dropping_with(ConnectionResetError("reset"), b"abc"))
+    assert sink.offset == 3
+    sink.abort()
+
+
+def dropping_with(exc, data):
+    yield data
+    raise exc
