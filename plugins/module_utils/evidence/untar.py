@@ -59,6 +59,10 @@ _TYPES = {
     b"1": "hardlink", b"2": "symlink", b"3": "chardev", b"4": "blockdev", b"5": "dir", b"6": "fifo",
     b"D": "dir", b"S": "sparse", b"V": "volume_label", b"M": "multivolume", b"N": "old_longname",
 }
+# Types whose size field says nothing about data following the header: POSIX wants it zero for links, and
+# readers differ on a non-zero one, so it is ignored, as Python's tarfile does; such a stream then most likely
+# fails its next header checksum rather than be read two ways.
+_NO_DATA_TYPES = (b"1", b"2", b"3", b"4", b"5", b"6")
 _SKIP_REASONS = {
     "hardlink": "hard link recorded, not created",
     "symlink": "symbolic link recorded, not created",
@@ -114,7 +118,8 @@ def safe_text(raw):
 def safe_components(name, required_prefix=None):
     """The local path components (bytes) for an archive member name, or _Refused.
 
-    Refused: empty names, NUL bytes, absolute names, any `..` component, names longer than PATH_MAX, and, with
+    Refused: empty names, NUL bytes, absolute names, any `..` component, names longer than PATH_MAX, components
+    starting with PARTIAL_PREFIX (so an archive cannot plant a partial file that a resume would continue), and, with
     required_prefix (components), names not below that prefix (kubectl's "tar contents corrupted" rule). Empty and
     `.` components are dropped; each component is made printable with safe_text(), so local names are always valid
     UTF-8. Two names that map to the same local name are not merged: the second is refused as existing.
@@ -130,6 +135,8 @@ def safe_components(name, required_prefix=None):
     parts = [part for part in name.split(b"/") if part not in (b"", b".")]
     if b".." in parts:
         raise _Refused("member name contains '..'")
+    if any(part.startswith(PARTIAL_PREFIX.encode("ascii")) for part in parts):
+        raise _Refused("member name uses the prefix reserved for partial files (%s)" % PARTIAL_PREFIX)
     if required_prefix is not None and parts[:len(required_prefix)] != list(required_prefix):
         raise _Refused("member name is not below the requested path %r" % safe_text(b"/".join(required_prefix)))
     return [safe_text(part).encode("utf-8") for part in parts]
@@ -526,7 +533,8 @@ class _Extraction:
             record["reason"] = "unknown member type %r skipped" % safe_text(header["type"])
         elif kind in _SKIP_REASONS:
             record["reason"] = _SKIP_REASONS[kind]
-        return {"raw_name": name, "record": record}
+        data_size = 0 if header["type"] in _NO_DATA_TYPES else size
+        return {"raw_name": name, "record": record, "data_size": data_size}
 
     def _skip_sparse_extensions(self):
         while True:
@@ -540,7 +548,7 @@ class _Extraction:
         """Process one member; False stops the extraction (self.error says why)."""
         record = member["record"]
         self.records.append(record)
-        size = record["size"]
+        size = member["data_size"]
         if self.data_bytes + size > self.max_total:
             over = size > self.max_member
             record.update(status="refused", reason=(
