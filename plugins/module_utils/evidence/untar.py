@@ -13,8 +13,8 @@ Two sinks, both writing only below one local destination directory:
 How the destination is protected (kubectl cp needed five CVEs, diagnostics.md §3.2):
 - Every path is walked one component at a time from a file descriptor of the destination, each directory opened
   with O_NOFOLLOW|O_DIRECTORY relative to its parent's descriptor. No symlink is ever followed, whoever put it
-  there and whenever: a directory swapped for a link during the extraction makes that open fail (ELOOP) instead
-  of redirecting the write.
+  there and whenever: a directory swapped for a link during the extraction makes that open fail (ELOOP or
+  ENOTDIR) instead of redirecting the write.
 - A file is written to a fresh temporary name (O_CREAT|O_EXCL|O_NOFOLLOW), hashed while written, and only when
   complete linked to its final name with link(2), which never replaces an existing entry. So a member cut short
   leaves nothing under its own name, and a second member with the same name cannot overwrite the first.
@@ -48,6 +48,9 @@ MAX_NAME_BYTES = 4096
 # A bound on headers as well as on bytes: an archive of a million empty directories holds no data but would
 # still create a million directories.
 DEFAULT_MAX_MEMBERS = 100000
+# Metadata headers before one member: real archives have at most four (g, x, L, K). A hostile stream could send
+# them forever, none counting as a member.
+MAX_METADATA_RUN = 16
 
 PARTIAL_PREFIX = ".triage-partial-"
 
@@ -459,6 +462,9 @@ class _Extraction:
         self.files = 0
         self.error = None
         self.end_of_archive = False
+        self.metadata_run = 0  # metadata headers since the last member
+        self.metadata_bytes = 0  # their payload, held in pending
+        self.global_bytes = 0  # payload of every global pax header, held for the whole archive
 
     # The loop: a header, its metadata, the member's data, again.
     def run(self):
@@ -482,6 +488,7 @@ class _Extraction:
                     raise _FormatError("more than %d members: stopped" % self.max_members)
                 member = self._member(header, pending, global_pax)
                 pending = {}
+                self.metadata_run = self.metadata_bytes = 0
                 if not self._handle(member):
                     return
         except _FormatError as exc:
@@ -489,14 +496,26 @@ class _Extraction:
 
     def _metadata(self, header, pending, global_pax):
         size = header["size"]
-        if size > MAX_METADATA_BYTES:
-            raise _FormatError("a %d-byte tar metadata header (limit %d): refusing to read it"
+        kind = header["type"]
+        self.metadata_run += 1
+        held = self.global_bytes if kind == b"g" else self.metadata_bytes
+        if self.metadata_run > MAX_METADATA_RUN:
+            raise _FormatError("more than %d metadata headers in a row: not a tar stream" % MAX_METADATA_RUN)
+        if held + size > MAX_METADATA_BYTES:
+            raise _FormatError("a %d-byte tar metadata header (limit %d in all): refusing to read it"
                                % (size, MAX_METADATA_BYTES))
+        if self.data_bytes + size > self.max_total:
+            raise _FormatError("a %d-byte tar metadata header would exceed the total cap of %d bytes"
+                               % (size, self.max_total))
         payload = self.src.read_exact(size + _padding(size))
         if len(payload) < size:
             raise _FormatError("the archive ended inside a metadata header")
         payload = payload[:size]
-        kind = header["type"]
+        self.data_bytes += size
+        if kind == b"g":
+            self.global_bytes += size
+        else:
+            self.metadata_bytes += size
         if kind == b"L":
             pending[b"path"] = _cstr(payload)
         elif kind == b"K":
@@ -729,7 +748,8 @@ class FileSink:
     Resume after a dropped stream: resume_offset() re-hashes what is on disk (and checks it against the running
     hash), and the caller asks the container for the rest from that offset (`tail -c +N`, `dd skip=`) and calls
     write() again. With resume=True, a partial file left by an earlier run is re-hashed and continued; verify the
-    prefix against the container (verify_prefix) before trusting it.
+    prefix against the container (verify_prefix) before trusting it. As a context manager, leaving without
+    commit() removes the partial file; close() instead keeps it for a later run.
     """
 
     def __init__(self, dest, relpath, max_bytes, resume=False):

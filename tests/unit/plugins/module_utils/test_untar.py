@@ -399,6 +399,21 @@ def test_a_huge_metadata_header_stops_without_being_read(area, extract):
     assert pulled[0] < 2 * MIB
 
 
+def test_an_endless_run_of_metadata_headers_stops(area, extract):
+    pulled = [0]
+
+    def stream():
+        index = 0
+        while True:
+            index += 1
+            chunk = pax({"comment%d" % index: "x" * 400})
+            pulled[0] += len(chunk)
+            yield chunk
+
+    result = extract(stream())
+    assert "metadata headers in a row" in result["error"] and pulled[0] < 64 * KIB
+
+
 @pytest.mark.parametrize("typeflag, kind", [(b"6", "fifo"), (b"3", "chardev"), (b"4", "blockdev")])
 def test_fifos_and_devices_are_skipped_and_recorded(area, extract, typeflag, kind):
     result = extract(archive(member("special", typeflag=typeflag), member("after", b"ok")))
