@@ -140,10 +140,6 @@ def parse_ps(text):
     return processes
 
 
-def _launcher(argv):
-    return posixpath.basename(argv[0]) if argv else ""
-
-
 def main_class(argv):
     """What `jcmd -l` would call the JVM started by argv: the jar, the module/class or the main class."""
     index = 1
@@ -180,13 +176,17 @@ def jvms_from_processes(processes):
     return found
 
 
-def verify_jvm(exe=None, maps=None):
-    """(True, why) when a process is shown to be a HotSpot/OpenJ9 JVM, else (False, why).
+def verify_jvm(exe=None, maps=None, argv=None):
+    """(True, why) when a process is shown to be a JVM that SIGQUIT makes print its threads, else (False, why).
 
     SIGQUIT prints a thread dump only in a JVM; it kills a Go program or a plain process (diagnostics.md §5), so
     it needs proof, not a name: libjvm mapped in /proc/PID/maps (any launcher, including embedded JVMs), or
-    /proc/PID/exe pointing at a java launcher. argv[0] proves nothing: a process sets it itself.
+    /proc/PID/exe pointing at a java launcher. argv[0] proves nothing: a process sets it itself. A JVM started
+    with -Xrs (or -XX:+ReduceSignalUsage) leaves SIGQUIT to its default action, which ends the process.
     """
+    reduced = [arg for arg in (argv or []) if arg in ("-Xrs", "-XX:+ReduceSignalUsage")]
+    if reduced:
+        return False, "it was started with %s: SIGQUIT would terminate it instead of printing its threads" % reduced[0]
     if maps:
         for line in _lines(maps):
             if line.rstrip().endswith("/libjvm.so") or "/libjvm.so " in line:
@@ -294,7 +294,7 @@ def _amount(number, unit):
     return int(number) * _UNITS[unit.upper()]
 
 
-# G1 (JDK 8-22: "total NK, used NK"; JDK 23+: "total reserved NK, committed NK, used NK"), Parallel (PSYoungGen,
+# G1 ("total NK, used NK"; newer mainline: "total reserved NK, committed NK, used NK"), Parallel (PSYoungGen,
 # ParOldGen), Serial (def new / tenured generation), CMS (par new / concurrent mark-sweep generation) all print
 # generation lines "<name> total <n>K, ... used <n>K"; their sub-spaces ("eden space 65536K, 12% used") do not.
 _GENERATION = re.compile(r"^\s*(?P<name>[A-Za-z][\w -]*?)\s+total (?:reserved \d+K, committed )?\d+K, used "
@@ -416,13 +416,15 @@ def decide_free_space(used_heap_bytes, available_bytes, compressed=False, force=
     - factor RAW_DUMP_FACTOR (2.0) for an uncompressed HPROF: the file is not the heap's own layout. With
       compressed oops (the default below 32 GiB) a reference is 4 bytes in the heap and 8 in the file, and an
       object's 12-byte header becomes a 25-byte instance record, so reference-heavy heaps dump to up to about
-      twice their size; primitive arrays dump at about 1x. 2.0 is the worst case, not the typical 1.1-1.3x,
-      because the two errors do not cost the same: a refused dump can be forced, a dump that fills ephemeral
-      storage gets the pod evicted and destroys the evidence it was meant to save.
-    - factor GZIP_DUMP_FACTOR (1.0) when the JVM compresses (-gz): HPROF compresses several-fold at level 1
-      (its bulk is strings, byte arrays and repeated ids), so even the 2x worst case stays under 1x the heap.
-    - RESERVE_BYTES (256 MiB): room left for the application's own logs and temp files during and after the
-      dump, and cover for the unit truncation of GC.heap_info's figures.
+      twice their size, while primitive arrays (usually the bulk) dump at about 1x. 2.0 is that worst case, not
+      the typical figure, because the two errors do not cost the same: a refused dump can be forced, a dump that
+      fills ephemeral storage gets the pod evicted and destroys the evidence it was meant to save.
+    - factor GZIP_DUMP_FACTOR (1.0) when the JVM compresses (-gz): this assumes the file compresses at least 2x,
+      which HPROF's content (strings, byte arrays, runs of 8-byte ids and zeros) normally does even at level 1;
+      a heap full of random bytes would not, and force is the way out there.
+    - RESERVE_BYTES (256 MiB): room left for the application's own logs and temp files while the dump is written
+      and fetched, which also covers the truncation of GC.heap_info's figures to their unit (under 1 MiB for
+      ZGC's M, under 1% for Shenandoah's "proper unit", which switches to M only from 100M on).
     The used heap is an upper bound for the default live dump (which runs a full GC first) and about right for
     -all. With an ephemeral-storage limit, the room under the limit counts too: df shows the node's disk, but the
     kubelet evicts the pod when its own usage passes the limit. force=True turns a refusal into a warning.

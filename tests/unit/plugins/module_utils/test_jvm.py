@@ -131,6 +131,8 @@ def test_verify_jvm_needs_proof_not_a_name():
     assert not verify_jvm(exe="/app/server")[0]  # a Go binary: SIGQUIT would kill it
     assert not verify_jvm(exe="/opt/java/openjdk/bin/java (deleted)")[0]
     assert not verify_jvm()[0]
+    refused = verify_jvm(exe="/usr/bin/java", argv=["java", "-Xrs", "-jar", "app.jar"])
+    assert not refused[0] and "-Xrs" in refused[1]
 
 
 def test_sigquit_only_for_a_verified_jvm():
@@ -242,7 +244,7 @@ HEAP_INFO = {
  Metaspace       used 14865K, committed 15104K, reserved 1064960K
   class space    used 1759K, committed 1856K, reserved 1048576K
 """, "G1", 21367 * KIB),
-    "G1 JDK 23+": ("""7:
+    "G1 newer mainline (total reserved/committed)": ("""7:
  garbage-first heap   total reserved 4194304K, committed 262144K, used 21367K [0x0000000700000000, \
 0x0000000800000000)
   region size 2048K, 11 young (22528K), 1 survivors (2048K)
@@ -268,7 +270,7 @@ HEAP_INFO = {
    the  space 174784K,   0% used [0x00000000d5550000, 0x00000000d55d0000, 0x00000000d55d0200, 0x00000000e0000000)
  Metaspace       used 6410K, committed 6592K, reserved 1056768K
 """, "Serial", (8390 + 512) * KIB),
-    "Serial JDK 25 (%-10s names)": ("""7:
+    "Serial newer mainline (DefNew/Tenured names)": ("""7:
 DefNew     total 78656K, used 8390K [0x00000000c0000000, 0x00000000c5550000, 0x00000000d5550000)
  eden 69952K,  11% used [0x00000000c0000000, 0x00000000c07f1a70, 0x00000000c4450000)
 Tenured    total 174784K, used 512K [0x00000000d5550000, 0x00000000e0000000, 0x0000000100000000)
@@ -291,12 +293,12 @@ Collection set:
 
  Metaspace       used 6410K, committed 6592K, reserved 1056768K
 """, "Shenandoah", 30720 * KIB),
-    "Shenandoah JDK 8u/11 early": ("""7:
+    "Shenandoah early backports (total, committed, used)": ("""7:
 Shenandoah Heap
- 4096M total, 256M committed, 2G used
+ 4096M total, 2560M committed, 2048M used
  2048 x 2048K regions
 """, "Shenandoah", 2 * GIB),
-    "Generational Shenandoah JDK 25": ("""7:
+    "Generational Shenandoah (JDK 24+, JEP 404)": ("""7:
 Generational Shenandoah Heap
  Young:
   2048M max, 100M used
