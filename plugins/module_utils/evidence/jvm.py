@@ -250,41 +250,36 @@ def parse_vm_version(text):
     return {"vm": vm, "vm_release": vm_release, "jdk": jdk, "major": major, "openj9": "OpenJ9" in vm}
 
 
-def parse_dcmd_options(text):
-    """The option names (`-all`, `-gz`, ...) in `jcmd PID help GC.heap_dump`'s "Options:" section."""
+def _lines_after(text, heading, what):
+    """The lines after the first one starting with heading (none without it); JvmError for a jcmd failure."""
     failure = jcmd_failure(text)
     if failure:
-        raise JvmError("jcmd help failed: %s" % failure)
-    options = set()
-    in_options = False
-    for line in _lines(text):
-        if line.startswith("Options:"):
-            in_options = True
-            continue
-        if in_options:
-            match = re.match(r"^\s+(-[A-Za-z][\w-]*)\s*:", line)
-            if match:
-                options.add(match.group(1))
-    return options
+        raise JvmError("%s failed: %s" % (what, failure))
+    lines = _lines(text)
+    for index, line in enumerate(lines):
+        if line.startswith(heading):
+            return lines[index + 1:]
+    return []
+
+
+def parse_dcmd_options(text):
+    """The option names (`-all`, `-gz`, ...) in `jcmd PID help GC.heap_dump`'s "Options:" section.
+
+    Each option is a line `<TAB>-name : [optional] description (TYPE, default)` (DCmdParser::print_help).
+    """
+    option = re.compile(r"^\s+(-[A-Za-z][\w-]*)\s*:")
+    return {m.group(1) for m in map(option.match, _lines_after(text, "Options:", "jcmd help")) if m}
 
 
 def parse_dcmd_list(text):
     """The command names in `jcmd PID help` (one a line after "The following commands are available:")."""
-    failure = jcmd_failure(text)
-    if failure:
-        raise JvmError("jcmd help failed: %s" % failure)
     commands = set()
-    listing = False
-    for line in _lines(text):
-        if line.startswith("The following commands are available"):
-            listing = True
-            continue
-        if listing:
-            match = re.match(r"^([A-Za-z][\w.]*)(?: \[disabled\])?\s*$", line)
-            if match:
-                commands.add(match.group(1))
-            elif line.startswith("For more information"):
-                break
+    for line in _lines_after(text, "The following commands are available", "jcmd help"):
+        if line.startswith("For more information"):
+            break
+        match = re.match(r"^([A-Za-z][\w.]*)(?: \[disabled\])?\s*$", line)
+        if match:
+            commands.add(match.group(1))
     return commands
 
 
