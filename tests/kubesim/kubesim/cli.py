@@ -60,6 +60,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="do not load this component package (repeatable); without a kubelet, terminating pods "
                         "are removed after their grace period")
     s.add_argument("--state-dir", help="directory for container sandboxes (default: a temp dir removed at exit)")
+    s.add_argument("--max-container-processes", type=_positive_int, metavar="N",
+                   help="containers running their command at the same time, over all nodes (default 256); one "
+                        "more waits in CreateContainerError with a Failed event until another ends")
+    s.add_argument("--no-isolation", action="store_true",
+                   help="UNSAFE: run container processes on this machine's filesystem instead of a root "
+                        "filesystem of their own (for machines without root or mount namespaces); without it "
+                        "kubesim refuses to start where isolation is not possible")
     s.add_argument("--log-level", default="WARNING", help="Python log level (default WARNING)")
     return p
 
@@ -139,6 +146,10 @@ async def _serve(args, tls_dir: str) -> int:
                           image_pull_backoff_base=args.image_pull_backoff_base,
                           termination_delay=args.termination_delay, max_pods_per_node=args.max_pods,
                           components=tuple(p for p in COMPONENT_PACKAGES if p.rsplit(".", 1)[1] not in args.disable))
+    if args.no_isolation:
+        opts.extra["no_isolation"] = True
+    if args.max_container_processes:
+        opts.extra["max_container_processes"] = args.max_container_processes
     ssl_ctx, ca_pem = None, None
     if not args.insecure_http:
         ssl_ctx, ca_pem, _, _ = tls.generate(args.host, tls_dir)
@@ -168,7 +179,13 @@ async def _serve(args, tls_dir: str) -> int:
     url = f"{'http' if args.insecure_http else 'https'}://{host}:{port}"
     server.server_address = f"{host}:{port}"
     cluster.options.server_url = url
-    await cluster.start()
+    try:
+        await cluster.start()
+    except RuntimeError as e:   # e.g. the kubelet's IsolationUnavailable: say why, no traceback
+        print(f"kubesim: {e}", file=sys.stderr)
+        await cluster.stop()
+        await runner.cleanup()
+        return 1
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -105,14 +105,17 @@ def test_stdin_with_v4_needs_no_eof(core, namespace, java_pod):
     assert resp.returncode == 0
 
 
-def test_exec_runs_in_the_container_sandbox_with_its_env(core, namespace, java_pod):
+def test_exec_runs_in_the_container_root_with_its_env(core, namespace, java_pod):
+    """§7/§5.2: exec runs in the container (its working directory, default `/`, HOME=/root as runc sets it for
+    root) with the container's env; a file it writes stays in the container's filesystem."""
     out, _, code, _ = run(core, namespace, java_pod,
                           ["sh", "-c", 'echo "$HOSTNAME $KUBESIM_HEAP_DUMP_BYTES"; touch marker; ls; '
-                                       'test "$TMPDIR" = "$(pwd)/tmp" && test "$HOME" = "$(pwd)/root" && echo ok'])
+                                       'test "$(pwd)" = / && test "$HOME" = /root && echo ok'])
     assert code == 0
     lines = out.splitlines()
     assert lines[0] == "java 3000000"
     assert "marker" in lines and lines[-1] == "ok"
+    assert not os.path.exists("/marker")
 
 
 def test_unknown_command_is_an_internal_error_like_the_runtime(core, namespace, java_pod):
@@ -156,7 +159,7 @@ def test_only_the_java_image_puts_the_jvm_tools_first_on_path(core, namespace, j
     only (the host may or may not have a JDK of its own)."""
     start_pod(core, namespace, pod_manifest("plain", image="nginx"))
     java_jcmd, _, code, _ = run(core, namespace, java_pod, ["sh", "-c", "command -v jcmd"])
-    assert code == 0 and java_jcmd.strip().endswith("/java/bin/jcmd")
+    assert code == 0 and java_jcmd.strip() == "/opt/java/openjdk/bin/jcmd"   # JAVA_HOME/bin of temurin images
     plain_jcmd, _, _, _ = run(core, namespace, "plain", ["sh", "-c", "command -v jcmd || true"])
     assert plain_jcmd.strip() != java_jcmd.strip()
     plain_path, _, _, _ = run(core, namespace, "plain", ["sh", "-c", "echo $PATH"])

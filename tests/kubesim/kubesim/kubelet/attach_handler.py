@@ -1,7 +1,8 @@
 """`pods/attach`: the container's output from now on, over the exec channel protocol (spec §7).
 
-The simulated processes do not read stdin, so stdin frames are accepted and dropped. The stream ends, with the
-Success status on channel 3, when the container stops; a client that goes away just detaches.
+stdin frames go to the container's stdin when it runs its command with `stdin: true`; the simulated processes
+do not read stdin, so there they are accepted and dropped. The stream ends, with the Success status on channel
+3, when the container stops; a client that goes away just detaches.
 """
 from __future__ import annotations
 
@@ -37,7 +38,9 @@ class AttachHandler(PodHandler):
         await sock.send(STDOUT if stdout else STDERR if stderr else ERROR, b"")
         decision = should_drop(self.cluster, ctx)
         dropper = asyncio.ensure_future(drop_later(request, decision, lambda: None)) if decision else None
-        client = asyncio.ensure_future(self._drain_client(sock))
+        process = slot.current.process
+        target = process.proc.stdin if stdin and process is not None else None
+        client = asyncio.ensure_future(self._drain_client(sock, target))
         try:
             cursor = log.end
             while not client.done():
@@ -59,6 +62,12 @@ class AttachHandler(PodHandler):
         return sock.ws
 
     @staticmethod
-    async def _drain_client(sock: channels.ChannelSocket) -> None:
-        while await sock.receive() is not None:
-            pass
+    async def _drain_client(sock: channels.ChannelSocket, stdin) -> None:
+        while (frame := await sock.receive()) is not None:
+            channel, data = frame
+            if channel == channels.STDIN and stdin is not None and data and not stdin.is_closing():
+                try:
+                    stdin.write(data)
+                    await stdin.drain()
+                except (BrokenPipeError, ConnectionResetError):
+                    stdin = None

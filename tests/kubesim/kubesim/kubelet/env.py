@@ -11,7 +11,7 @@ import re
 _REF = re.compile(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)")
 
 
-def _expand(value: str, env: dict[str, str]) -> str:
+def expand(value: str, env: dict[str, str]) -> str:
     def repl(m):
         if m.group(0) == "$$":
             return "$"
@@ -38,13 +38,20 @@ def _field_ref(pod: dict, path: str) -> str:
     return ""
 
 
+def secret_data(secret: dict) -> dict[str, bytes]:
+    """A Secret's values: `data` (base64, as the apiserver stores and serves them), falling back to `stringData`
+    for keys `data` lacks (an object stored before stringData was merged on write)."""
+    out = {k: base64.b64decode(v) for k, v in (secret.get("data") or {}).items()}
+    for k, v in (secret.get("stringData") or {}).items():
+        out.setdefault(k, str(v).encode())
+    return out
+
+
 def _data(store, kind: str, namespace: str, name: str) -> dict[str, str]:
     obj = store.get(kind, namespace, name) or {}
-    out = dict(obj.get("data") or {})
     if kind == "secrets":
-        out = {k: base64.b64decode(v).decode("utf-8", "replace") for k, v in out.items()}
-        out.update((obj.get("stringData") or {}))
-    return out
+        return {k: v.decode("utf-8", "replace") for k, v in secret_data(obj).items()}
+    return dict(obj.get("data") or {})
 
 
 def container_environment(store, pod: dict, container: dict) -> dict[str, str]:
@@ -76,6 +83,6 @@ def container_environment(store, pod: dict, container: dict) -> dict[str, str]:
             else:
                 value = ""
         else:
-            value = _expand(str(entry.get("value", "")), env)
+            value = expand(str(entry.get("value", "")), env)
         env[name] = value
     return env

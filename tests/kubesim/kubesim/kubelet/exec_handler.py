@@ -1,10 +1,13 @@
-"""`pods/exec` (spec §7): the command runs for real, as an asyncio subprocess, in the container's sandbox.
+"""`pods/exec` (spec §7): the command runs for real, as an asyncio subprocess, in the container's root
+filesystem (isolation.py; built on the first exec into a container that runs no command of its own).
 
-- working directory: the per-container sandbox directory (relative paths land there); HOME=<sandbox>/root,
-  TMPDIR=<sandbox>/tmp; PATH starts with the image's tools (kubesim/java: jcmd, jstack) then the host's PATH;
-  the container's env (env, envFrom, valueFrom) and HOSTNAME=<pod name>.
-- not emulated: absolute paths are the host's (``/tmp/x`` is the host /tmp), no user/PID/mount isolation, and a
-  TTY is not a real pty (stderr is merged into stdout).
+- working directory: the container's workingDir (default /); HOME=/root; PATH is the image's (kubesim/java:
+  /opt/java/openjdk/bin first) unless the container's env sets one; then the container's env (env, envFrom,
+  valueFrom) and HOSTNAME=<pod name>. With --no-isolation: the old per-container directory on the machine.
+- output is streamed: a chunk is read from the process only after the previous one was handed to the websocket,
+  so a command writing GiBs costs kubesim no more memory than a few chunks.
+- not emulated: no user or PID namespace (the machine's process table is visible), and a TTY is not a real pty
+  (stderr is merged into stdout).
 - protocol: websocket v5/v4/v1 (+ base64 variants) channel framing from channels.py, the initial empty frame on
   the lowest writable channel, the exit Status on channel 3, then the websocket closes.
 """
@@ -12,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import signal
 
 from aiohttp import web
@@ -20,13 +22,11 @@ from aiohttp import web
 from kubesim import errors
 from kubesim.kubelet import channels
 from kubesim.kubelet.channels import CLOSE, ERROR, RESIZE, STDERR, STDIN, STDOUT
-from kubesim.kubelet.env import container_environment
 from kubesim.kubelet.lookup import container_spec, query_bool, resolve_container
 from kubesim.kubelet.pod_handler import PodHandler
+from kubesim.kubelet.process import StartError, exit_code, signal_group, spawn
 
 log = logging.getLogger("kubesim.kubelet.exec")
-
-HOST_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 def exit_status(command: list[str], code: int) -> dict:
@@ -92,18 +92,12 @@ class ExecHandler(PodHandler):
         if slot is None or slot.current is None or not slot.current.running:
             raise errors.bad_request(f'unable to upgrade connection: container not found ("{container}")')
         spec = container_spec(pod, container)
-        env = {"PATH": HOST_PATH}
-        tools = self.kubelet.tool_dirs.get(slot.current.image.kind)
-        if tools:
-            env["PATH"] = tools + ":" + HOST_PATH
-        workdir = sandbox.container_dir(container)
-        env.update(HOSTNAME=pod["spec"].get("hostname") or ctx.name, HOME=os.path.join(workdir, "root"),
-                   TMPDIR=os.path.join(workdir, "tmp"), KUBERNETES_SERVICE_HOST="10.96.0.1",
-                   KUBERNETES_SERVICE_PORT="443", LANG="C.UTF-8")
-        if tty:
-            env["TERM"] = "xterm"
-        env.update(container_environment(self.cluster.store, pod, spec))
-        return dict(command=command, stdin=stdin, stdout=stdout, stderr=stderr, tty=tty, env=env, cwd=workdir)
+        try:
+            env, root, cwd = self.kubelet.process_plan(pod, sandbox, slot.current, spec, tty)
+        except (OSError, ValueError) as exc:
+            raise errors.internal(f"error preparing the container's filesystem: {exc}") from None
+        return dict(command=command, stdin=stdin, stdout=stdout, stderr=stderr, tty=tty, env=env, root=root,
+                    cwd=cwd)
 
     async def __call__(self, request: web.BaseRequest, ctx) -> web.StreamResponse:
         plan = self.prepare(ctx)
@@ -116,31 +110,27 @@ class ExecHandler(PodHandler):
             await sock.close()
         return sock.ws
 
-    async def _run(self, request, ctx, sock: channels.ChannelSocket, command, stdin, stdout, stderr, tty, env, cwd):
+    async def _run(self, request, ctx, sock: channels.ChannelSocket, command, stdin, stdout, stderr, tty, env,
+                   root, cwd):
         first = STDOUT if stdout else STDERR if stderr and not tty else ERROR
         await sock.send(first, b"")
+        registry = self.kubelet.process_pids
         try:
-            proc = await asyncio.create_subprocess_exec(
-                *command, cwd=cwd, env=env, start_new_session=True,
+            proc = await spawn(
+                command, env=env, root=root, cwd=cwd, registry=registry,
                 stdin=asyncio.subprocess.PIPE if stdin else asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE if stdout or (tty and stderr) else asyncio.subprocess.DEVNULL,
                 stderr=(asyncio.subprocess.STDOUT if tty else asyncio.subprocess.PIPE) if stderr
                 else asyncio.subprocess.DEVNULL)
-        except (FileNotFoundError, PermissionError, NotADirectoryError) as exc:
-            what = "executable file not found in $PATH" if isinstance(exc, FileNotFoundError) else \
-                "permission denied"
+        except StartError as exc:
             detail = (f'error executing command in container: failed to exec in container: failed to start exec: '
-                      f'OCI runtime exec failed: exec failed: unable to start container process: exec: '
-                      f'"{command[0]}": {what}: unknown')
+                      f'OCI runtime exec failed: exec failed: unable to start container process: {exc.message}: '
+                      f'unknown')
             await sock.send_status(internal_status(detail))
             return
 
         def kill():
-            if proc.returncode is None:
-                try:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                except (ProcessLookupError, PermissionError):
-                    pass
+            signal_group(proc.pid, signal.SIGKILL)   # the whole group: what the command started goes too
 
         async def pump(stream, channel):
             while True:
@@ -187,6 +177,7 @@ class ExecHandler(PodHandler):
             await sock.send_status(exit_status(command, code))
         finally:
             kill()
+            registry.pop(proc.pid, None)
             for task in (client, dropper, finished, *pumps):
                 if task is not None and not task.done():
                     task.cancel()
@@ -197,5 +188,4 @@ class ExecHandler(PodHandler):
     async def _wait_exit(proc, pumps) -> int:
         if pumps:
             await asyncio.gather(*pumps, return_exceptions=True)
-        code = await proc.wait()
-        return 128 - code if code < 0 else code
+        return exit_code(await proc.wait())

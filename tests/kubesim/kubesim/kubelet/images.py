@@ -31,16 +31,19 @@ own); only `exec` starts real processes. The image reference decides the behavio
     Logs one line and exits 0 (``KUBESIM_EXIT_CODE`` overrides): what a Job's pod runs.
 any image from a registry host ending in ``.invalid`` (RFC 2606), e.g. ``registry.invalid/app:1``
     Cannot be pulled: ErrImagePull, then ImagePullBackOff, retried with back-off.
-any other image (nginx, busybox, ...)
-    A quiet process that starts and keeps running until stopped, so real manifests reach Running.
+any other image (nginx, busybox, ...) with ``command`` or ``args``
+    Runs them for real (see below).
+any other image without them
+    A quiet container (no process) that starts and keeps running until stopped, so real manifests reach
+    Running; as an init container it completes at once.
 
 Image references are normalised like containerd reports them (``nginx`` -> ``docker.io/library/nginx:latest``)
 and the image ID is a digest reference derived deterministically from the normalised reference
 (``docker.io/library/nginx@sha256:<sha256 of the reference>``).
 
-exec (see exec_handler.py) runs the command for real on the host, in a per-container sandbox directory:
-the working directory is the sandbox root, HOME is ``<sandbox>/root``, TMPDIR is ``<sandbox>/tmp`` and PATH starts
-with the image's tools. Absolute paths are NOT remapped: ``/tmp/x`` in a command is the host's /tmp.
+A container of any other image whose spec has a ``command`` or ``args`` runs it for real (process.py), in a
+root filesystem of its own (isolation.py); so does every exec. kubesim/java's tools are in
+``/opt/java/openjdk/bin`` in the container (JAVA_HOME/bin of the eclipse-temurin images), first on PATH.
 """
 from __future__ import annotations
 
@@ -228,11 +231,12 @@ sys.exit(main(sys.argv))
 '''
 
 
-def install_tools(root: str) -> dict[str, str]:
-    """Write the image tool directories under `root`; returns {image kind: bin dir} for PATH."""
+def install_tools(root: str, interpreter: str | None = None) -> dict[str, str]:
+    """Write the image tool directories under `root`; returns {image kind: bin dir}. `interpreter` is the
+    Python of their `#!` line as the container sees it (default: kubesim's own)."""
     java_bin = os.path.join(root, "java", "bin")
     os.makedirs(java_bin, exist_ok=True)
-    script = f"#!{sys.executable}\n" + _JCMD.replace("__DEFAULT_HEAP_DUMP_BYTES__", str(DEFAULT_HEAP_DUMP_BYTES))
+    script = f"#!{interpreter or sys.executable}\n" + _JCMD.replace("__DEFAULT_HEAP_DUMP_BYTES__", str(DEFAULT_HEAP_DUMP_BYTES))
     for name in ("jcmd", "jstack"):
         path = os.path.join(java_bin, name)
         with open(path, "w") as f:

@@ -10,14 +10,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import signal
+import sys
 import time
 
 from kubesim.errors import ApiError
 from kubesim.kubelet.capacity import configured_max_pods
-from kubesim.kubelet.images import CRASH, EXIT, InvalidImageName, install_tools, parse_image
+from kubesim.kubelet import isolation
+from kubesim.kubelet.env import container_environment, expand
+from kubesim.kubelet.images import CRASH, EXIT, JAVA, QUIET, InvalidImageName, install_tools, parse_image
+from kubesim.kubelet.process import ContainerProcess, close_transport, signal_group, spawn
 from kubesim.kubelet.recorder import EventRecorder
 from kubesim.kubelet.runtime import ContainerInstance, ContainerSlot, PodSandbox
 from kubesim.kubelet.status import build_status
+from kubesim.kubelet.volumes import VolumeError, container_mounts, prepare_volumes
 from kubesim.kubelet.wake_worker import WakeWorker
 
 log = logging.getLogger("kubesim.kubelet")
@@ -25,6 +31,10 @@ log = logging.getLogger("kubesim.kubelet")
 MAX_BACKOFF = 300.0           # kubelet MaxContainerBackOff and image pull back-off cap
 POD_IPS_PER_NODE = 253       # a /24 podCIDR without the network, gateway (.1) and broadcast addresses
 ERR_IMAGE_PULL_HOLD = 0.3     # how long ErrImagePull shows before ImagePullBackOff (the next sync in the kubelet)
+DEFAULT_MAX_CONTAINER_PROCESSES = 256   # --max-container-processes
+DEFAULT_GRACE = 30.0          # terminationGracePeriodSeconds default
+MOUNT_RETRY = 2.0             # seconds between volume set-up attempts (the kubelet retries FailedMount)
+HOST_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"   # the common base images' PATH
 
 
 def _option(options, name, default):
@@ -69,11 +79,23 @@ class Kubelet(WakeWorker):
         self.tool_dirs: dict[str, str] = {}
         state_dir = _option(self.options, "state_dir", None) or "/tmp/kubesim-state"
         self.root = os.path.join(str(state_dir), "kubelet")
+        self.isolated = not _option(self.options, "no_isolation", False)
+        self.max_processes = int(_option(self.options, "max_container_processes", DEFAULT_MAX_CONTAINER_PROCESSES))
+        self.process_pids: dict[int, asyncio.subprocess.Process] = {}   # every container and exec process running
+        self.command_instances: set[ContainerInstance] = set()   # containers running their command (the cap)
+        self._waiting_for_process: set[tuple[str, str]] = set()  # pods with a container held back by the cap
 
     # ------------------------------------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
         os.makedirs(self.root, exist_ok=True)
-        self.tool_dirs = install_tools(os.path.join(self.root, "images"))
+        if self.isolated:
+            isolation.enter_own_mount_namespace(os.path.join(self.root, ".probe"))
+            self.tool_dirs = install_tools(os.path.join(self.root, "images"), isolation.tool_interpreter())
+        else:
+            print("kubesim: WARNING: --no-isolation: container processes run on this machine's filesystem, as "
+                  "root: /tmp/x in a pod is this machine's /tmp/x, and rm -rf / in a pod is rm -rf / here",
+                  file=sys.stderr, flush=True)
+            self.tool_dirs = install_tools(os.path.join(self.root, "images"))
         self.store.subscribe(self._on_store_event)
         for node in self.store.list("nodes"):
             self._register_node(node["metadata"]["name"])
@@ -82,13 +104,28 @@ class Kubelet(WakeWorker):
         self.start_worker()
 
     async def stop(self) -> None:
+        """Every container process ends: SIGTERM, a second to go, then SIGKILL for what is left (exec sessions
+        too); then the containers' mounts and files go."""
         await self.stop_worker()
         for sandbox in list(self.sandboxes.values()):
-            sandbox.stop_all()
+            sandbox.stop_all(grace=1.0)
             for slot in sandbox.slots.values():
                 if slot.current is not None:
                     for server in slot.current.servers.values():
                         await server.close()
+        waits = [inst.wait_stopped() for inst in list(self.command_instances)]
+        if waits:
+            await asyncio.wait([asyncio.ensure_future(w) for w in waits], timeout=3.0)
+        procs = list(self.process_pids.values())
+        for proc in procs:
+            signal_group(proc.pid, signal.SIGKILL)
+        if procs:
+            await asyncio.wait([asyncio.ensure_future(p.wait()) for p in procs], timeout=2.0)
+        for proc in procs:
+            close_transport(proc)
+        self.process_pids.clear()
+        if self.isolated:
+            isolation.remove_tree(self.root)
 
     def _on_store_event(self, event) -> None:
         if event.rtype.key != "pods":
@@ -229,7 +266,7 @@ class Kubelet(WakeWorker):
                               host=node)
 
     def _teardown(self, sandbox: PodSandbox) -> None:
-        sandbox.stop_all()
+        sandbox.stop_all(grace=0.0)
         self._ips_in_use.discard(sandbox.ip)
         for namespace, name in self._waiting_for_ip:
             self.mark_dirty(namespace, name)
@@ -248,12 +285,18 @@ class Kubelet(WakeWorker):
             if slot is not None and slot.current is not None and slot.current.running:
                 self.events.pod_event(pod, "Normal", "Killing", f"Stopping container {spec['name']}",
                                       host=sandbox.node, field_path=f"spec.containers{{{spec['name']}}}")
-        sandbox.stop_all()
-        grace = pod["metadata"].get("deletionGracePeriodSeconds") or 0
-        delay = min(float(_option(self.options, "termination_delay", 0.05)), float(grace))
-        uid = sandbox.uid
-        asyncio.get_running_loop().call_later(delay, self._finish_deletion, pod["metadata"]["namespace"],
-                                              pod["metadata"]["name"], uid, sandbox.node)
+        grace = float(pod["metadata"].get("deletionGracePeriodSeconds") or 0)
+        sandbox.stop_all(grace)
+        delay = min(float(_option(self.options, "termination_delay", 0.05)), grace)
+        asyncio.get_running_loop().create_task(self._finish_when_stopped(pod, sandbox, delay))
+
+    async def _finish_when_stopped(self, pod: dict, sandbox: PodSandbox, delay: float) -> None:
+        """The pod goes once its processes have exited (SIGKILL comes at the end of the grace period)."""
+        waits = [asyncio.ensure_future(inst.wait_stopped()) for inst in sandbox.instances() if inst.runs_command]
+        if waits:
+            await asyncio.wait(waits)
+        await asyncio.sleep(delay)
+        self._finish_deletion(pod["metadata"]["namespace"], pod["metadata"]["name"], sandbox.uid, sandbox.node)
 
     def _finish_deletion(self, namespace: str, name: str, uid: str, node: str) -> None:
         try:
@@ -332,12 +375,11 @@ class Kubelet(WakeWorker):
             self.events.pod_event(pod, etype, reason, message, host=sandbox.node, field_path=field_path)
 
         if slot.spec_image != image:
-            if slot.spec_image:  # the image changed: restart in place (§5.2)
+            if slot.spec_image:  # the image changed: restart in place (§5.2), once the old one has stopped
                 if slot.current is not None and slot.current.running:
                     event("Normal", "Killing", f"Container {slot.name} definition changed, will be restarted")
-                    slot.current.stop()
-                if slot.current is not None:
-                    slot.previous, slot.current = slot.current, None
+                    slot.current.stop(self._grace(pod))
+                slot.restart_requested = slot.current is not None
             slot.spec_image = image
             slot.waiting = None
             slot.next_attempt_at = None
@@ -348,10 +390,15 @@ class Kubelet(WakeWorker):
         inst = slot.current
         if inst is not None and inst.running:
             return
+        if inst is not None and slot.restart_requested:
+            slot.restart_requested = False
+            self._discard(slot.previous)
+            slot.previous, slot.current, inst = inst, None, None
         if inst is not None:  # exited
             restart = policy == "Always" or (policy == "OnFailure" and inst.exit_code != 0)
             if not restart:
                 return
+            self._discard(slot.previous)
             slot.previous, slot.current = inst, None
             if slot.crash_count > 0:
                 base = float(_option(self.options, "crash_backoff_base", 10.0))
@@ -410,8 +457,21 @@ class Kubelet(WakeWorker):
             event("Normal", "Pulled", f'Successfully pulled image "{image}" in 12ms (12ms including waiting). '
                                       f'Image size: {size} bytes.')
             self._pulled.add((sandbox.node, ref.normalized))
+        argv = self._command(spec, ref)
+        if argv is not None:
+            if not self._prepare_volumes(pod, sandbox, slot, now, event):
+                return
+            if len(self.command_instances) >= self.max_processes:
+                self._waiting_for_process.add((sandbox.namespace, sandbox.name))
+                message = (f"kubesim: {len(self.command_instances)} container processes are running, the cap set "
+                           f"by --max-container-processes; container {slot.name} waits for one to end")
+                if slot.waiting is None or slot.waiting[0] != "CreateContainerError":
+                    event("Warning", "Failed", f"Error: {message}")
+                slot.waiting = ("CreateContainerError", message)
+                return
         had_instance = slot.previous is not None or slot.current is not None
         if slot.current is not None:
+            self._discard(slot.previous)
             slot.previous = slot.current
         meta = pod["metadata"]
 
@@ -419,8 +479,10 @@ class Kubelet(WakeWorker):
             return {"pod": meta["name"], "namespace": meta["namespace"], "container": container,
                     "image": ref.original, "tag": ref.tag or ref.digest, "podIP": sandbox.ip, "node": sandbox.node}
 
-        inst = ContainerInstance(slot, ref, spec, describe, lambda _inst: self.mark_dirty(sandbox.namespace,
-                                                                                         sandbox.name))
+        launcher = self._launcher(pod, sandbox, slot, spec, argv) if argv is not None else None
+        inst = ContainerInstance(slot, ref, spec, describe, lambda done: self._exited(sandbox, done), launcher)
+        if argv is not None:
+            self.command_instances.add(inst)
         slot.current = inst
         slot.waiting = None
         slot.next_attempt_at = None
@@ -431,8 +493,8 @@ class Kubelet(WakeWorker):
             slot.restart_count += 1
         event("Normal", "Created", f"Created container: {slot.name}")
         event("Normal", "Started", f"Started container {slot.name}")
-        if run_to_completion and ref.kind not in (CRASH, EXIT):
-            inst.stop()              # an init container of a long-running image "completes" at once
+        if run_to_completion and ref.kind not in (CRASH, EXIT) and argv is None:
+            inst.stop()              # an init container of a long-running image without a command "completes"
             inst.exit_code, inst.reason = 0, "Completed"
             return
         probe = spec.get("readinessProbe") or {}
@@ -442,3 +504,116 @@ class Kubelet(WakeWorker):
         except (TypeError, ValueError):
             pass
         slot.ready_at = now + delay
+
+    # ------------------------------------------------------------------------------------------ processes
+    @staticmethod
+    def _command(spec: dict, ref) -> list[str] | None:
+        """The argv a container of this image runs for real, or None: the images kubesim does not simulate run
+        `command` + `args` (their entrypoint is unknown, so `args` alone are the command, as for the base images
+        whose default is a shell); kubesim/* images and containers without either stay simulated."""
+        if ref.kind != QUIET:
+            return None
+        argv = list(spec.get("command") or []) + list(spec.get("args") or [])
+        return [str(a) for a in argv] if argv else None
+
+    @staticmethod
+    def _grace(pod: dict) -> float:
+        meta, spec = pod["metadata"], pod["spec"]
+        value = meta.get("deletionGracePeriodSeconds")
+        if value is None:
+            value = spec.get("terminationGracePeriodSeconds")
+        return DEFAULT_GRACE if value is None else float(value)
+
+    def _prepare_volumes(self, pod, sandbox: PodSandbox, slot: ContainerSlot, now: float, event) -> bool:
+        """The pod's volumes, set up once; a missing ConfigMap/Secret keeps the container in ContainerCreating
+        with FailedMount events and is retried, as the kubelet's volume manager does."""
+        if sandbox.volume_paths is not None:
+            return True
+        try:
+            sandbox.volume_paths = prepare_volumes(self.store, pod, os.path.join(sandbox.directory, "volumes"),
+                                                   self.isolated)
+        except VolumeError as exc:
+            isolation.remove_tree(os.path.join(sandbox.directory, "volumes"))
+            event("Warning", "FailedMount", f"MountVolume.SetUp failed: {exc}")
+            slot.waiting = ("ContainerCreating", "")
+            slot.next_attempt_at = now + MOUNT_RETRY
+            return False
+        return True
+
+    def instance_root(self, pod: dict, sandbox: PodSandbox, inst: ContainerInstance, spec: dict) -> str | None:
+        """The root filesystem of a container instance, built on first use (its command, or the first exec into
+        a container without one); None with --no-isolation."""
+        if not self.isolated:
+            return None
+        if inst.root is None:
+            if sandbox.volume_paths is None:
+                sandbox.volume_paths = prepare_volumes(self.store, pod, os.path.join(sandbox.directory, "volumes"),
+                                                       True)
+            inst.directory = os.path.join(sandbox.directory, "containers", inst.slot.name, inst.container_id[-12:])
+            inst.root = isolation.build_root(
+                inst.directory, hostname=pod["spec"].get("hostname") or pod["metadata"]["name"], pod_ip=sandbox.ip,
+                volume_mounts=container_mounts(spec, sandbox.volume_paths),
+                tools_dir=self.tool_dirs.get(inst.image.kind), working_dir=spec.get("workingDir") or "/")
+        return inst.root
+
+    def process_plan(self, pod: dict, sandbox: PodSandbox, inst: ContainerInstance, spec: dict,
+                     tty: bool = False) -> tuple[dict, str | None, str]:
+        """(env, root, working directory) of a process in this container: its command or an exec. The env is the
+        image's (PATH) and the runtime's (HOSTNAME, HOME), then the container's own (env, envFrom), so a PATH in
+        the pod spec decides which binaries run."""
+        root = self.instance_root(pod, sandbox, inst, spec)
+        path = HOST_PATH
+        tools = self.tool_dirs.get(inst.image.kind)
+        if tools:
+            path = (isolation.JAVA_HOME_BIN if root else tools) + ":" + HOST_PATH
+        env = {"PATH": path, "HOSTNAME": pod["spec"].get("hostname") or pod["metadata"]["name"],
+               "KUBERNETES_SERVICE_HOST": "10.96.0.1", "KUBERNETES_SERVICE_PORT": "443", "LANG": "C.UTF-8"}
+        if inst.image.kind == JAVA:
+            env["JAVA_HOME"] = os.path.dirname(isolation.JAVA_HOME_BIN if root else tools)
+        if root:
+            env["HOME"] = "/root"
+            cwd = spec.get("workingDir") or "/"
+        else:
+            cwd = sandbox.container_dir(inst.slot.name)
+            env.update(HOME=os.path.join(cwd, "root"), TMPDIR=os.path.join(cwd, "tmp"))
+        if tty:
+            env["TERM"] = "xterm"
+        env.update(container_environment(self.store, pod, spec))
+        return env, root, cwd
+
+    def _launcher(self, pod: dict, sandbox: PodSandbox, slot: ContainerSlot, spec: dict, argv: list[str]):
+        async def launch(inst: ContainerInstance) -> ContainerProcess:
+            env, root, cwd = self.process_plan(pod, sandbox, inst, spec)
+            command = [expand(a, env) for a in argv]   # $(VAR) in command and args, as the kubelet expands them
+            # stdin: true keeps the container's stdin open (a `sh` waits on it, as under a runtime; attach
+            # writes to it); otherwise it reads /dev/null.
+            stdin = asyncio.subprocess.PIPE if spec.get("stdin") else None
+            proc = await spawn(command, env=env, root=root, cwd=cwd, stdin=stdin, stdout=asyncio.subprocess.PIPE,
+                               stderr=asyncio.subprocess.PIPE, registry=self.process_pids)
+            return ContainerProcess(proc, inst.log.write, self.process_pids)
+        return launch
+
+    def _exited(self, sandbox: PodSandbox, inst: ContainerInstance) -> None:
+        self.command_instances.discard(inst)
+        if inst.exit_code and inst.runs_command and inst.reason == "StartError":
+            pod = self.store.get("pods", sandbox.namespace, sandbox.name)
+            if pod is not None:
+                self.events.pod_event(pod, "Warning", "Failed", f"Error: {inst.message}", host=sandbox.node,
+                                      field_path=self._field_path(pod, inst.slot.name))
+        waiting, self._waiting_for_process = self._waiting_for_process, set()
+        for key in waiting:
+            self.mark_dirty(*key)
+        self.mark_dirty(sandbox.namespace, sandbox.name)
+
+    @staticmethod
+    def _field_path(pod: dict, name: str) -> str:
+        for field in ("initContainers", "containers", "ephemeralContainers"):
+            if any(c.get("name") == name for c in pod["spec"].get(field) or []):
+                return f"spec.{field}{{{name}}}"
+        return ""
+
+    @staticmethod
+    def _discard(inst: ContainerInstance | None) -> None:
+        """An instance nobody can see any more (neither current nor previous): its files go."""
+        if inst is not None and inst.directory and not inst.running:
+            isolation.remove_tree(inst.directory)

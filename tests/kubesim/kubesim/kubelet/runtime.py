@@ -9,11 +9,11 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
-import shutil
 import time
 from dataclasses import dataclass, field
 
 from kubesim.kubelet.images import CRASH, EXIT, JAVA, WEB, ImageRef
+from kubesim.kubelet.isolation import remove_tree
 from kubesim.kubelet.logbuffer import LogBuffer
 from kubesim.kubelet.webserver import ContainerHttpServer
 
@@ -32,7 +32,7 @@ def container_env(spec: dict) -> dict[str, str]:
 class ContainerInstance:
     """One run of a container: what `containerID` names."""
 
-    def __init__(self, slot: "ContainerSlot", image: ImageRef, spec: dict, describe, on_exit):
+    def __init__(self, slot: "ContainerSlot", image: ImageRef, spec: dict, describe, on_exit, launcher=None):
         self.slot = slot
         self.image = image
         self.spec = spec
@@ -41,11 +41,18 @@ class ContainerInstance:
         self.finished_at: float | None = None
         self.exit_code: int | None = None
         self.reason = ""
+        self.message = ""
         self.log = LogBuffer()
+        self.directory: str | None = None     # this instance's own files (its root filesystem), when it has any
+        self.root: str | None = None          # its root, once built (isolation.py)
+        self.process = None                   # the ContainerProcess of a container that runs its command
         self.servers: dict[int, ContainerHttpServer] = {}
         self._task: asyncio.Task | None = None
+        self._stop_grace: float | None = None
         self._on_exit = on_exit
-        if image.kind in (WEB, JAVA):
+        if launcher is not None:
+            self._task = asyncio.get_running_loop().create_task(self._run_process(launcher))
+        elif image.kind in (WEB, JAVA):
             ports = [p["containerPort"] for p in spec.get("ports") or []
                      if p.get("protocol", "TCP") == "TCP" and isinstance(p.get("containerPort"), int)]
             for port in ports or [DEFAULT_WEB_PORT]:
@@ -79,25 +86,64 @@ class ContainerInstance:
         self._finish(code)
         self._on_exit(self)
 
-    def _finish(self, code: int) -> None:
+    async def _run_process(self, launcher) -> None:
+        """Start the command (launcher: the kubelet's, returns a ContainerProcess or raises StartError) and
+        report its exit."""
+        from kubesim.kubelet.process import StartError
+        try:
+            self.process = await launcher(self)
+            if self._stop_grace is not None:   # stopped while it was starting
+                self.process.stop(self._stop_grace)
+        except StartError as exc:
+            self._finish(128, "StartError", f"failed to create containerd task: failed to create shim task: OCI "
+                                            f"runtime create failed: runc create failed: unable to start container "
+                                            f"process: {exc.message}: unknown")
+        except asyncio.CancelledError:
+            self._finish(137)
+            raise
+        except Exception as exc:   # a setup failure (mounts, volumes) is the container's start error, not ours
+            self._finish(128, "StartError", f"failed to create containerd task: {exc}")
+        else:
+            self._finish(await self.process.wait())
+        self._on_exit(self)
+
+    def _finish(self, code: int, reason: str = "", message: str = "") -> None:
         if self.exit_code is not None:
             return
         self.exit_code = code
         self.finished_at = time.time()
-        self.reason = "Completed" if code == 0 else "Error"
+        self.reason = reason or ("Completed" if code == 0 else "Error")
+        self.message = message
         self.log.close()
         for server in self.servers.values():
             asyncio.get_running_loop().create_task(server.close())
 
-    def stop(self) -> None:
-        """SIGTERM: the simulated processes exit at once (a JVM with 143, the others cleanly)."""
+    @property
+    def runs_command(self) -> bool:
+        return self._task is not None and self.image.kind not in (CRASH, EXIT)
+
+    def stop(self, grace: float = 30.0) -> None:
+        """SIGTERM. A real command gets `grace` seconds before SIGKILL and reports its exit when it happens; the
+        simulated processes exit at once (a JVM with 143, the others cleanly)."""
+        if self.runs_command:
+            if self.process is not None:
+                self.process.stop(grace)
+            else:
+                self._stop_grace = grace   # still starting: stopped as soon as it runs (never left behind)
+            return
         if self._task is not None and not self._task.done():
             self._task.cancel()
         self._finish(143 if self.image.kind == JAVA else 0)
 
+    async def wait_stopped(self) -> None:
+        if self.runs_command and self._task is not None and not self._task.done():
+            await asyncio.wait({self._task})
+
     def terminated_state(self) -> dict:
-        state = {"containerID": self.container_id, "exitCode": self.exit_code, "finishedAt": iso(self.finished_at),
-                 "reason": self.reason, "startedAt": iso(self.started_at)}
+        state = {"containerID": self.container_id, "exitCode": self.exit_code, "finishedAt": iso(self.finished_at)}
+        if self.message:
+            state["message"] = self.message
+        state.update(reason=self.reason, startedAt=iso(self.started_at))
         return {"terminated": state}
 
 
@@ -115,6 +161,7 @@ class ContainerSlot:
     backoff_shown_at: float | None = None      # when ErrImagePull turns into ImagePullBackOff
     pull_failures: int = 0
     crash_count: int = 0
+    restart_requested: bool = False             # the spec changed: start again once the old instance stopped
     image_id: str = ""
 
 
@@ -131,6 +178,7 @@ class PodSandbox:
     start_time: float = field(default_factory=time.time)
     slots: dict[str, ContainerSlot] = field(default_factory=dict)
     terminating: bool = False
+    volume_paths: dict | None = None           # volumes.prepare_volumes(), once a container needed them
     wake_handle: asyncio.TimerHandle | None = None
 
     def container_dir(self, container: str) -> str:
@@ -147,12 +195,18 @@ class PodSandbox:
                 return inst.servers[port]
         return None
 
-    def stop_all(self) -> None:
+    def stop_all(self, grace: float = 30.0) -> None:
         for slot in self.slots.values():
             if slot.current is not None and slot.current.running:
-                slot.current.stop()
+                slot.current.stop(grace)
         if self.wake_handle is not None:
             self.wake_handle.cancel()
 
+    def instances(self):
+        for slot in self.slots.values():
+            for inst in (slot.current, slot.previous):
+                if inst is not None:
+                    yield inst
+
     def remove_files(self) -> None:
-        shutil.rmtree(self.directory, ignore_errors=True)
+        remove_tree(self.directory)

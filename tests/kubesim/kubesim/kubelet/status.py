@@ -27,6 +27,8 @@ def container_status(slot: ContainerSlot, spec: dict, now: float) -> dict:
     else:
         status["state"] = inst.terminated_state()
         ready = False
+    if slot.kind == "init":   # prober manager: an init container is ready once it completed, not while running
+        ready = inst is not None and not inst.running and inst.exit_code == 0 and slot.waiting is None
     status["lastState"] = slot.previous.terminated_state() if slot.previous is not None else {}
     status["ready"] = ready
     status["restartCount"] = slot.restart_count

@@ -1,0 +1,159 @@
+"""Container processes: the container's own command and every exec, started through sandbox_exec.py in the
+container's root (isolation.py), in a process group of their own.
+
+- The command's stdout and stderr go into the instance's log line by line, each line stamped when it was read
+  (what `kubectl logs --timestamps` shows); a line longer than 16 KiB is cut there, as the CRI log splits it.
+- When the main process exits, whatever it left running in its process group is killed, as the runtime does
+  when a container's init process exits (there is no PID namespace to do it for us).
+- Stop: SIGTERM to the group, SIGKILL after the grace period (exit code 143, or 137 when it had to be killed).
+- A command that cannot start (not found, not executable) is a StartError with exit code 128 and the runtime's
+  message, as containerd reports it.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+
+HELPER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sandbox_exec.py")
+MAX_LINE = 16 * 1024   # the CRI log splits longer lines (partial lines)
+
+
+class StartError(Exception):
+    """The command did not start; `message` is the runtime's text, `reason` ENOENT/EACCES/SETUP."""
+
+    def __init__(self, reason: str, message: str):
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+def start_error(command: list[str], status: str) -> StartError:
+    reason, _, detail = status.partition(" ")
+    what = {"ENOENT": "executable file not found in $PATH", "EACCES": "permission denied"}.get(reason, detail)
+    return StartError(reason, f'exec: "{command[0] if command else ""}": {what}')
+
+
+async def _read_status(fd: int) -> str:
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    transport, _ = await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader),
+                                                os.fdopen(fd, "rb", 0))
+    try:
+        return (await reader.read()).decode("utf-8", "replace")
+    finally:
+        transport.close()
+
+
+def signal_group(pid: int, sig: int) -> None:
+    try:
+        os.killpg(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+async def spawn(command: list[str], *, env: dict, root: str | None, cwd: str, stdin=None, stdout=None,
+                stderr=None, registry: dict | None = None) -> asyncio.subprocess.Process:
+    """Start `command` in the container (root None: on the machine, in `cwd`). Raises StartError. `registry`
+    ({pid: process}) holds it while it runs, so that everything can be ended when kubesim stops."""
+    if not command:
+        raise StartError("ENOENT", 'exec: "": executable file not found in $PATH')
+    read_fd, write_fd = os.pipe()
+    config = json.dumps({"root": root, "cwd": cwd, "status_fd": write_fd})
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-I", "-S", HELPER, config, *command, env=env, cwd="/", start_new_session=True,
+            pass_fds=(write_fd,), stdin=stdin if stdin is not None else asyncio.subprocess.DEVNULL,
+            stdout=stdout if stdout is not None else asyncio.subprocess.DEVNULL,
+            stderr=stderr if stderr is not None else asyncio.subprocess.DEVNULL)
+    except BaseException:
+        os.close(read_fd)
+        raise
+    finally:
+        os.close(write_fd)
+    if registry is not None:
+        registry[proc.pid] = proc
+    try:
+        status = await _read_status(read_fd)
+    except BaseException:   # cancelled while starting: the process must not outlive its caller
+        signal_group(proc.pid, signal.SIGKILL)
+        if registry is not None:
+            registry.pop(proc.pid, None)
+        raise
+    if status:
+        await proc.wait()
+        if registry is not None:
+            registry.pop(proc.pid, None)
+        raise start_error(command, status)
+    return proc
+
+
+def exit_code(returncode: int) -> int:
+    """A signal death (-N from asyncio) is reported as 128+N, as the runtime does."""
+    return 128 - returncode if returncode < 0 else returncode
+
+
+async def pump_lines(stream: asyncio.StreamReader, write) -> None:
+    """Feed `write` whole lines (at most MAX_LINE bytes each) as they arrive; the rest at EOF."""
+    pending = b""
+    while True:
+        chunk = await stream.read(65536)
+        if not chunk:
+            break
+        pending += chunk
+        while True:
+            cut = pending.find(b"\n", 0, MAX_LINE)
+            if cut < 0 and len(pending) < MAX_LINE:
+                break
+            end = cut + 1 if cut >= 0 else MAX_LINE
+            write(pending[:end])
+            pending = pending[end:]
+    if pending:
+        write(pending)
+
+
+class ContainerProcess:
+    """The main process of one container instance."""
+
+    def __init__(self, proc: asyncio.subprocess.Process, write_log, registry: dict):
+        self.proc = proc
+        self.pid = proc.pid
+        self._registry = registry
+        self._pumps = [asyncio.ensure_future(pump_lines(s, write_log)) for s in (proc.stdout, proc.stderr) if s]
+        self._kill_handle: asyncio.TimerHandle | None = None
+        self.stopping = False
+
+    async def wait(self) -> int:
+        """Wait for the main process, end its group, drain the output; the container's exit code."""
+        try:
+            code = await self.proc.wait()
+        finally:
+            signal_group(self.pid, signal.SIGKILL)
+            if self._kill_handle is not None:
+                self._kill_handle.cancel()
+        await asyncio.gather(*self._pumps, return_exceptions=True)
+        self._registry.pop(self.pid, None)
+        return exit_code(code)
+
+    def stop(self, grace: float) -> None:
+        """SIGTERM now, SIGKILL after `grace` seconds if it is still there."""
+        if self.proc.returncode is not None:
+            return
+        self.stopping = True
+        signal_group(self.pid, signal.SIGTERM)
+        if self._kill_handle is None:
+            self._kill_handle = asyncio.get_running_loop().call_later(
+                max(grace, 0.0), signal_group, self.pid, signal.SIGKILL)
+
+    def kill(self) -> None:
+        signal_group(self.pid, signal.SIGKILL)
+
+
+def close_transport(proc: asyncio.subprocess.Process) -> None:
+    """Release a finished process's pipes now (a transport left to the garbage collector after the loop has
+    closed complains on stderr)."""
+    transport = getattr(proc, "_transport", None)
+    if transport is not None:
+        transport.close()
