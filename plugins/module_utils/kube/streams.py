@@ -11,6 +11,13 @@ channel byte and a payload; 0 stdin, 1 stdout, 2 stderr, 3 the exit Status (JSON
 The kubernetes client's WSClient is not used: it keeps a copy of all output in memory (capture_all) and drops the
 impersonation headers. The exit code comes from the Status on channel 3, never from the output.
 
+port-forward: a websocket to pods/portforward (v4.channel.k8s.io, as the kubelet's websocket port-forward and the
+Python client speak it): channel 0 carries the bytes of one TCP connection to the container port, channel 1 the
+kubelet's error text; the first frame on each is the port number (2 bytes, little-endian), not data.
+
+proxy: one HTTP request through the API server's pods/proxy, the response returned unread (any status: what the
+container answered is the caller's business), so the caller can cap the body it reads.
+
 logs: GET pods/log with the body streamed in chunks (urllib3, no preload). A connection that ends before the
 body is complete raises StreamError, which names the container and how many bytes arrived.
 
@@ -165,14 +172,14 @@ def _websocket_url(api_client, path, query):
     return host + path + "?" + urlencode(query)
 
 
-def _connect(api_client, path, query, what):
+def _connect(api_client, path, query, what, protocols=(V5, V4)):
     if not HAS_WEBSOCKET:
         raise K8sError("the websocket-client library (a dependency of kubernetes) is missing; cannot %s" % what)
     configuration = api_client.configuration
     url = _websocket_url(api_client, path, query)
     sock = websocket.WebSocket(sslopt=_ssl_options(configuration), skip_utf8_validation=True)
     try:
-        sock.connect(url, header=_auth_headers(api_client) + ["Sec-WebSocket-Protocol: %s,%s" % (V5, V4)],
+        sock.connect(url, header=_auth_headers(api_client) + ["Sec-WebSocket-Protocol: %s" % ",".join(protocols)],
                      timeout=30, **_proxy_options(configuration, url))
     except websocket.WebSocketBadStatusException as exc:
         raise K8sError(_describe_handshake(exc, what))
@@ -372,3 +379,100 @@ def _log_refusal(exc, what):
         except (ValueError, AttributeError):
             return "cannot %s: %s" % (what, body.strip()[:300])
     return describe_error(exc, what)
+
+
+# ---------------------------------------------------------------- port-forward
+
+class PortForward(object):
+    """One TCP connection to a container port over pods/portforward.
+
+    send(data) writes to the port; recv() returns the next bytes from it, b"" once the container closed the
+    connection; a message on the error channel (nothing listens there, the pod went away) raises K8sError.
+    """
+
+    def __init__(self, api_client, namespace, pod, port, timeout=30):
+        self.what = "port-forward to port %s of pod %s in namespace %s" % (port, pod, namespace)
+        path = api_path("api/v1/namespaces", namespace, "pods", pod, "portforward")
+        self._sock, self.protocol = _connect(api_client, path, [("ports", str(port))], self.what, protocols=(V4,))
+        self._sock.settimeout(timeout)
+        self._prefix_seen = {0: False, 1: False}
+        self._closed = False
+        self.received = 0
+
+    def send(self, data):
+        for start in range(0, len(data), CHUNK):
+            try:
+                self._sock.send_binary(bytes([0]) + bytes(data[start:start + CHUNK]))
+            except (websocket.WebSocketException, socket.error, ssl.SSLError) as exc:
+                raise StreamError("%s: the connection was cut while sending (%s)" % (self.what, exc), 0)
+
+    def _strip_prefix(self, channel, payload):
+        if not self._prefix_seen[channel]:
+            self._prefix_seen[channel] = True
+            return payload[2:]
+        return payload
+
+    def recv(self):
+        while not self._closed:
+            try:
+                opcode, frame = self._sock.recv_data_frame(True)
+            except websocket.WebSocketTimeoutException:
+                raise StreamError("%s: no answer within the timeout after %d bytes" % (self.what, self.received),
+                                  self.received)
+            except (websocket.WebSocketConnectionClosedException, socket.error, ssl.SSLError):
+                self._closed = True
+                break
+            if opcode == websocket.ABNF.OPCODE_CLOSE:
+                self._closed = True
+                break
+            if opcode not in (websocket.ABNF.OPCODE_BINARY, websocket.ABNF.OPCODE_TEXT) or not frame.data:
+                continue
+            data = frame.data if isinstance(frame.data, bytes) else frame.data.encode("utf-8")
+            channel = data[0]
+            if channel not in (0, 1):
+                continue
+            payload = self._strip_prefix(channel, data[1:])
+            if channel == 1 and payload:
+                raise K8sError("%s: %s" % (self.what, payload.decode("utf-8", "replace").strip()))
+            if channel == 0 and payload:
+                self.received += len(payload)
+                return payload
+        return b""
+
+    def close(self):
+        try:
+            self._sock.close(timeout=1)
+        except Exception:  # pylint: disable=broad-except
+            pass
+
+
+def open_port_forward(api_client, namespace, pod, port, timeout=30):
+    """A PortForward, or StreamRefused/K8sError when the API server refuses the upgrade."""
+    return PortForward(api_client, namespace, pod, port, timeout=timeout)
+
+
+# ---------------------------------------------------------------- pods/proxy
+
+def proxy_open(api_client, namespace, pod, port, method, path, headers, body, timeout):
+    """Send one request through pods/proxy; return the urllib3 response unread (status, headers, stream()).
+
+    Whatever status comes back is returned, not raised: a 500 from the container is an answer. Raises K8sError
+    when the API server cannot be reached at all.
+    """
+    what = "the proxy to port %s of pod %s in namespace %s" % (port, pod, namespace)
+    target = api_path("api/v1/namespaces", namespace, "pods", "%s:%s" % (pod, port), "proxy")
+    url = api_client.configuration.host.rstrip("/") + target + "/" + path.lstrip("/")
+    sent = dict(headers)
+    for line in _auth_headers(api_client):
+        name, value = line.split(": ", 1)
+        sent[name] = value
+    try:
+        import urllib3
+        return api_client.rest_client.pool_manager.request(
+            method, url, body=body, headers=sent, preload_content=False, redirect=False, retries=False,
+            timeout=urllib3.Timeout(connect=min(timeout, 30), read=timeout))
+    except Exception as exc:  # pylint: disable=broad-except
+        if urllib3_exceptions is not None and isinstance(exc, urllib3_exceptions.HTTPError) or isinstance(
+                exc, (socket.error, ssl.SSLError)):
+            raise StreamRefused("cannot reach %s: %s" % (what, exc), None)
+        raise
