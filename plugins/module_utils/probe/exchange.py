@@ -253,7 +253,7 @@ def record(target, plan, result, name, error=None):
     if error is not None:
         document["error"] = error
     with target.artifact(relpath, "pod_request", dict(via=plan.via, method=plan.method, path=plan.path),
-                         container=plan.container, port=plan.port,
+                         container={"name": plan.container}, port=plan.port,
                          status=result["status"] if result else None) as artifact:
         artifact.write((json.dumps(document, indent=2, sort_keys=True) + "\n").encode("utf-8"))
     return artifact.entry
