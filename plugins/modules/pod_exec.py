@@ -186,6 +186,7 @@ from ansible_collections.triage.k8s.plugins.module_utils.connection import auth_
 from ansible_collections.triage.k8s.plugins.module_utils.evidence import cluster_reads
 from ansible_collections.triage.k8s.plugins.module_utils.evidence import exec_collect
 from ansible_collections.triage.k8s.plugins.module_utils.evidence import module_support
+from ansible_collections.triage.k8s.plugins.module_utils.kube.streams import StreamError
 
 
 def main():
@@ -224,6 +225,9 @@ def main():
         target = module_support.open_target(module)
     try:
         result = exec_collect.run_command(api_client, pod, container, argv, params, target, module.check_mode)
+    except StreamError as exc:
+        # The command started: it may have done its work in the container before the stream was cut.
+        module.fail_json(msg=str(exc), changed=True, command=argv)
     except (exec_collect.ExecError,) + module_support.KNOWN_ERRORS as exc:
         module.fail_json(msg=module_support.describe(exc), changed=False, command=argv)
     finally:

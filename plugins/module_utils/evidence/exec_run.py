@@ -12,8 +12,9 @@ The command runs under a small /bin/sh wrapper that exports a marker (TRIAGE_EXE
                 fi; exec "$@"' triage-exec ARGV...
 
 When the local deadline passes first (no ``timeout`` in the container, or it did not end the command), a second
-exec kills every process whose environment carries the marker (read from /proc/<pid>/environ), and the result
-says which pids it killed. A container without /bin/sh runs the command directly; its timeout is then local
+exec kills every process whose environment carries the marker (read from /proc/<pid>/environ), while the first
+stream is still open (a kubelet does not end a command when its stream closes), and the result says which pids
+it killed. A container without /bin/sh runs the command directly; its timeout is then local
 only, and the result warns that the command may still be running.
 
 pod_dump and pod_fetch use run() with their own sinks (a tar extractor, a file).
@@ -34,7 +35,7 @@ from ansible_collections.triage.k8s.plugins.module_utils.kube import streams
 SHELL = "/bin/sh"
 KILL_AFTER = 5
 # Time given to the remote `timeout` to end the command and the exit Status to arrive, past the timeout.
-GRACE = KILL_AFTER + 10
+GRACE = KILL_AFTER + 5
 MARKER_VAR = "TRIAGE_EXEC_ID"
 # rc of GNU/busybox timeout when the time ran out (124), or when -k had to KILL (137).
 TIMEOUT_CODES = (124, 137)
@@ -105,47 +106,51 @@ def run(api_client, namespace, pod, container, argv, on_stdout, on_stderr, stdin
         on_stderr(data)
 
     remote = wrapped(argv, timeout, exec_id) if timeout else list(argv)
+    killed = []
+
+    def stop_remote():
+        killed.extend(_kill_marked(api_client, namespace, pod, container, exec_id, warnings, where))
+
     deadline = time.monotonic() + timeout + GRACE if timeout else None
-    result = _exec(api_client, namespace, pod, container, remote, on_stdout, err_sink, stdin, deadline)
+    result = _exec(api_client, namespace, pod, container, remote, on_stdout, err_sink, stdin, deadline, stop_remote)
     remote_timeout = bool(timeout)
-    if result.rc is None and not result.deadline_hit and timeout and _is_missing_executable(result.status, SHELL):
+    if result.rc is None and not result.deadline_passed and timeout and _is_missing_executable(result.status, SHELL):
         # No shell in the container (distroless): run the command itself, bounded only here.
         warnings.append("%s has no %s, so the timeout of %ds is enforced locally only: if the command outlives "
                         "it, it may still be running in the container" % (where, SHELL, timeout))
         remote = list(argv)
         remote_timeout = False
         deadline = time.monotonic() + timeout
-        result = _exec(api_client, namespace, pod, container, remote, on_stdout, err_sink, stdin, deadline)
-    if result.rc is None and not result.deadline_hit:
+        result = _exec(api_client, namespace, pod, container, remote, on_stdout, err_sink, stdin, deadline, None)
+    if result.rc is None and not result.deadline_passed:
         if _is_missing_executable(result.status, argv[0]):
             raise ExecError("%s has no command %s (%s)" % (where, argv[0], result.message))
         raise ExecError("the command could not run in %s: %s" % (where, result.message or "no exit status"))
     stderr_text = b"".join(seen_err).decode("utf-8", "replace")
     if remote_timeout and result.rc == 127 and argv[0] in stderr_text and _NOT_FOUND.search(stderr_text):
         raise ExecError("%s has no command %s (%s)" % (where, argv[0], stderr_text.strip().splitlines()[-1]))
-    killed = []
     timed_out = False
-    if result.deadline_hit:
+    if result.deadline_passed:
         timed_out = True
-        if remote_timeout:
-            killed = _kill_marked(api_client, namespace, pod, container, exec_id, warnings, where)
-        else:
+        if not remote_timeout:
             warnings.append("the command in %s was still running after %ds; the stream was closed, but without a "
                             "shell it could not be stopped: it may still be running" % (where, timeout))
+        elif result.deadline_hit:
+            warnings.append("the command in %s sent no exit status after it was killed" % where)
     elif remote_timeout and result.rc in TIMEOUT_CODES and result.ended - result.started >= timeout - 0.5:
         # The remote `timeout` ended it (124, or 137 after -k): a code the command returned itself comes earlier.
         timed_out = True
-    return {"rc": None if result.deadline_hit else result.rc, "timed_out": timed_out, "killed_pids": killed,
+    return {"rc": result.rc, "timed_out": timed_out, "killed_pids": killed,
             "remote_timeout": remote_timeout, "command": list(argv), "remote_argv": remote,
             "status": result.status, "started": result.started, "ended": result.ended,
             "stdout_bytes": result.stdout_bytes, "stderr_bytes": result.stderr_bytes, "warnings": warnings,
             "protocol": result.protocol}
 
 
-def _exec(api_client, namespace, pod, container, argv, on_stdout, on_stderr, stdin, deadline):
+def _exec(api_client, namespace, pod, container, argv, on_stdout, on_stderr, stdin, deadline, on_deadline):
     try:
         return streams.exec_stream(api_client, namespace, pod, container, argv, on_stdout, on_stderr,
-                                   stdin=stdin, deadline=deadline)
+                                   stdin=stdin, deadline=deadline, on_deadline=on_deadline)
     except K8sError as exc:
         raise ExecError(str(exc))
 

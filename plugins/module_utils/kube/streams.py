@@ -85,6 +85,7 @@ class ExecResult(object):
         self.protocol = protocol
         # True when the local deadline ended the stream before an exit Status arrived.
         self.deadline_hit = deadline_hit
+        self.deadline_passed = deadline_hit
         self.rc = exit_code(status)
 
     @property
@@ -217,12 +218,15 @@ def _describe_handshake(exc, what):
 
 # ---------------------------------------------------------------- exec
 
-def exec_stream(api_client, namespace, pod, container, argv, on_stdout, on_stderr, stdin=None, deadline=None):
+def exec_stream(api_client, namespace, pod, container, argv, on_stdout, on_stderr, stdin=None, deadline=None,
+                on_deadline=None, after_deadline=5.0):
     """Run argv in the container; deliver stdout/stderr chunks to the sinks; return an ExecResult.
 
     stdin: None, bytes, or a file object read in chunks (sent, then closed with the v5 close signal).
-    deadline: time.monotonic() value after which the stream is closed locally (ExecResult.deadline_hit); the
-    caller is responsible for stopping the remote process (see evidence/exec_run.py).
+    deadline: time.monotonic() value after which the stream is closed locally (ExecResult.deadline_hit).
+    on_deadline: called once when the deadline passes, while the stream is still open (to stop the remote
+    process, see evidence/exec_run.py); the stream is then read `after_deadline` seconds longer for the exit
+    Status. ExecResult.deadline_passed says whether it was called.
     Raises K8sError when the stream cannot be opened, StreamError when it ends without an exit Status.
     """
     what = "exec in container %s of pod %s in namespace %s" % (container, pod, namespace)
@@ -236,12 +240,18 @@ def exec_stream(api_client, namespace, pod, container, argv, on_stdout, on_stder
     sinks = {STDOUT: on_stdout, STDERR: on_stderr}
     status = None
     deadline_hit = False
+    deadline_passed = False
     try:
         if stdin is not None:
             _send_stdin(sock, stdin, protocol)
         sock.settimeout(POLL_SECONDS)
         while True:
             if deadline is not None and time.monotonic() >= deadline:
+                if on_deadline is not None and not deadline_passed:
+                    deadline_passed = True
+                    on_deadline()
+                    deadline = time.monotonic() + after_deadline
+                    continue
                 deadline_hit = True
                 break
             try:
@@ -272,7 +282,9 @@ def exec_stream(api_client, namespace, pod, container, argv, on_stdout, on_stder
     if status is None and not deadline_hit:
         raise StreamError("%s: the stream ended after %d bytes of stdout and %d of stderr without an exit status"
                           % (what, counts[STDOUT], counts[STDERR]), counts[STDOUT] + counts[STDERR])
-    return ExecResult(status, counts[STDOUT], counts[STDERR], started, time.time(), protocol, deadline_hit)
+    result = ExecResult(status, counts[STDOUT], counts[STDERR], started, time.time(), protocol, deadline_hit)
+    result.deadline_passed = deadline_passed or deadline_hit
+    return result
 
 
 def _parse_status(payload):

@@ -336,7 +336,8 @@ def install_tools(root: str, interpreter: str | None = None) -> dict[str, str]:
     Python of their `#!` line as the container sees it (default: kubesim's own)."""
     java_bin = os.path.join(root, "java", "bin")
     os.makedirs(java_bin, exist_ok=True)
-    script = f"#!{interpreter or sys.executable}\n" + _JCMD.replace("__DEFAULT_HEAP_DUMP_BYTES__", str(DEFAULT_HEAP_DUMP_BYTES))
+    script = f"#!{interpreter or sys.executable}\n" + _JCMD.replace("__DEFAULT_HEAP_DUMP_BYTES__",
+                                                                     str(DEFAULT_HEAP_DUMP_BYTES))
     for name in ("jcmd", "jstack", "jmap"):
         path = os.path.join(java_bin, name)
         with open(path, "w") as f:
