@@ -31,8 +31,17 @@ def read_pod(api_client, namespace, name):
     return _wrap(cluster_view.read_pod, api_client, namespace, name)
 
 
-def owner_chain(api_client, pod):
-    """[controller, top owner] that exist (ReplicaSet then Deployment, Job then CronJob, StatefulSet...)."""
+def owner_chain(api_client, pod, record=None):
+    """[controller, top owner] that exist (ReplicaSet then Deployment, Job then CronJob, StatefulSet...).
+
+    An isolated pod was released by its controller (no ownerReference any more); its record names the owners
+    it had, and those are read instead (same uid, or they count as gone).
+    """
+    if cluster_view.controller_ref(pod) is None and record and record.get("controller"):
+        namespace = pod["metadata"]["namespace"]
+        owners = [_wrap(cluster_view.read_owner, api_client, namespace, ref)
+                  for ref in (record.get("controller"), record.get("top_owner")) if ref]
+        return [o for o in owners if o]
     controller, top = _wrap(cluster_view.read_owner_chain, api_client, pod)
     return [o for o in (controller, top) if o]
 

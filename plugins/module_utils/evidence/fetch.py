@@ -385,22 +385,8 @@ def _fetch_one(api_client, target, pod, container, remote, hint, tools, method, 
     make_private_dir(staging)
     started = now_rfc3339()
     if chosen == "file":
-        leaf = posixpath.basename(remote)
-        sink, resumes = _file_into(api_client, namespace, name, container["name"], remote, staging, leaf,
-                                   min(caps["member"], caps["total"]), tools, params["timeout"], params["retries"])
-        result["resumes"] += resumes
-        expected = None
-        if "sha256sum" in tools:
-            expected = remote_sha256(api_client, namespace, name, container["name"], posixpath.dirname(remote),
-                                     [leaf], min(params["timeout"], 600)).get(leaf)
-        try:
-            record = sink.commit(expected_size=hint["size"], expected_sha256=expected)
-        except untar.SinkError as exc:
-            sink.abort()
-            raise FetchError(str(exc))
-        record.update(remote_path=remote, remote_sha256=expected, verified=expected is not None)
-        _place(target, staging, [record], posixpath.dirname(remote), base, container, started, "file", resumes,
-               result)
+        fetch_file(api_client, target, pod, container, remote, _local_rel(base, remote), caps, tools, params, result,
+                   expected_size=hint["size"])
         return
     summary, outcome, stderr, directory, top = _tar_into(api_client, namespace, name, container["name"], remote,
                                                          staging, caps, params["timeout"])
@@ -433,6 +419,36 @@ def _fetch_one(api_client, target, pod, container, remote, hint, tools, method, 
         raise FetchError("%s: %s (%d file(s) before it were kept)" % (remote, problem, len(good)))
 
 
+def fetch_file(api_client, target, pod, container, remote, local_rel, caps, tools, params, result,
+               expected_size=None, meta=None):
+    """One regular file with cat (resumed when cut), checked against expected_size and the container's sha256,
+    placed at local_rel in the target and listed in the manifest with meta; appends to result["files"]."""
+    namespace, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
+    started = now_rfc3339()
+    staging_root = os.path.join(target.work_dir, "fetch-%s" % uuid.uuid4().hex)
+    make_private_dir(staging_root)
+    try:
+        leaf = posixpath.basename(remote)
+        sink, resumes = _file_into(api_client, namespace, name, container["name"], remote, staging_root, leaf,
+                                   min(caps["member"], caps["total"]), tools, params["timeout"], params["retries"])
+        result["resumes"] += resumes
+        expected = None
+        if "sha256sum" in tools:
+            expected = remote_sha256(api_client, namespace, name, container["name"], posixpath.dirname(remote),
+                                     [leaf], min(params["timeout"], 600)).get(leaf)
+        try:
+            record = sink.commit(expected_size=expected_size, expected_sha256=expected)
+        except untar.SinkError as exc:
+            sink.abort()
+            raise FetchError(str(exc))
+        record.update(remote_path=remote, remote_sha256=expected, verified=expected is not None, local_rel=local_rel)
+        _place(target, staging_root, [record], posixpath.dirname(remote), "", container, started, "file", resumes,
+               result, meta)
+    finally:
+        shutil.rmtree(staging_root, ignore_errors=True)
+    return result["files"][-1]
+
+
 def _member_rel(name):
     parts = [p for p in name.split("/") if p not in ("", ".")]
     return "/".join(parts)
@@ -451,12 +467,12 @@ def _exec_problem(outcome, stderr, remote):
     return None
 
 
-def _place(target, staging, records, remote_dir, base, container, started, method, resumes, result):
+def _place(target, staging, records, remote_dir, base, container, started, method, resumes, result, meta=None):
     """Move each verified file from staging into the target and list it; an identical earlier copy is kept."""
     for record in records:
         rel_in_staging = record["path"]
         remote_path = record.get("remote_path") or posixpath.join(remote_dir, rel_in_staging)
-        final_rel = _local_rel(base, remote_path)
+        final_rel = record.get("local_rel") or _local_rel(base, remote_path)
         final_dir = posixpath.dirname(final_rel)
         source = os.path.join(staging, rel_in_staging)
         final = os.path.join(target.root, final_rel)
@@ -479,6 +495,7 @@ def _place(target, staging, records, remote_dir, base, container, started, metho
                  "container": pod_facts.identity(container), "remote_path": remote_path,
                  "remote_sha256": record.get("remote_sha256"), "verified": bool(record.get("verified")),
                  "method": method, "resumes": resumes}
+        entry.update(meta or {})
         if changed:
             target.list_artifact(entry)
             result["bytes"] += record["size"]

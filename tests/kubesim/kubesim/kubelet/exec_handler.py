@@ -94,7 +94,7 @@ class ExecHandler(PodHandler):
         spec = container_spec(pod, container)
         try:
             env, root, cwd = self.kubelet.process_plan(pod, sandbox, slot.current, spec, tty)
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError) as exc:   # ValueError: a bad mountPath, a volume that cannot be set up
             raise errors.internal(f"error preparing the container's filesystem: {exc}") from None
         return dict(command=command, stdin=stdin, stdout=stdout, stderr=stderr, tty=tty, env=env, root=root,
                     cwd=cwd)

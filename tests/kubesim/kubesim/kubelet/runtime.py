@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from kubesim.kubelet.images import CRASH, EXIT, JAVA, WEB, ImageRef
 from kubesim.kubelet.isolation import remove_tree
 from kubesim.kubelet.logbuffer import LogBuffer
+from kubesim.kubelet.process import StartError
 from kubesim.kubelet.webserver import ContainerHttpServer
 
 DEFAULT_WEB_PORT = 8080
@@ -89,7 +90,6 @@ class ContainerInstance:
     async def _run_process(self, launcher) -> None:
         """Start the command (launcher: the kubelet's, returns a ContainerProcess or raises StartError) and
         report its exit."""
-        from kubesim.kubelet.process import StartError
         try:
             self.process = await launcher(self)
             if self._stop_grace is not None:   # stopped while it was starting

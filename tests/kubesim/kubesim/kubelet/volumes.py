@@ -34,7 +34,7 @@ def quantity_bytes(value) -> int | None:
     return int(-(-amount // 1))
 
 
-class VolumeError(Exception):
+class VolumeError(ValueError):
     """A volume cannot be set up (a missing ConfigMap or Secret that is not optional): the message is the
     kubelet's FailedMount event text."""
 
