@@ -16,8 +16,6 @@ import pytest
 from ansible_collections.triage.k8s.plugins.module_utils.evidence import exec_run, incident, logs, report
 from ansible_collections.triage.k8s.plugins.module_utils.kube.streams import exit_code
 
-
-
 POD = {
     "metadata": {"name": "web-1", "namespace": "shop", "uid": "uid-1"},
     "spec": {"nodeName": "node-a", "containers": [{"name": "app", "image": "shop/web:1",
@@ -33,8 +31,8 @@ POD = {
 }
 
 
-def manifest_for(pod=POD, artifacts=(), failures=()):
-    header = incident.build_incident(pod, "https://k8s.example:6443", "prod", "alice@laptop", "OOM", "INC-1",
+def manifest_for(pod=None, artifacts=(), failures=()):
+    header = incident.build_incident(pod or POD, "https://k8s.example:6443", "prod", "alice@laptop", "OOM", "INC-1",
                                      "2026-12-01T10:06:07.123Z", "id-1")
     return {"incident": header, "artifacts": list(artifacts), "failures": list(failures), "closed_at": None}
 
