@@ -17,7 +17,6 @@ import json
 import os
 
 from ansible_collections.triage.k8s.plugins.module_utils import undo_record
-from ansible_collections.triage.k8s.plugins.module_utils.api_errors import K8sError
 from ansible_collections.triage.k8s.plugins.module_utils.durations import parse_rfc3339
 from ansible_collections.triage.k8s.plugins.module_utils.evidence import archive
 from ansible_collections.triage.k8s.plugins.module_utils.evidence import bundle as bundle_mod
@@ -197,5 +196,3 @@ def verify(path):
                   failures=manifest["failures"])
     return result
 
-
-__all__ = ["BundleError", "K8sError", "open_bundle", "close_bundle", "verify"]

@@ -51,7 +51,7 @@ try:
 except ImportError:
     urllib3_exceptions = None
 
-from ansible_collections.triage.k8s.plugins.module_utils.api_errors import K8sError, describe_error
+from ansible_collections.triage.k8s.plugins.module_utils.api_errors import ApiException, K8sError, describe_error
 from ansible_collections.triage.k8s.plugins.module_utils.kube_requests import api_path
 
 STDIN, STDOUT, STDERR, ERROR, RESIZE, CLOSE = 0, 1, 2, 3, 4, 255
@@ -193,27 +193,14 @@ def _connect(api_client, path, query, what, protocols=(V5, V4)):
     return sock, protocol or V4
 
 
-class _StatusError(Exception):
-    """Stand-in carrying an HTTP status and body, so describe_error words a failed upgrade like any API error."""
-
-    def __init__(self, status, body):
-        Exception.__init__(self, body)
-        self.status = status
-        self.body = body
-        self.reason = ""
-
-
 def _describe_handshake(exc, what):
     body = getattr(exc, "resp_body", None) or b""
     if isinstance(body, bytes):
         body = body.decode("utf-8", "replace")
     code = getattr(exc, "status_code", None)
-    try:
-        from kubernetes.client.exceptions import ApiException
-        error = ApiException(status=code, reason="")
-        error.body = body
-    except ImportError:  # pragma: no cover
-        error = _StatusError(code, body)
+    # Worded like any API error (403 names the missing permission, 401 the credentials).
+    error = ApiException(status=code, reason="")
+    error.body = body
     if code == 400:
         try:
             message = json.loads(body).get("message")
