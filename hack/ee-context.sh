@@ -33,7 +33,8 @@ check "the Containerfile installs the galaxy requirements" \
     "grep -q 'ansible-galaxy collection install' '${context}/Containerfile'"
 check "the Containerfile installs ansible-core and ansible-runner" \
     "grep -q 'ansible-core>=2.16' '${context}/Containerfile' && grep -q 'ansible-runner' '${context}/Containerfile'"
+tar -tzf "${out}/triage-k8s.tar.gz" >"${out}/tarball.list"
 check "the tarball carries meta/execution-environment.yml (where the Python requirements come from)" \
-    "tar -tzf '${out}/triage-k8s.tar.gz' | grep -qx 'meta/execution-environment.yml'"
+    "grep -qx 'meta/execution-environment.yml' '${out}/tarball.list'"
 [[ ${fail} -eq 0 ]] || exit 1
 say "ee-context: build context in ${context} ($(find "${context}" -type f | wc -l) files)"
