@@ -140,12 +140,13 @@ step "the broken pod: ${victim}"
 echo "  kubesim's Java image cannot yet fail with an OutOfMemoryError or restart on its own; in the seed, the"
 echo "  log ends in 'java.lang.OutOfMemoryError: unable to create native thread'. Its log here:"
 ansible localhost -o -m triage.k8s.pod_logs -a "name=${victim} namespace=shop kubeconfig=${kubeconfig} dest=${run_dir}/peek previous=false" >/dev/null
-sed 's/^/    /' "${run_dir}/peek/logs/app.log" | tail -n 5
+sed 's/^/    /' "${run_dir}/peek/logs/app.log" | head -n 2
 
 step "the runbook: ansible-playbook triage.k8s.runbook -e pod=${victim} -e ns=shop -e heap_dump=true -e probe_path=/healthz -e after=${after}"
 echo "  (the change review first would be the same command with --check --diff)"
 ansible-playbook triage.k8s.runbook -e pod="${victim}" -e ns=shop -e kubeconfig="${kubeconfig}" \
-    -e heap_dump=true -e probe_path=/healthz -e after="${after}" -e evidence_dir="${run_dir}/evidence" \
+    -e heap_dump=true -e heap_dump_timeout=120 -e probe_path=/healthz -e after="${after}" \
+    -e evidence_dir="${run_dir}/evidence" \
     -e reason="OutOfMemoryError: unable to create native thread" -e ticket=DEMO-004
 
 step "stopping the traffic: every request sent through the Service while the runbook ran"
