@@ -269,8 +269,8 @@ def heap(session, target, container, params, result):
                                 mount=space["mount"], used_heap_source=used_source)
     result["warnings"].extend(decision.get("warnings") or [])
     if not decision["ok"]:
-        raise DumpError("%s, pod %s in namespace %s: %s" % (directory, session.pod, session.namespace,
-                                                           decision["message"]))
+        raise DumpError("%s, pod %s in namespace %s: %s"
+                        % (directory, session.pod, session.namespace, decision["message"]))
     result["warnings"].append(PAUSE_WARNING)
     ran = run_detached(session, command["argv"], directory, params["timeout"])
     result["changed"] = True
@@ -359,8 +359,8 @@ def custom(session, target, container, params, result):
     directory = posixpath.dirname(output_path) or "/"
     ran = run_detached(session, argv, directory, params["timeout"])
     if ran["rc"] != 0:
-        raise DumpError("%s: the dump command exited with rc %s: %s" % (session.where, ran["rc"],
-                                                                       ran["output"].strip()[-300:]))
+        raise DumpError("%s: the dump command exited with rc %s: %s"
+                        % (session.where, ran["rc"], ran["output"].strip()[-300:]))
     meta = {"kind": "custom", "argv": argv, "wall_seconds": ran["seconds"], "polls": ran["polls"],
             "command_output": ran["output"][-2000:]}
     entry = _bring_out(session, target, container, output_path, "dumps/%s" % posixpath.basename(output_path),

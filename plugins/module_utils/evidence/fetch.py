@@ -411,8 +411,8 @@ def _fetch_one(api_client, target, pod, container, remote, hint, tools, method, 
     for member in mismatched:
         result["failures"].append(target.record_failure(
             MODULE, "fetch %s from %s" % (member["remote_path"], where),
-            "sha256 %s of the copy differs from the container's %s: not kept" % (member["sha256"],
-                                                                                member["remote_sha256"]),
+            "sha256 %s of the copy differs from the container's %s: not kept"
+            % (member["sha256"], member["remote_sha256"]),
             container=container["name"], path=member["remote_path"]))
     problem = summary["error"] or _exec_problem(outcome, stderr, remote)
     if problem:
