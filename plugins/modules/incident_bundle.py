@@ -18,7 +18,7 @@ description:
     id, cluster server, context, who, reason, ticket, the pod's UID and node, every container's image and image
     digest (from the containerStatuses), the pod's state, its isolation record, and the collection version.
     The Events of the pod at that moment are written as the first artifact (C(events-at-open.json)).
-    When an open bundle of the same pod (same UID) exists in O(evidence_dir), it is reused (RV(changed=false)).
+    When an open bundle of the same pod (same UID) exists in O(evidence_dir), it is reused (not changed).
   - Every collecting module (M(triage.k8s.pod_logs), M(triage.k8s.pod_snapshot), M(triage.k8s.pod_exec), ...)
     takes the returned RV(path) as its O(triage.k8s.pod_logs#module:bundle) and adds each file to the manifest as
     it completes, so a run that dies half-way still leaves a valid partial bundle.
@@ -212,6 +212,8 @@ def main():
             result = incident.verify(params["path"])
     except (incident.BundleError,) + KNOWN_ERRORS as exc:
         module.fail_json(msg=describe(exc))
+    for warning in result.pop("warnings", []):
+        module.warn(warning)
     module.exit_json(**result)
 
 

@@ -90,7 +90,7 @@ attributes:
     membership: [triage.k8s.pods]
     description: Use C(group/triage.k8s.pods) in C(module_defaults) to set the connection options.
 notes:
-  - RV(changed) is true whenever the command ran. For read-only commands set C(changed_when: false).
+  - The task is changed whenever the command ran. For read-only commands set C(changed_when=false).
   - Needs C(get) on C(pods) and C(get)/C(create) on C(pods/exec) (the shipped Role grants them).
 '''
 

@@ -107,7 +107,7 @@ logs:
     size: {description: Bytes written., type: int}
     sha256: {description: sha256 of the file., type: str}
     truncated: {description: The log was longer than max_bytes., type: bool}
-    original_size: {description: With keep=tail and truncated, the bytes the log had., type: int}
+    original_size: {description: 'With keep=tail and truncated, the bytes the log had.', type: int}
     complete: {description: False when the stream was cut and could not be fetched again., type: bool}
     attempts: {description: Fetches made (more than 1 after a cut stream)., type: int}
 unavailable:

@@ -26,7 +26,7 @@ description:
     secret, key, credential, a DSN or URL with a password, a bearer or basic Authorization value, a private key,
     a JWT), the same inside C(kubectl.kubernetes.io/last-applied-configuration), and command-line arguments that
     carry one (C(--password=...), C(--mysecret 4321)) are replaced by a marker that gives only the length
-    (C(<redacted: 7 chars>)). The manifest counts what was redacted per rule. O(redact=false) writes the values
+    (C(<redacted 7 chars>) style, see docs/evidence.md). The manifest counts what was redacted per rule. O(redact=false) writes the values
     as they are, in files named C(*.unredacted.json).
   - The incident report (M(triage.k8s.incident_bundle) O(triage.k8s.incident_bundle#module:state=closed)) takes
     its timeline from C(events.json) when there is one.

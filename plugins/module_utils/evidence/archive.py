@@ -168,8 +168,8 @@ def verify_archive(archive_path):
     except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
         raise ArchiveError("%s is not a readable bundle archive: %s" % (archive_path, exc))
     if manifest_data is None:
-        raise ArchiveError("%s is not an incident bundle archive: it holds no %s" % (archive_path,
-                                                                                    manifest_file.MANIFEST))
+        raise ArchiveError("%s is not an incident bundle archive: it holds no %s"
+                           % (archive_path, manifest_file.MANIFEST))
     manifest = manifest_file.decode(manifest_data, archive_path)
     expected = manifest_file.listed_files(manifest)
     problems.extend(manifest_file.compare(expected, found))
@@ -188,4 +188,3 @@ def verify_archive(archive_path):
                              % os.path.basename(beside), "expected": recorded[0] if recorded else None,
                              "found": archive_sha})
     return manifest, problems, archive_sha
-

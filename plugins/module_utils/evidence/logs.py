@@ -130,8 +130,7 @@ def _from_first_line(chunks):
         if rest:
             yield rest
     if held:
-        for data in held:
-            yield data
+        yield from held
 
 
 def _stream_once(api_client, namespace, pod, entry, options, art, work_dir):
@@ -171,7 +170,7 @@ def collect(api_client, target, pod, options, retries=2, check_mode=False):
         which = "%s log of container %s" % ("previous" if entry["previous"] else "current", entry["container"])
         if entry["skip"]:
             result["unavailable"].append({"container": entry["container"], "previous": entry["previous"],
-                                      "reason": entry["skip"]})
+                                          "reason": entry["skip"]})
             continue
         rel = artifact_name(entry)
         if check_mode:
@@ -204,7 +203,7 @@ def collect(api_client, target, pod, options, retries=2, check_mode=False):
                     continue
                 if entry["previous"] and "not found" in str(exc):
                     result["unavailable"].append({"container": entry["container"], "previous": True,
-                                              "reason": str(exc)})
+                                                  "reason": str(exc)})
                 else:
                     result["failures"].append(target.record_failure(MODULE, which, str(exc),
                                                                     container=entry["container"]))
@@ -221,7 +220,7 @@ def collect(api_client, target, pod, options, retries=2, check_mode=False):
 
 
 def _summary(entry):
-    summary = dict((k, entry.get(k)) for k in ("path", "size", "sha256", "truncated", "complete", "previous",
-                                                "attempts", "original_size"))
+    keys = ("path", "size", "sha256", "truncated", "complete", "previous", "attempts", "original_size")
+    summary = dict((k, entry.get(k)) for k in keys)
     summary["container"] = entry["container"]["name"]
     return summary

@@ -88,8 +88,8 @@ def load(bundle_dir):
         with open(path, "rb") as handle:
             data = handle.read()
     except (IOError, OSError) as exc:
-        raise ManifestError("%s is not an incident bundle: cannot read %s (%s)" % (bundle_dir, MANIFEST,
-                                                                                    exc.strerror or exc))
+        raise ManifestError("%s is not an incident bundle: cannot read %s (%s)"
+                            % (bundle_dir, MANIFEST, exc.strerror or exc))
     return decode(data, bundle_dir)
 
 

@@ -179,4 +179,3 @@ def redact_document(document):
     counts = {}
     redacted = _walk(copy.deepcopy(document), counts)
     return redacted, dict((k, v) for k, v in counts.items() if v)
-

@@ -124,15 +124,15 @@ def render(manifest, events=None, archive_name=None):
         lines.append("| %s | %s | %s |" % (_cell(when), source, _cell(text)))
     lines += ["", "## Artifacts", "", "| file | size | by | notes |", "|---|---|---|---|"]
     for artifact in sorted(manifest.get("artifacts") or [], key=lambda a: a["path"]):
-        lines.append("| %s | %s | %s | %s |" % (_cell(artifact["path"]), _size(artifact.get("size") or 0),
-                                               artifact.get("module"), _cell(_notes(artifact))))
+        lines.append("| %s | %s | %s | %s |" % (
+            _cell(artifact["path"]), _size(artifact.get("size") or 0), artifact.get("module"), _cell(_notes(artifact))))
     lines += ["", "## What failed", ""]
     failures = manifest.get("failures") or []
     if not failures:
         lines.append("Nothing failed.")
     for failure in failures:
-        lines.append("- %s, %s: %s (%s)" % (failure.get("module"), failure.get("what"), failure.get("error"),
-                                          failure.get("time")))
+        lines.append("- %s, %s: %s (%s)" % (
+            failure.get("module"), failure.get("what"), failure.get("error"), failure.get("time")))
     lines += ["", "## How to verify this bundle", "",
               "Every file is listed in `manifest.json` with its size and sha256; `SHA256SUMS` holds the same hashes "
               "and the manifest's own:", "", "```", "cd %s && sha256sum -c SHA256SUMS" % (

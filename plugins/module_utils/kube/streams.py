@@ -44,7 +44,7 @@ try:
 except ImportError:
     urllib3_exceptions = None
 
-from ansible_collections.triage.k8s.plugins.module_utils.api_errors import K8sError, describe_error
+from ansible_collections.triage.k8s.plugins.module_utils.api_errors import ApiException, K8sError, describe_error
 from ansible_collections.triage.k8s.plugins.module_utils.kube_requests import api_path
 
 STDIN, STDOUT, STDERR, ERROR, RESIZE, CLOSE = 0, 1, 2, 3, 4, 255
@@ -186,27 +186,14 @@ def _connect(api_client, path, query, what):
     return sock, protocol or V4
 
 
-class _StatusError(Exception):
-    """Stand-in carrying an HTTP status and body, so describe_error words a failed upgrade like any API error."""
-
-    def __init__(self, status, body):
-        Exception.__init__(self, body)
-        self.status = status
-        self.body = body
-        self.reason = ""
-
-
 def _describe_handshake(exc, what):
     body = getattr(exc, "resp_body", None) or b""
     if isinstance(body, bytes):
         body = body.decode("utf-8", "replace")
     code = getattr(exc, "status_code", None)
-    try:
-        from kubernetes.client.exceptions import ApiException
-        error = ApiException(status=code, reason="")
-        error.body = body
-    except ImportError:  # pragma: no cover
-        error = _StatusError(code, body)
+    # Worded like any API error (403 names the missing permission, 401 the credentials).
+    error = ApiException(status=code, reason="")
+    error.body = body
     if code == 400:
         try:
             message = json.loads(body).get("message")
@@ -349,7 +336,7 @@ def log_chunks(api_client, namespace, pod, container, previous=False, timestamps
         raise StreamRefused(_log_refusal(exc, what), getattr(exc, "status", None) or None)
     received = 0
     try:
-        for chunk in response.stream(CHUNK, decode_content=True):
+        for chunk in _body_chunks(response):
             received += len(chunk)
             yield chunk
     except Exception as exc:  # pylint: disable=broad-except
@@ -360,6 +347,20 @@ def log_chunks(api_client, namespace, pod, container, previous=False, timestamps
         raise
     finally:
         response.release_conn()
+
+
+def _body_chunks(response):
+    """The body as it arrives. urllib3 2's read1 hands over what came before a cut (read(amt) would drop it
+    with the IncompleteRead); urllib3 1.26 has only stream()."""
+    if hasattr(response, "read1"):
+        while True:
+            chunk = response.read1(CHUNK)
+            if not chunk:
+                return
+            yield chunk
+    else:
+        for chunk in response.stream(CHUNK, decode_content=True):
+            yield chunk
 
 
 def _log_refusal(exc, what):

@@ -23,25 +23,10 @@ from ansible_collections.triage.k8s.plugins.module_utils.evidence import bundle 
 from ansible_collections.triage.k8s.plugins.module_utils.evidence import incident
 from ansible_collections.triage.k8s.plugins.module_utils.evidence import manifest as manifest_file
 from ansible_collections.triage.k8s.plugins.module_utils.evidence.files import EvidencePathError
+from ansible_collections.triage.k8s.tests.unit.plugins.module_utils.evidence.evidence_objects import POD
 
 COLLECTION_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.dirname(os.path.abspath(__file__)))))))
-
-POD = {
-    "apiVersion": "v1", "kind": "Pod",
-    "metadata": {"name": "web-1", "namespace": "shop", "uid": "uid-1", "resourceVersion": "7",
-                 "labels": {"app": "web"}},
-    "spec": {"nodeName": "node-a", "containers": [{"name": "app", "image": "shop/web:1",
-                                                   "resources": {"limits": {"memory": "256Mi"}}}]},
-    "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "False"}],
-               "containerStatuses": [{
-                   "name": "app", "image": "docker.io/shop/web:1", "imageID": "docker.io/shop/web@sha256:abc",
-                   "containerID": "containerd://c1", "restartCount": 3, "ready": False,
-                   "state": {"running": {"startedAt": "2026-12-01T10:05:00Z"}},
-                   "lastState": {"terminated": {"reason": "OOMKilled", "exitCode": 137,
-                                                "startedAt": "2026-12-01T10:00:00Z",
-                                                "finishedAt": "2026-12-01T10:04:59Z"}}}]},
-}
 
 
 def make_bundle(tmp_path, opened_at="2026-12-01T10:06:07.123Z"):

@@ -15,26 +15,10 @@ import pytest
 
 from ansible_collections.triage.k8s.plugins.module_utils.evidence import exec_run, incident, logs, report
 from ansible_collections.triage.k8s.plugins.module_utils.kube.streams import exit_code
+from ansible_collections.triage.k8s.tests.unit.plugins.module_utils.evidence.evidence_objects import POD
 
-
-
-POD = {
-    "metadata": {"name": "web-1", "namespace": "shop", "uid": "uid-1"},
-    "spec": {"nodeName": "node-a", "containers": [{"name": "app", "image": "shop/web:1",
-                                                   "resources": {"limits": {"memory": "256Mi"}}}]},
-    "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "False"}],
-               "containerStatuses": [{
-                   "name": "app", "image": "docker.io/shop/web:1", "imageID": "docker.io/shop/web@sha256:abc",
-                   "containerID": "containerd://c1", "restartCount": 3, "ready": False,
-                   "state": {"running": {"startedAt": "2026-12-01T10:05:00Z"}},
-                   "lastState": {"terminated": {"reason": "OOMKilled", "exitCode": 137,
-                                                "startedAt": "2026-12-01T10:00:00Z",
-                                                "finishedAt": "2026-12-01T10:04:59Z"}}}]},
-}
-
-
-def manifest_for(pod=POD, artifacts=(), failures=()):
-    header = incident.build_incident(pod, "https://k8s.example:6443", "prod", "alice@laptop", "OOM", "INC-1",
+def manifest_for(pod=None, artifacts=(), failures=()):
+    header = incident.build_incident(pod or POD, "https://k8s.example:6443", "prod", "alice@laptop", "OOM", "INC-1",
                                      "2026-12-01T10:06:07.123Z", "id-1")
     return {"incident": header, "artifacts": list(artifacts), "failures": list(failures), "closed_at": None}
 
