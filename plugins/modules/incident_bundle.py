@@ -212,6 +212,8 @@ def main():
             result = incident.verify(params["path"])
     except (incident.BundleError,) + KNOWN_ERRORS as exc:
         module.fail_json(msg=describe(exc))
+    for warning in result.pop("warnings", []):
+        module.warn(warning)
     module.exit_json(**result)
 
 

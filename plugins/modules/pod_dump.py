@@ -24,12 +24,12 @@ description:
   - A heap dump stops the JVM for its duration; the result always warns about it.
   - O(kind=threads) runs C(jcmd <pid> Thread.print -l) (else C(jstack -l <pid>)) O(count) times, O(interval)
     seconds apart, each into its own file. SIGQUIT is never sent.
-  - O(kind=custom) runs O(command), which writes O(output_path), and brings that file out the same way: for
+  - O(kind=custom) runs O(command), which writes O(output_path), and brings that file out the same way, for
     runtimes without a preset (see docs/pod_dump.md for Python, Go and Node recipes).
   - The JVM is found with C(jcmd -l), else in the process table; O(pid) chooses one when there are several
     (the error lists them).
   - Long commands run detached in the container (in a session of their own, output and exit code in files
-    beside the dump) and are polled with short execs, bounded by O(timeout): proxies and load balancers cut a
+    beside the dump) and are polled with short execs, bounded by O(timeout), because proxies and load balancers cut a
     silent exec stream after 20 s to 10 min.
 author:
   - triage.k8s contributors (@triage-k8s)
@@ -114,13 +114,14 @@ attributes:
     description: Sends no exec (an exec is a write to C(pods/exec)) and writes nothing; returns what it would do.
   diff_mode:
     support: none
+    description: Nothing in the cluster changes; the dump is a file in the container, deleted after the copy.
   action_group:
     support: full
     membership: [triage.k8s.pods]
     description: Use C(group/triage.k8s.pods) in C(module_defaults) to set the connection options.
 notes:
   - Needs C(get) on C(pods) and C(create) on C(pods/exec) (the shipped Role grants them).
-  - Not built yet: O(kind=heap) through an ephemeral debug container for images without a JDK (the issue's
+  - Not built yet, O(kind=heap) through an ephemeral debug container for images without a JDK (the issue's
     C(via=debug_container)); such an image gets a clear error.
 '''
 
@@ -191,6 +192,12 @@ resumes:
   description: Times the copy stream was resumed.
   returned: kind heap or custom
   type: int
+failures:
+  description: The failure recorded in the manifest when the dump could not be taken or copied (module, what,
+    error, container); empty on success.
+  returned: always
+  type: list
+  elements: dict
 commands:
   description: Every command run in the container (argv, rc, seconds).
   returned: always
@@ -257,12 +264,12 @@ def main():
     identity = pod_facts.identity(container)
     if module.check_mode:
         module_support.open_target(module)
-        module.exit_json(changed=True, container=identity, commands=[],
+        module.exit_json(changed=True, container=identity, commands=[], failures=[],
                          would_run="%s dump of %s in container %s (no exec in check mode)"
                                    % (params["kind"], params["name"], container["name"]))
     target = module_support.open_target(module)
     session = dump.Session(api_client, pod, container, params["timeout"])
-    result = {"changed": False, "container": identity, "warnings": [], "commands": session.commands}
+    result = {"changed": False, "container": identity, "warnings": [], "commands": session.commands, "failures": []}
     try:
         {"heap": dump.heap, "threads": dump.threads, "custom": dump.custom}[params["kind"]](
             session, target, container, params, result)
@@ -270,9 +277,9 @@ def main():
             result["changed"] = True
     except (dump.DumpError, exec_collect.ExecError) + module_support.KNOWN_ERRORS as exc:
         message = module_support.describe(exc)
-        if target.is_bundle:
-            target.record_failure(dump.MODULE, "%s dump in container %s" % (params["kind"], container["name"]),
-                                  message, container=container["name"])
+        result["failures"].append(target.record_failure(
+            dump.MODULE, "%s dump in container %s" % (params["kind"], container["name"]), message,
+            container=container["name"]))
         for warning in result.pop("warnings", []):
             module.warn(warning)
         module.fail_json(msg=message, **result)

@@ -15,7 +15,7 @@ version_added: 1.0.0
 description:
   - Copies each of O(paths) out of a container into an incident bundle (under C(files/<container>/<path>)) or a
     plain O(dest) directory (under C(<path>)), over the API server's exec (no kubectl needed). Memory stays flat
-    whatever the size: the bytes are streamed to disk in chunks and hashed while written.
+    whatever the size; the bytes are streamed to disk in chunks and hashed while written.
   - With C(tar) in the container, C(tar cf - -C <dir> ./<name>) is run and its stream unpacked locally by an
     extractor that trusts nothing it receives. Without C(tar), a regular file is copied with C(cat).
   - Never trusts the container. Member names that are absolute, contain C(..) or are not below the requested
@@ -23,7 +23,7 @@ description:
     Devices, FIFOs and sockets are skipped and recorded. A member over O(max_bytes), or an archive that ends
     early, is an error for that file. Nothing is ever written outside the bundle or O(dest), and no link is
     ever created there.
-  - Each file is compared with a sha256 computed in the container (C(sha256sum)) when it has one (RV(files[].verified));
+  - Each file is compared with a sha256 computed in the container (C(sha256sum)) when it has one (C(verified) in RV(files));
     a mismatch is an error and the copy is not kept. With C(cat) the size reported by the container is compared too.
   - A stream cut during a C(cat) copy is resumed from the last byte written (C(tail -c +N), else from the start)
     up to O(retries) times; RV(resumes) says how many. The hash comparison is what catches a resumed copy of a
@@ -31,7 +31,7 @@ description:
   - Every file copied is listed in the bundle's manifest (remote path, remote sha256, method, resumes), and
     C(fetch/<n>.json) lists everything the run saw, skipped members and links included.
   - A second run that finds the same content already in place reports C(changed=false). Different content
-    under the same name is an error: the earlier copy is never replaced.
+    under the same name is an error, and the earlier copy is never replaced.
 author:
   - triage.k8s contributors (@triage-k8s)
 options:
@@ -76,9 +76,10 @@ attributes:
   check_mode:
     support: full
     description: Sends no exec (an exec is a write to C(pods/exec)) and writes nothing; returns RV(would_copy),
-      the paths it would copy. Their sizes are not known without an exec, so RV(would_copy[].size) is null.
+      the paths it would copy. Their sizes are not known without an exec, so C(size) in RV(would_copy) is null.
   diff_mode:
     support: none
+    description: Nothing in the cluster changes; files are only read from the container.
   action_group:
     support: full
     membership: [triage.k8s.pods]
@@ -118,7 +119,7 @@ files:
   type: list
   elements: dict
 skipped:
-  description: Archive members not written (name, type, size, target for links, status, reason, remote_path):
+  description: Archive members not written (name, type, size, target for links, status, reason, remote_path),
     links, devices, FIFOs, refused names.
   returned: always
   type: list

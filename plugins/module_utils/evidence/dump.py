@@ -45,20 +45,6 @@ class DumpError(Exception):
     """The dump cannot be taken as asked; the message names the pod and says why (with figures)."""
 
 
-class _Capture(object):
-    def __init__(self, cap=OUTPUT_KEEP):
-        self.cap, self.parts, self.size = cap, [], 0
-
-    def __call__(self, data):
-        room = self.cap - self.size
-        if room > 0:
-            self.parts.append(data[:room])
-            self.size += min(room, len(data))
-
-    def text(self):
-        return b"".join(self.parts).decode("utf-8", "replace")
-
-
 class Session(object):
     """Exec helpers bound to one container."""
 
@@ -74,7 +60,7 @@ class Session(object):
     def run(self, argv, timeout=SHORT, on_stdout=None):
         """(rc, stdout text, stderr text); rc None when it timed out. Raises exec_run.ExecError for a missing
         command."""
-        out, err = _Capture(), _Capture()
+        out, err = fetch.Capped(OUTPUT_KEEP), fetch.Capped(OUTPUT_KEEP)
         ran = exec_run.run(self.api_client, self.namespace, self.pod, self.container, argv,
                            on_stdout or out, err, timeout=timeout)
         self.commands.append({"argv": list(argv), "rc": ran["rc"], "seconds": round(ran["ended"] - ran["started"], 3)})
@@ -143,25 +129,39 @@ def run_detached(session, argv, directory, timeout, progress_path=None):
     out_file = posixpath.join(directory, ".triage-%s.out" % token)
     rc_file = posixpath.join(directory, ".triage-%s.rc" % token)
     pid_file = posixpath.join(directory, ".triage-%s.pid" % token)
+    # The starting shell returns only once the command's output file exists, that is once it runs in a session
+    # of its own: a runtime (kubesim does) may end the exec's process group when the exec ends, and a setsid
+    # still starting would go with it.
     script = ('o=$1; r=$2; p=$3; shift 3; '
               'run() { "$@" >"$o" 2>&1 </dev/null; echo $? >"$r"; }; '
               'if command -v setsid >/dev/null 2>&1; then '
               'setsid sh -c \'o=$1; r=$2; shift 2; "$@" >"$o" 2>&1 </dev/null; echo $? >"$r"\' triage-dump '
               '"$o" "$r" "$@" </dev/null >/dev/null 2>&1 & '
-              'else run "$@" </dev/null >/dev/null 2>&1 & fi; echo $! >"$p"')
+              'else run "$@" </dev/null >/dev/null 2>&1 & fi; echo $! >"$p"; '
+              'n=0; while [ ! -e "$o" ] && [ $n -lt 100 ]; do sleep 0.1; n=$((n+1)); done; [ -e "$o" ]')
     started = time.monotonic()
     rc, _out, err = session.run([exec_run.SHELL, "-c", script, "triage-detach", out_file, rc_file, pid_file] + argv)
     if rc != 0:
-        raise DumpError("cannot start %s in %s: %s" % (argv[0], session.where, err.strip() or "rc %s" % rc))
+        _remove(session, [out_file, rc_file, pid_file])
+        raise DumpError("cannot start %s in %s: %s" % (argv[0], session.where,
+                                                       err.strip() or "it did not start within 10 s"))
     polls = 0
-    check = ('[ -f "$1" ] && { cat "$1"; exit 0; }; exit 3')
+    # rc 0 and the exit code when it ended; 3 while it runs; 4 when it is gone without writing its exit code.
+    check = ('[ -f "$1" ] && { cat "$1"; exit 0; }; kill -0 "$(cat "$2")" 2>/dev/null && exit 3; '
+             '[ -f "$1" ] && { cat "$1"; exit 0; }; exit 4')
     while True:
         time.sleep(POLL_SECONDS if polls else 0.5)
         polls += 1
-        rc, out, _err = session.run([exec_run.SHELL, "-c", check, "triage-poll", rc_file])
+        rc, out, _err = session.run([exec_run.SHELL, "-c", check, "triage-poll", rc_file, pid_file])
         if rc == 0 and out.strip().lstrip("-").isdigit():
             code = int(out.strip())
             break
+        if rc == 4:
+            _rc, output, _err = session.run([exec_run.SHELL, "-c", 'cat "$1" 2>/dev/null; exit 0', "triage-out",
+                                             out_file])
+            _remove(session, [out_file, rc_file, pid_file])
+            raise DumpError("%s ended in %s without an exit code (killed?): %s"
+                            % (argv[0], session.where, output.strip()[-300:] or "no output"))
         if time.monotonic() - started > timeout:
             session.run([exec_run.SHELL, "-c", 'p=$(cat "$1" 2>/dev/null) && kill -KILL -- -"$p" "$p" 2>/dev/null; '
                          'exit 0', "triage-kill", pid_file])
@@ -269,8 +269,8 @@ def heap(session, target, container, params, result):
                                 mount=space["mount"], used_heap_source=used_source)
     result["warnings"].extend(decision.get("warnings") or [])
     if not decision["ok"]:
-        raise DumpError("%s, pod %s in namespace %s: %s" % (directory, session.pod, session.namespace,
-                                                           decision["message"]))
+        raise DumpError("%s, pod %s in namespace %s: %s"
+                        % (directory, session.pod, session.namespace, decision["message"]))
     result["warnings"].append(PAUSE_WARNING)
     ran = run_detached(session, command["argv"], directory, params["timeout"])
     result["changed"] = True
@@ -321,7 +321,7 @@ def threads(session, target, container, params, result):
             time.sleep(params["interval"])
         taken_at = now_rfc3339()
         relpath = "dumps/threads-%d-%s-%d.txt" % (pid, time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()), index + 1)
-        summary_capture = _Capture(4 * 1024 * 1024)
+        summary_capture = fetch.Capped(4 * 1024 * 1024)
         art = target.artifact(relpath, MODULE, {"kind": "threads", "count": params["count"],
                                                 "interval": params["interval"]},
                               container=pod_facts.identity(container), kind="threads", runtime="jvm", pid=pid,
@@ -359,8 +359,8 @@ def custom(session, target, container, params, result):
     directory = posixpath.dirname(output_path) or "/"
     ran = run_detached(session, argv, directory, params["timeout"])
     if ran["rc"] != 0:
-        raise DumpError("%s: the dump command exited with rc %s: %s" % (session.where, ran["rc"],
-                                                                       ran["output"].strip()[-300:]))
+        raise DumpError("%s: the dump command exited with rc %s: %s"
+                        % (session.where, ran["rc"], ran["output"].strip()[-300:]))
     meta = {"kind": "custom", "argv": argv, "wall_seconds": ran["seconds"], "polls": ran["polls"],
             "command_output": ran["output"][-2000:]}
     entry = _bring_out(session, target, container, output_path, "dumps/%s" % posixpath.basename(output_path),

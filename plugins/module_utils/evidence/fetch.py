@@ -75,8 +75,8 @@ def probe(api_client, namespace, pod, container, paths, timeout):
     The answer is a hint: a hostile container can say anything here, and every decision taken from it is
     checked again while streaming.
     """
-    out = _Capped(64 * 1024)
-    err = _Capped(STDERR_KEEP)
+    out = Capped(64 * 1024)
+    err = Capped(STDERR_KEEP)
     argv = [exec_run.SHELL, "-c", _PROBE, "triage-probe"] + list(paths)
     try:
         ran = exec_run.run(api_client, namespace, pod, container, argv, out, err, timeout=timeout)
@@ -102,8 +102,8 @@ def remote_sha256(api_client, namespace, pod, container, directory, names, timeo
     plain = [n for n in names if n and "\n" not in n and "%" not in n]
     if not plain:
         return {}
-    out = _Capped(len(plain) * 200 + 4096)
-    err = _Capped(STDERR_KEEP)
+    out = Capped(len(plain) * 200 + 4096)
+    err = Capped(STDERR_KEEP)
     argv = [exec_run.SHELL, "-c", 'cd -- "$1" && shift && exec sha256sum "$@"', "triage-sha256", directory] + [
         "./" + n for n in plain]
     try:
@@ -124,7 +124,7 @@ def remote_sha256(api_client, namespace, pod, container, directory, names, timeo
     return hashes
 
 
-class _Capped(object):
+class Capped(object):
     """An exec sink keeping the first cap bytes (probe answers, stderr for messages)."""
 
     def __init__(self, cap):
@@ -211,7 +211,7 @@ def _tar_into(api_client, namespace, pod, container, remote, staging, caps, time
         raise FetchError("cannot fetch the root directory / as a whole: name a directory below it")
     argv = ["tar", "cf", "-", "-C", directory, "./" + name]
     pipe = _Pipe()
-    err = _Capped(STDERR_KEEP)
+    err = Capped(STDERR_KEEP)
     outcome = {}
 
     def worker():
@@ -244,7 +244,7 @@ def _file_into(api_client, namespace, pod, container, remote, staging, relpath, 
     """Stream one regular file with cat into a FileSink, resuming a dropped stream; returns (sink, resumes)."""
     sink = untar.FileSink(staging, relpath, cap)
     resumes = 0
-    err = _Capped(STDERR_KEEP)
+    err = Capped(STDERR_KEEP)
     argv = ["cat", remote]
     while True:
         try:
@@ -381,13 +381,13 @@ def _fetch_one(api_client, target, pod, container, remote, hint, tools, method, 
     if hint["kind"] == "file" and hint["size"] is not None and hint["size"] > caps["total"]:
         raise FetchError("%s is %d bytes, over what remains of max_total_bytes (%d): not copied"
                          % (remote, hint["size"], caps["total"]))
-    staging = os.path.join(staging_root, str(len(os.listdir(staging_root))))
-    make_private_dir(staging)
-    started = now_rfc3339()
     if chosen == "file":
         fetch_file(api_client, target, pod, container, remote, _local_rel(base, remote), caps, tools, params, result,
                    expected_size=hint["size"])
         return
+    staging = os.path.join(staging_root, str(len(os.listdir(staging_root))))
+    make_private_dir(staging)
+    started = now_rfc3339()
     summary, outcome, stderr, directory, top = _tar_into(api_client, namespace, name, container["name"], remote,
                                                          staging, caps, params["timeout"])
     written = [m for m in summary["members"] if m["status"] == "written" and m["type"] == "file"]
@@ -411,8 +411,8 @@ def _fetch_one(api_client, target, pod, container, remote, hint, tools, method, 
     for member in mismatched:
         result["failures"].append(target.record_failure(
             MODULE, "fetch %s from %s" % (member["remote_path"], where),
-            "sha256 %s of the copy differs from the container's %s: not kept" % (member["sha256"],
-                                                                                member["remote_sha256"]),
+            "sha256 %s of the copy differs from the container's %s: not kept"
+            % (member["sha256"], member["remote_sha256"]),
             container=container["name"], path=member["remote_path"]))
     problem = summary["error"] or _exec_problem(outcome, stderr, remote)
     if problem:

@@ -17,6 +17,7 @@ import json
 import os
 
 from ansible_collections.triage.k8s.plugins.module_utils import undo_record
+from ansible_collections.triage.k8s.plugins.module_utils.api_errors import K8sError
 from ansible_collections.triage.k8s.plugins.module_utils.durations import parse_rfc3339
 from ansible_collections.triage.k8s.plugins.module_utils.evidence import archive
 from ansible_collections.triage.k8s.plugins.module_utils.evidence import bundle as bundle_mod
@@ -75,9 +76,16 @@ def open_bundle(api_client, params, context, who, check_mode):
     path = os.path.join(evidence_dir, bundle_mod.bundle_name(opened_at, namespace, name))
     if check_mode:
         return {"changed": True, "path": path, "incident": incident, "reused": False}
-    events = cluster_reads.events_of(api_client, namespace, pod)
+    try:
+        events, events_error = cluster_reads.events_of(api_client, namespace, pod), None
+    except K8sError as exc:
+        # Without `list events` the bundle is still opened; the failure is its first entry.
+        events, events_error = None, str(exc)
     path = bundle_mod.create_bundle(evidence_dir, incident)
     target = bundle_mod.BundleTarget(path)
+    if events_error:
+        target.record_failure(MODULE, "events of the pod at opening", events_error)
+        return {"changed": True, "path": path, "incident": incident, "reused": False, "warnings": [events_error]}
     document, counts = redact_document({"events": sorted(events, key=report.event_time)})
     with target.artifact(EVENTS_AT_OPEN, MODULE, {"namespace": namespace, "name": name},
                          redacted={"count": sum(counts.values()), "rules": counts} if counts else None) as art:

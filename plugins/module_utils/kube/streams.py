@@ -343,7 +343,7 @@ def log_chunks(api_client, namespace, pod, container, previous=False, timestamps
         raise StreamRefused(_log_refusal(exc, what), getattr(exc, "status", None) or None)
     received = 0
     try:
-        for chunk in response.stream(CHUNK, decode_content=True):
+        for chunk in _body_chunks(response):
             received += len(chunk)
             yield chunk
     except Exception as exc:  # pylint: disable=broad-except
@@ -354,6 +354,20 @@ def log_chunks(api_client, namespace, pod, container, previous=False, timestamps
         raise
     finally:
         response.release_conn()
+
+
+def _body_chunks(response):
+    """The body as it arrives. urllib3 2's read1 hands over what came before a cut (read(amt) would drop it
+    with the IncompleteRead); urllib3 1.26 has only stream()."""
+    if hasattr(response, "read1"):
+        while True:
+            chunk = response.read1(CHUNK)
+            if not chunk:
+                return
+            yield chunk
+    else:
+        for chunk in response.stream(CHUNK, decode_content=True):
+            yield chunk
 
 
 def _log_refusal(exc, what):

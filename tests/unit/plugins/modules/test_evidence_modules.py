@@ -113,3 +113,17 @@ def test_verified_needs_no_cluster(module_runner, tmp_path, clean_env):
 def test_present_needs_the_pod_and_evidence_dir(module_runner, clean_env):
     result, failed = module_runner(incident_bundle.main, {'state': 'present', 'name': 'web-1'})
     assert failed and 'namespace' in result['msg'] and 'evidence_dir' in result['msg']
+
+
+def test_present_without_list_events_still_opens_and_records_it(cluster, module_runner, tmp_path):
+    cluster.route_error('GET', '/api/v1/namespaces/shop/events', 403, 'Forbidden',
+                        'events is forbidden: User "bob" cannot list resource "events" in API group "" in the '
+                        'namespace "shop"')
+    opened, failed = module_runner(incident_bundle.main, args(cluster, evidence_dir=str(tmp_path / 'e')))
+    assert not failed and opened['changed']
+    assert 'may not list events' in opened['warnings'][0]
+    import json
+    with open(os.path.join(opened['path'], 'manifest.json')) as handle:
+        manifest = json.load(handle)
+    assert manifest['artifacts'] == []
+    assert manifest['failures'][0]['what'] == 'events of the pod at opening'

@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 """A hostile `tar` for the pod_fetch traversal suite: ignores what it is asked and writes a crafted archive.
 
 The case is the last argument (`./<case>`, what pod_fetch asks for with `tar cf - -C <dir> ./<case>`). Every

@@ -173,3 +173,21 @@ def test_no_jdk_tools_is_a_clear_error(tmp_path, jvm_box, monkeypatch):
     with pytest.raises(dump.DumpError) as info:
         run(jvm_box, tmp_path, "heap")
     assert "neither jcmd nor jmap" in str(info.value) and "debug_container" in str(info.value)
+
+
+def test_a_dump_killed_without_an_exit_code_is_an_error_not_a_wait(tmp_path, jvm_box, monkeypatch):
+    monkeypatch.setenv("FAKE_DUMP_SECONDS", "30")
+    real_run = jvm_box.run
+    pid_files = []
+
+    def kill_dump(*args, **kwargs):
+        argv = args[4]
+        if "triage-poll" in argv and not pid_files:
+            pid_files.append(argv[-1])
+            with open(argv[-1]) as handle:
+                os.killpg(int(handle.read().strip()), 9)  # the dump's own session, as an OOM kill would
+        return real_run(*args, **kwargs)
+    monkeypatch.setattr(exec_run, "run", kill_dump)
+    with pytest.raises(dump.DumpError) as info:
+        run(jvm_box, tmp_path, "heap", timeout=60)
+    assert "without an exit code" in str(info.value)

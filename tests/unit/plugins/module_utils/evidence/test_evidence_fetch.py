@@ -61,8 +61,8 @@ def test_a_directory_is_copied_verified_and_listed_links_and_fifos_recorded(tmp_
     assert sorted(f["path"] for f in result["files"]) == [base + "/a.txt", base + "/sub/b.bin"]
     assert all(f["verified"] and f["sha256"] == f["remote_sha256"] for f in result["files"])
     assert result["failures"] == [] and result["changed"]
-    assert [(s["type"], s["target"]) for s in result["skipped"] if s["type"] == "symlink"] == [("symlink",
-                                                                                                  "/etc/passwd")]
+    links = [(s["type"], s["target"]) for s in result["skipped"] if s["type"] == "symlink"]
+    assert links == [("symlink", "/etc/passwd")]
     assert [s["type"] for s in result["skipped"] if s["type"] == "fifo"] == ["fifo"]
     assert not os.path.lexists(os.path.join(target.root, base, "passwd-link"))
     copied = os.path.join(target.root, base, "sub", "b.bin")
@@ -105,7 +105,7 @@ def test_a_cut_cat_stream_resumes_from_the_verified_offset(tmp_path, box):
 def test_a_stream_cut_more_often_than_retries_is_a_clear_error_and_leaves_nothing(tmp_path, box):
     big = tmp_path / "big.bin"
     big.write_bytes(os.urandom(500000))
-    for _ in range(3):
+    for _cut in range(3):
         box.cuts.append((lambda argv: argv[0] in ("cat", "tail"), 1000))
     target = bundle_mod.DirectoryTarget(str(tmp_path / "dest"))
     result = fetch.fetch(None, target, POD, CONTAINER, [str(big)], params(method="file", retries=2))
