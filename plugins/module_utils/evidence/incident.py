@@ -203,4 +203,3 @@ def verify(path):
                   incident=manifest["incident"], artifacts=len(manifest["artifacts"]),
                   failures=manifest["failures"])
     return result
-
