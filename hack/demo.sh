@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# `make demo`: the runbook of the seeds, end to end, against the in-repo emulator (kubesim).
+# `make demo`: the story of seed 004 ("Kubernetes: Isolate Crashed Pod"), end to end, against the in-repo
+# emulator (kubesim), with one command of the collection doing the work: `ansible-playbook triage.k8s.runbook`.
 #
 # 1. start kubesim (from .venv) with its own kubeconfig in a temporary directory;
-# 2. deploy a 3-replica kubesim/web Deployment behind a Service;
-# 3. send traffic through the Service proxy and show which pods answer;
-# 4. isolate one pod with `ansible-playbook triage.k8s.isolate`;
-# 5. show that Service traffic now reaches only the others while the isolated pod still answers directly;
-# 6. restore it with `ansible-playbook triage.k8s.restore`, show traffic again, stop kubesim.
+# 2. deploy a 3-replica Java service (kubesim/java) behind a Service, as in the seed;
+# 3. start traffic through the Service proxy in the background, counting every answer and every failure;
+# 4. show the misbehaving pod's log (the seed's pod logs an OutOfMemoryError: see the note printed there);
+# 5. run the runbook: preflight, isolate (replace-first), thread dump and heap dump into a bundle, probe the
+#    isolated pod directly, close and verify the bundle, print the summary; then restore (DEMO_AFTER=delete to
+#    delete the pod instead, DEMO_AFTER=keep to keep it isolated);
+# 6. stop the traffic and show that no request failed while all of this happened; stop kubesim.
 #
 # Only the kubeconfig written by this run is used: never ~/.kube/config, never $KUBECONFIG.
 set -euo pipefail
@@ -36,11 +39,12 @@ export ANSIBLE_COLLECTIONS_PATH="${COLLECTION_ROOT}"
 export ANSIBLE_STDOUT_CALLBACK=default ANSIBLE_DISPLAY_SKIPPED_HOSTS=false ANSIBLE_LOCALHOST_WARNING=false
 export ANSIBLE_INVENTORY_UNPARSED_WARNING=false
 
-# A tiny client for the demo itself (the collection does the real work): deploy, and count who answers.
+# A tiny client for the demo itself (the collection does the real work): deploy, pick the pod, and the traffic.
 demo_client() {
     "${VENV_PY}" - "${kubeconfig}" "$@" <<'PY'
 import collections
 import json
+import os
 import sys
 import time
 
@@ -50,17 +54,17 @@ kubeconfig, action = sys.argv[1], sys.argv[2]
 configuration = client.Configuration()
 config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)
 api = client.ApiClient(configuration)
-NS = "demo"
+NS = "shop"
 
 
-def call(method, path, body=None):
-    request = api.param_serialize(method, path, header_params={"Accept": "application/json", "Content-Type": "application/json"},
-                                  body=body, auth_settings=["BearerToken"]) if hasattr(api, "param_serialize") else None
-    if request is None:  # kubernetes < 36
-        response = api.call_api(path, method, header_params={"Accept": "application/json"}, body=body,
-                                auth_settings=["BearerToken"], _preload_content=False, _return_http_data_only=True)
+def call(method, path, body=None, timeout=None):
+    headers = {"Accept": "application/json", "Content-Type": "application/json"}
+    if not hasattr(api, "param_serialize"):  # kubernetes < 36
+        response = api.call_api(path, method, header_params=headers, body=body, auth_settings=["BearerToken"],
+                                _preload_content=False, _return_http_data_only=True, _request_timeout=timeout)
         return json.loads(response.data)
-    response = api.call_api(*request)
+    response = api.call_api(*api.param_serialize(method, path, header_params=headers, body=body,
+                                                 auth_settings=["BearerToken"]), _request_timeout=timeout)
     response.read()
     if not 200 <= response.status <= 299:
         raise RuntimeError("%s %s: HTTP %s %s" % (method, path, response.status, response.data[:200]))
@@ -68,20 +72,21 @@ def call(method, path, body=None):
 
 
 def pods():
-    return call("GET", "/api/v1/namespaces/%s/pods?labelSelector=app%%3Dweb" % NS)["items"]
+    return call("GET", "/api/v1/namespaces/%s/pods" % NS)["items"]
 
 
 if action == "deploy":
     call("POST", "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}})
+    labels = {"component": "api-springboot", "release": "login-audit-trail-service"}
     call("POST", "/apis/apps/v1/namespaces/%s/deployments" % NS, {
-        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
-        "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "web"}},
-                 "template": {"metadata": {"labels": {"app": "web"}},
-                              "spec": {"containers": [{"name": "web", "image": "kubesim/web:1",
-                                                       "ports": [{"containerPort": 8080}]}]}}}})
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "login-audit-trail-service"},
+        "spec": {"replicas": 3, "selector": {"matchLabels": labels},
+                 "template": {"metadata": {"labels": labels},
+                              "spec": {"containers": [{"name": "app", "image": "kubesim/java:21",
+                                                       "ports": [{"containerPort": 8080, "name": "http"}]}]}}}})
     call("POST", "/api/v1/namespaces/%s/services" % NS, {
-        "apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
-        "spec": {"selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": 8080}]}})
+        "apiVersion": "v1", "kind": "Service", "metadata": {"name": "login-audit-trail-service"},
+        "spec": {"selector": labels, "ports": [{"port": 80, "targetPort": 8080}]}})
     deadline = time.time() + 30
     while time.time() < deadline:  # demo setup only; the collection's own waits use watches
         ready = [p for p in pods() if any(c["type"] == "Ready" and c["status"] == "True"
@@ -90,48 +95,63 @@ if action == "deploy":
             break
         time.sleep(0.2)
     for p in sorted(pods(), key=lambda p: p["metadata"]["name"]):
-        print("  %-28s %-12s %s" % (p["metadata"]["name"], p["status"].get("podIP"), p["spec"].get("nodeName")))
-elif action == "first-pod":
+        print("  %-48s %-12s %s" % (p["metadata"]["name"], p["status"].get("podIP"), p["spec"].get("nodeName")))
+elif action == "victim":
     print(sorted(p["metadata"]["name"] for p in pods())[0])
-elif action == "traffic":
-    answers, failures = collections.Counter(), 0
-    for _ in range(int(sys.argv[3])):
+elif action == "load":
+    # Until the stop file exists: GET through the Service proxy (what the seed's clients do), count who answered.
+    stop, out = sys.argv[3], sys.argv[4]
+    answers, failures, errors = collections.Counter(), 0, []
+    while not os.path.exists(stop):
         try:
-            answers[call("GET", "/api/v1/namespaces/%s/services/web/proxy/" % NS)["pod"]] += 1
-        except Exception:  # noqa: BLE001 - counted and shown
+            answers[call("GET", "/api/v1/namespaces/%s/services/login-audit-trail-service/proxy/" % NS,
+                         timeout=5)["pod"]] += 1
+        except Exception as exc:  # noqa: BLE001 - counted and shown
             failures += 1
-    for pod, count in sorted(answers.items()):
-        print("  %-28s answered %3d requests" % (pod, count))
-    print("  failed requests: %d" % failures)
-elif action == "direct":
-    answer = call("GET", "/api/v1/namespaces/%s/pods/%s/proxy/" % (NS, sys.argv[3]))
-    print("  %s answers directly: %s" % (sys.argv[3], json.dumps(answer)))
+            errors.append(str(exc)[:200])
+        time.sleep(0.02)
+    with open(out, "w") as handle:
+        json.dump({"answers": answers, "failures": failures, "errors": errors[:5]}, handle)
+elif action == "report":
+    result = json.load(open(sys.argv[3]))
+    for pod, count in sorted(result["answers"].items()):
+        print("  %-48s answered %4d requests" % (pod, count))
+    print("  requests sent: %d, failed: %d" % (sum(result["answers"].values()) + result["failures"],
+                                               result["failures"]))
+    for error in result["errors"]:
+        print("  failure: %s" % error)
+    sys.exit(1 if result["failures"] else 0)
 PY
 }
 
-step "deploying a 3-replica kubesim/web Deployment and its Service in namespace demo"
+after="${DEMO_AFTER:-restore}"
+case "${after}" in keep | restore | delete) ;; *) die "DEMO_AFTER must be keep, restore or delete, not ${after}" ;; esac
+started=${SECONDS}
+
+step "deploying login-audit-trail-service: 3 replicas of kubesim/java behind a Service, in namespace shop"
 demo_client deploy
 
-step "traffic through the Service proxy: all three pods answer"
-demo_client traffic 30
+victim="$(demo_client victim)"
+step "traffic through the Service runs in the background from now on (counted until the end)"
+demo_client load "${run_dir}/stop" "${run_dir}/load.json" &
+load_pid=$!
 
-victim="$(demo_client first-pod)"
-step "isolating ${victim}: ansible-playbook triage.k8s.isolate (check mode first)"
-ansible-playbook triage.k8s.isolate -e pod="${victim}" -e namespace=demo -e kubeconfig="${kubeconfig}" \
-    -e reason="make demo" -e ticket=DEMO-1 --check
-ansible-playbook triage.k8s.isolate -e pod="${victim}" -e namespace=demo -e kubeconfig="${kubeconfig}" \
-    -e reason="make demo" -e ticket=DEMO-1
+step "the broken pod: ${victim}"
+echo "  kubesim's Java image cannot yet fail with an OutOfMemoryError or restart on its own; in the seed, the"
+echo "  log ends in 'java.lang.OutOfMemoryError: unable to create native thread'. Its log here:"
+ansible localhost -o -m triage.k8s.pod_logs -a "name=${victim} namespace=shop kubeconfig=${kubeconfig} dest=${run_dir}/peek previous=false" >/dev/null
+sed 's/^/    /' "${run_dir}/peek/logs/app.log" | head -n 2
 
-step "traffic through the Service proxy: only the others (and the replacement) answer"
-demo_client traffic 30
+step "the runbook: ansible-playbook triage.k8s.runbook -e pod=${victim} -e ns=shop -e heap_dump=true -e probe_path=/healthz -e after=${after}"
+echo "  (the change review first would be the same command with --check --diff)"
+ansible-playbook triage.k8s.runbook -e pod="${victim}" -e ns=shop -e kubeconfig="${kubeconfig}" \
+    -e heap_dump=true -e heap_dump_timeout=120 -e probe_path=/healthz -e after="${after}" \
+    -e evidence_dir="${run_dir}/evidence" \
+    -e reason="OutOfMemoryError: unable to create native thread" -e ticket=DEMO-004
 
-step "the isolated pod still answers directly (pod proxy)"
-demo_client direct "${victim}"
+step "stopping the traffic: every request sent through the Service while the runbook ran"
+touch "${run_dir}/stop"
+wait "${load_pid}"
+demo_client report "${run_dir}/load.json"
 
-step "restoring ${victim}: ansible-playbook triage.k8s.restore"
-ansible-playbook triage.k8s.restore -e pod="${victim}" -e namespace=demo -e kubeconfig="${kubeconfig}"
-
-step "traffic through the Service proxy after the restore: the restored pod is back, one replica was removed"
-demo_client traffic 30
-
-step "done; stopping kubesim"
+step "done in $((SECONDS - started)) s; the bundle was under ${run_dir}/evidence (removed with kubesim now)"

@@ -24,6 +24,7 @@ stages=(
     "lint:hack/lint.sh"
     "build-check:hack/build-check.sh"
     "changelog-lint:hack/changelog-lint.sh"
+    "ee-context:hack/ee-context.sh"
     "kubesim-test:hack/kubesim-test.sh"
     "bench-quick:hack/bench.sh --quick"
 )

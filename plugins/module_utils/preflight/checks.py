@@ -35,6 +35,7 @@ REQUIRED_PERMISSIONS = (
     ('get', '', 'pods', 'portforward'),
     ('create', '', 'pods', 'portforward'),
     ('create', '', 'events', ''),
+    ('list', '', 'events', ''),
     ('list', '', 'services', ''),
     ('list', '', 'endpoints', ''),
     ('watch', '', 'endpoints', ''),

@@ -18,10 +18,16 @@ own); only `exec` starts real processes. The image reference decides the behavio
 ``kubesim/java:<tag>``
     The same server, plus JVM tools on PATH for ``exec``:
 
-    - ``jcmd 1 GC.heap_dump <file>`` writes an HPROF-headed heap dump of ``KUBESIM_HEAP_DUMP_BYTES`` bytes
-      (container env, default 4 MiB);
-    - ``jcmd 1 Thread.print`` and ``jstack 1`` print a thread dump; ``jcmd 1 VM.version``, ``jcmd -l`` and
-      ``jcmd 1 help`` work too.
+    - ``jcmd 1 GC.heap_dump [-all] [-gz=N] [-overwrite] <file>`` writes an HPROF-headed heap dump of
+      ``KUBESIM_HEAP_DUMP_BYTES`` bytes (container env, default 4 MiB; gzip-compressed with -gz), after
+      ``KUBESIM_HEAP_DUMP_SECONDS`` (default 0: a long, silent dump); an existing file without -overwrite is
+      "File exists", a full disk "Dump file is incomplete"; ``jmap -dump:[live,]format=b[,gz=N],file=F 1`` too;
+    - ``jcmd 1 GC.heap_info`` (G1's format) says ``KUBESIM_HEAP_USED_BYTES`` used (default the dump size) of
+      ``KUBESIM_HEAP_MAX_BYTES``, which ``jcmd 1 VM.flags`` gives as MaxHeapSize;
+    - ``jcmd 1 Thread.print`` and ``jstack 1`` print a thread dump; ``jcmd 1 VM.version``, ``jcmd -l``,
+      ``jcmd 1 help`` and ``jcmd 1 help GC.heap_dump`` (its options) work too;
+    - ``KUBESIM_JVMS="1=/app/app.jar,7=com.example.Batch"`` makes the tools see several JVMs (default one, pid 1).
+      The JVMs are names only: no process of that pid exists in the container (kubesim has no PID namespace).
 ``kubesim/crash:<tag>``
     Logs a few lines, then exits with code 1 (``KUBESIM_EXIT_CODE`` in the container env overrides it) after
     ``KUBESIM_CRASH_AFTER_SECONDS`` (default 0.1). restartPolicy Always/OnFailure gives CrashLoopBackOff with the
@@ -174,22 +180,95 @@ def thread_dump():
         print()
     print("JNI global refs: 21, weak refs: 0")
 
-def heap_dump(path):
-    size = int(os.environ.get("KUBESIM_HEAP_DUMP_BYTES", "__DEFAULT_HEAP_DUMP_BYTES__"))
+def jvms():
+    """The simulated JVMs: KUBESIM_JVMS "pid=main,pid=main" (container env), default one JVM, pid 1."""
+    listed = {}
+    for item in os.environ.get("KUBESIM_JVMS", "1=/app/app.jar").split(","):
+        pid, _, main = item.strip().partition("=")
+        if pid.isdigit():
+            listed[pid] = main
+    return listed
+
+def heap_sizes():
+    dump = int(os.environ.get("KUBESIM_HEAP_DUMP_BYTES", "__DEFAULT_HEAP_DUMP_BYTES__"))
+    used = int(os.environ.get("KUBESIM_HEAP_USED_BYTES", str(dump)))
+    maximum = int(os.environ.get("KUBESIM_HEAP_MAX_BYTES", str(max(used * 2, 256 * 1024 * 1024))))
+    return dump, used, maximum
+
+def heap_info():
+    _dump, used, maximum = heap_sizes()
+    print(" garbage-first heap   total %dK, used %dK [0x00000000f0000000, 0x0000000100000000)"
+          % (maximum // 1024, used // 1024))
+    print("  region size 1024K, 4 young (4096K), 0 survivors (0K)")
+    print(" Metaspace       used 12345K, committed 12800K, reserved 1114112K")
+    print("  class space    used 1234K, committed 1408K, reserved 1048576K")
+
+def heap_content(size):
+    """HPROF header, then a repeating pattern: size bytes, in blocks."""
+    header = b"JAVA PROFILE 1.0.2\0"
+    block = bytes(range(256)) * 4096
+    yield header[:size]
+    written = min(len(header), size)
+    while written < size:
+        part = block[:size - written]
+        written += len(part)
+        yield part
+
+def heap_dump(path, gz=None, overwrite=False):
+    size = heap_sizes()[0]
     started = time.time()
-    if os.path.exists(path):
+    if os.path.exists(path) and not overwrite:
         print("File exists")
         return 1
     print("Dumping heap to %s ..." % path)
     sys.stdout.flush()
-    header = b"JAVA PROFILE 1.0.2\0"
-    block = bytes(range(256)) * 4096
-    with open(path, "wb") as f:
-        written = f.write(header[:size])
-        while written < size:
-            written += f.write(block[:size - written])
-    print("Heap dump file created [%d bytes in %.3f secs]" % (size, time.time() - started))
+    time.sleep(float(os.environ.get("KUBESIM_HEAP_DUMP_SECONDS", "0")))
+    try:
+        if gz:
+            import gzip
+            with open(path, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=gz, mtime=0) as f:
+                for part in heap_content(size):
+                    f.write(part)
+        else:
+            with open(path, "wb") as f:
+                for part in heap_content(size):
+                    f.write(part)
+    except OSError as exc:
+        print("Dump file is incomplete: %s" % exc.strerror)
+        return 1
+    print("Heap dump file created [%d bytes in %.3f secs]" % (os.path.getsize(path), time.time() - started))
     return 0
+
+HEAP_DUMP_HELP = """GC.heap_dump
+Generate a HPROF format dump of the Java heap.
+
+Impact: High: Depends on Java heap size and content. Request a full GC unless the '-all' option is specified.
+
+Syntax : GC.heap_dump [options] <filename>
+
+Arguments:
+\tfilename : Name of the dump file (STRING, no default value)
+
+Options: (options must be specified using the <key> or <key>=<value> syntax)
+\t-all : [optional] Dump all objects, including unreachable objects (BOOLEAN, false)
+\t-gz : [optional] If specified, the heap dump is written in gzipped format using the given compression level. 1 (recommended) is the fastest, 9 the strongest compression. (INT, 1)
+\t-overwrite : [optional] If specified, the dump file will be overwritten if it exists (BOOLEAN, false)
+\t-parallel : [optional] Number of parallel threads to use for heap dump. The VM will try to use the specified number of threads, but might use fewer. (INT, 1)"""
+
+def jmap(argv):
+    spec = [a for a in argv[1:] if a.startswith("-dump:")]
+    pids = [a for a in argv[1:] if a.isdigit()]
+    if not spec or not pids:
+        print("Usage:\n    jmap -dump:<dump-options> <pid>", file=sys.stderr)
+        return 1
+    if pids[0] not in jvms():
+        print("java.io.IOException: No such process", file=sys.stderr)
+        return 1
+    options = dict(o.partition("=")[::2] for o in spec[0][len("-dump:"):].split(","))
+    if "file" not in options:
+        print("Unknown option or missing file", file=sys.stderr)
+        return 1
+    return heap_dump(options["file"], gz=int(options["gz"]) if options.get("gz") else None)
 
 def main(argv):
     prog = os.path.basename(argv[0])
@@ -199,28 +278,49 @@ def main(argv):
             return 1
         thread_dump()
         return 0
+    if prog == "jmap":
+        return jmap(argv)
     if len(argv) < 2 or argv[1] == "-l":
-        print("1 /app/app.jar")
+        for pid, main_class in jvms().items():
+            print("%s %s" % (pid, main_class))
         print("%d jdk.jcmd/sun.tools.jcmd.JCmd -l" % os.getpid())
         return 0
     pid = argv[1]
-    if pid not in ("1", "0"):
+    if pid not in jvms() and pid != "0":
         print("java.io.IOException: No such process", file=sys.stderr)
         return 1
     command = argv[2:]
-    print("1:")
+    print("%s:" % pid)
     if not command or command[0] == "help":
-        print("The following commands are available:\nGC.heap_dump\nThread.print\nVM.version\nhelp")
+        if command[1:2] == ["GC.heap_dump"]:
+            print(HEAP_DUMP_HELP)
+            return 0
+        print("The following commands are available:\nGC.heap_dump\nGC.heap_info\nThread.print\nVM.flags\n"
+              "VM.version\nhelp\n\nFor more information about a specific command use 'help <command>'.")
         return 0
     if command[0] == "Thread.print":
         thread_dump()
+        return 0
+    if command[0] == "GC.heap_info":
+        heap_info()
+        return 0
+    if command[0] == "VM.flags":
+        print("-XX:+UseG1GC -XX:MaxHeapSize=%d -XX:+UseCompressedOops" % heap_sizes()[2])
         return 0
     if command[0] == "GC.heap_dump":
         files = [a for a in command[1:] if not a.startswith("-")]
         if not files:
             print("java.lang.IllegalArgumentException: The argument 'filename' is mandatory.")
             return 1
-        return heap_dump(files[0])
+        gz = None
+        for option in command[1:]:
+            if option.startswith("-gz"):
+                level = option.partition("=")[2] or "1"
+                if not level.isdigit() or not 1 <= int(level) <= 9:
+                    print("java.lang.IllegalArgumentException: Compression level out of range (1-9): " + level)
+                    return 1
+                gz = int(level)
+        return heap_dump(files[0], gz=gz, overwrite="-overwrite" in command[1:])
     if command[0] == "VM.version":
         print("OpenJDK 64-Bit Server VM version 21.0.5+11-LTS\nJDK 21.0.5")
         return 0
@@ -238,7 +338,7 @@ def install_tools(root: str, interpreter: str | None = None) -> dict[str, str]:
     os.makedirs(java_bin, exist_ok=True)
     script = f"#!{interpreter or sys.executable}\n" + _JCMD.replace("__DEFAULT_HEAP_DUMP_BYTES__",
                                                                      str(DEFAULT_HEAP_DUMP_BYTES))
-    for name in ("jcmd", "jstack"):
+    for name in ("jcmd", "jstack", "jmap"):
         path = os.path.join(java_bin, name)
         with open(path, "w") as f:
             f.write(script)

@@ -1,0 +1,295 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) triage.k8s contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+module: pod_dump
+short_description: Heap and thread dumps of a JVM in a pod, taken over exec, brought out whole and verified
+version_added: 1.0.0
+description:
+  - O(kind=heap) takes a heap dump of the JVM with C(jcmd <pid> GC.heap_dump) (C(-gz) where the JVM supports it,
+    else compressed with C(gzip) in the container afterwards where there is room, else raw; C(jmap -dump) when
+    there is no C(jcmd)), brings it out as M(triage.k8s.pod_fetch) does (streamed, resumed when the stream is cut,
+    sha256-compared with the container's), deletes it in the container unless O(keep_remote), and lists it in
+    the bundle's manifest with the JVM version, pid, command, options and timings.
+  - Before a heap dump, the free space of O(dump_dir) (C(df)) is compared with the used heap (C(GC.heap_info),
+    else C(VM.flags) MaxHeapSize); the dump is refused with the figures unless O(force). A dump that fills
+    ephemeral storage gets the pod evicted, which destroys the evidence.
+  - A heap dump stops the JVM for its duration; the result always warns about it.
+  - O(kind=threads) runs C(jcmd <pid> Thread.print -l) (else C(jstack -l <pid>)) O(count) times, O(interval)
+    seconds apart, each into its own file. SIGQUIT is never sent.
+  - O(kind=custom) runs O(command), which writes O(output_path), and brings that file out the same way, for
+    runtimes without a preset (see docs/pod_dump.md for Python, Go and Node recipes).
+  - The JVM is found with C(jcmd -l), else in the process table; O(pid) chooses one when there are several
+    (the error lists them).
+  - Long commands run detached in the container (in a session of their own, output and exit code in files
+    beside the dump) and are polled with short execs, bounded by O(timeout), because proxies and load balancers cut a
+    silent exec stream after 20 s to 10 min.
+author:
+  - triage.k8s contributors (@triage-k8s)
+options:
+  container:
+    description: The container. Default the C(kubectl.kubernetes.io/default-container) annotation's, else the
+      first container.
+    type: str
+  kind:
+    description: What to dump.
+    type: str
+    choices: [heap, threads, custom]
+    required: true
+  runtime:
+    description: The runtime of O(kind=heap) and O(kind=threads). Only V(jvm) has presets.
+    type: str
+    choices: [jvm]
+    default: jvm
+  pid:
+    description: The JVM's pid in the container. Default the only JVM found.
+    type: int
+  all_objects:
+    description: Dump unreachable objects too (C(-all)); by default the live set, after a full GC.
+    type: bool
+    default: false
+  compress:
+    description: Compress the heap dump in the JVM (C(-gz)), else with C(gzip) in the container when it fits.
+    type: bool
+    default: true
+  gz_level:
+    description: Compression level, 1 (fastest, recommended by the JDK) to 9.
+    type: int
+    default: 1
+  force:
+    description: Dump even when the free space check says the dump may not fit (the refusal becomes a warning).
+    type: bool
+    default: false
+  dump_dir:
+    description: Directory in the container where the dump is written (a volume with room is best).
+    type: str
+    default: /tmp
+  count:
+    description: Number of thread dumps.
+    type: int
+    default: 1
+  interval:
+    description: Seconds between two thread dumps.
+    type: float
+    default: 5
+  command:
+    description: For O(kind=custom), the command that writes O(output_path) (list, or string split like a shell).
+    type: raw
+  shell:
+    description: For O(kind=custom), run O(command) with C(/bin/sh -c).
+    type: bool
+    default: false
+  output_path:
+    description: For O(kind=custom), the absolute path of the file the command writes.
+    type: str
+  keep_remote:
+    description: Leave the dump file in the container after it was copied out and verified.
+    type: bool
+    default: false
+  timeout:
+    description: Seconds the dump (and, separately, its copy) may take; the command is then stopped.
+    type: int
+    default: 1800
+  retries:
+    description: Times a cut copy stream is resumed.
+    type: int
+    default: 3
+  max_bytes:
+    description: The largest dump file accepted for the copy.
+    type: int
+    default: 68719476736
+extends_documentation_fragment:
+  - triage.k8s.k8s_auth
+  - triage.k8s.evidence
+attributes:
+  check_mode:
+    support: full
+    description: Sends no exec (an exec is a write to C(pods/exec)) and writes nothing; returns what it would do.
+  diff_mode:
+    support: none
+    description: Nothing in the cluster changes; the dump is a file in the container, deleted after the copy.
+  action_group:
+    support: full
+    membership: [triage.k8s.pods]
+    description: Use C(group/triage.k8s.pods) in C(module_defaults) to set the connection options.
+notes:
+  - Needs C(get) on C(pods) and C(create) on C(pods/exec) (the shipped Role grants them).
+  - Not built yet, O(kind=heap) through an ephemeral debug container for images without a JDK (the issue's
+    C(via=debug_container)); such an image gets a clear error.
+'''
+
+EXAMPLES = r'''
+- name: Heap dump of the only JVM, compressed, into the bundle
+  triage.k8s.pod_dump:
+    name: web-7d9c-abcde
+    namespace: shop
+    kind: heap
+    bundle: "{{ incident.path }}"
+  register: heap
+
+- name: Three thread dumps ten seconds apart
+  triage.k8s.pod_dump:
+    name: web-7d9c-abcde
+    namespace: shop
+    kind: threads
+    count: 3
+    interval: 10
+    bundle: "{{ incident.path }}"
+
+- name: A Python stack dump with py-spy (the image must have it, and the capability SYS_PTRACE)
+  triage.k8s.pod_dump:
+    name: worker-5f6d-xyz
+    namespace: jobs
+    kind: custom
+    command: [sh, -c, "py-spy dump --pid 1 > /tmp/py-spy.txt"]
+    output_path: /tmp/py-spy.txt
+    bundle: "{{ incident.path }}"
+'''
+
+RETURN = r'''
+pid:
+  description: The JVM's pid in the container.
+  returned: kind heap or threads, when a JVM was chosen
+  type: int
+jvm:
+  description: What C(jcmd VM.version) said (vm, vm_release, jdk, major), null without jcmd.
+  returned: kind heap or threads
+  type: dict
+dump:
+  description: The dump file as listed in the manifest (path, size, sha256, remote_sha256, verified).
+  returned: kind heap or custom, on success
+  type: dict
+thread_dumps:
+  description: The thread dumps (path, size, sha256, threads, deadlock, taken_at).
+  returned: kind threads
+  type: list
+  elements: dict
+free_space:
+  description: The free-space decision (required_bytes, available_bytes, used_heap_bytes, factor, directory,
+    message).
+  returned: kind heap, once measured
+  type: dict
+compressed:
+  description: Who compressed the heap dump (V(jvm), V(gzip)) or null (raw).
+  returned: kind heap
+  type: str
+remote_path:
+  description: The dump file's path in the container.
+  returned: kind heap or custom
+  type: str
+remote_deleted:
+  description: Whether the dump file was deleted in the container after it was verified.
+  returned: kind heap or custom
+  type: bool
+resumes:
+  description: Times the copy stream was resumed.
+  returned: kind heap or custom
+  type: int
+failures:
+  description: The failure recorded in the manifest when the dump could not be taken or copied (module, what,
+    error, container); empty on success.
+  returned: always
+  type: list
+  elements: dict
+commands:
+  description: Every command run in the container (argv, rc, seconds).
+  returned: always
+  type: list
+  elements: dict
+container:
+  description: The container (name, kind, image, imageID, containerID, restartCount).
+  returned: always
+  type: dict
+would_run:
+  description: In check mode, what would be done.
+  returned: in check mode
+  type: str
+'''
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.triage.k8s.plugins.module_utils.connection import get_api_client
+from ansible_collections.triage.k8s.plugins.module_utils.evidence import cluster_reads, dump, exec_collect, pod_facts
+from ansible_collections.triage.k8s.plugins.module_utils.evidence import module_support
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=module_support.collector_argument_spec(
+            container=dict(type="str"),
+            kind=dict(type="str", required=True, choices=["heap", "threads", "custom"]),
+            runtime=dict(type="str", default="jvm", choices=["jvm"]),
+            pid=dict(type="int"),
+            all_objects=dict(type="bool", default=False),
+            compress=dict(type="bool", default=True),
+            gz_level=dict(type="int", default=1),
+            force=dict(type="bool", default=False),
+            dump_dir=dict(type="str", default="/tmp"),
+            count=dict(type="int", default=1),
+            interval=dict(type="float", default=5),
+            command=dict(type="raw"),
+            shell=dict(type="bool", default=False),
+            output_path=dict(type="str"),
+            keep_remote=dict(type="bool", default=False),
+            timeout=dict(type="int", default=1800),
+            retries=dict(type="int", default=3),
+            max_bytes=dict(type="int", default=64 * 1024 ** 3),
+        ),
+        mutually_exclusive=module_support.COLLECTOR_MUTUALLY_EXCLUSIVE,
+        required_one_of=module_support.COLLECTOR_REQUIRED_ONE_OF,
+        required_if=[("kind", "custom", ("command", "output_path"))],
+        supports_check_mode=True,
+    )
+    params = module.params
+    for option, low in (("count", 1), ("timeout", 1), ("max_bytes", 1), ("retries", 0)):
+        if params[option] < low:
+            module.fail_json(msg="%s must be at least %d, got %d" % (option, low, params[option]))
+    if params["interval"] < 0:
+        module.fail_json(msg="interval must not be negative, got %s" % params["interval"])
+    if not 1 <= params["gz_level"] <= 9:
+        module.fail_json(msg="gz_level must be 1 to 9, got %d" % params["gz_level"])
+    api_client = get_api_client(module)
+    try:
+        pod = cluster_reads.read_pod(api_client, params["namespace"], params["name"])
+        container = exec_collect.pick_container(pod, params["container"])
+    except (exec_collect.ExecError,) + module_support.KNOWN_ERRORS as exc:
+        module.fail_json(msg=module_support.describe(exc))
+    identity = pod_facts.identity(container)
+    if module.check_mode:
+        module_support.open_target(module)
+        module.exit_json(changed=True, container=identity, commands=[], failures=[],
+                         would_run="%s dump of %s in container %s (no exec in check mode)"
+                                   % (params["kind"], params["name"], container["name"]))
+    target = module_support.open_target(module)
+    session = dump.Session(api_client, pod, container, params["timeout"])
+    result = {"changed": False, "container": identity, "warnings": [], "commands": session.commands, "failures": []}
+    try:
+        {"heap": dump.heap, "threads": dump.threads, "custom": dump.custom}[params["kind"]](
+            session, target, container, params, result)
+        if params["kind"] == "threads":
+            result["changed"] = True
+    except (dump.DumpError, exec_collect.ExecError) + module_support.KNOWN_ERRORS as exc:
+        message = module_support.describe(exc)
+        result["failures"].append(target.record_failure(
+            dump.MODULE, "%s dump in container %s" % (params["kind"], container["name"]), message,
+            container=container["name"]))
+        for warning in result.pop("warnings", []):
+            module.warn(warning)
+        module.fail_json(msg=message, **result)
+    finally:
+        if not target.is_bundle:
+            target.close()
+    for warning in result.pop("warnings", []):
+        module.warn(warning)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
