@@ -59,7 +59,7 @@ options:
     description: Ticket or incident reference.
     type: str
   who:
-    description: Who collects; default C(user@host) of the controller, the same as pod_isolate's C(isolated_by).
+    description: Who collects; default the impersonated user, else C(user@host) of the machine running the module, the same as pod_isolate's C(isolated_by).
     type: str
 extends_documentation_fragment:
   - triage.k8s.k8s_auth
@@ -165,26 +165,14 @@ failures:
   elements: dict
 '''
 
-import getpass
-import socket
-
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.triage.k8s.plugins.module_utils.connection import (
-    auth_argument_spec,
-    get_api_client,
-    resolve_auth,
-)
+from ansible_collections.triage.k8s.plugins.module_utils.glue.module import api_client as get_api_client
+from ansible_collections.triage.k8s.plugins.module_utils.glue.options import default_actor
+from ansible_collections.triage.k8s.plugins.module_utils.kube.connection import auth_argument_spec, resolve_auth
 from ansible_collections.triage.k8s.plugins.module_utils.evidence import incident
 from ansible_collections.triage.k8s.plugins.module_utils.evidence.cluster_reads import context_name
 from ansible_collections.triage.k8s.plugins.module_utils.evidence.module_support import KNOWN_ERRORS, describe
-
-
-def default_who():
-    try:
-        return "%s@%s" % (getpass.getuser(), socket.gethostname())
-    except Exception:  # pylint: disable=broad-except
-        return "triage.k8s"
 
 
 def main():
@@ -210,7 +198,7 @@ def main():
         if params["state"] == "present":
             api_client = get_api_client(module)
             result = incident.open_bundle(api_client, params, context_name(resolve_auth(params)),
-                                          params["who"] or default_who(), module.check_mode)
+                                          params["who"] or default_actor(params), module.check_mode)
         elif params["state"] == "closed":
             result = incident.close_bundle(params["path"], module.check_mode)
         else:

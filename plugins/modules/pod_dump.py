@@ -215,7 +215,8 @@ would_run:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.triage.k8s.plugins.module_utils.connection import get_api_client
+from ansible_collections.triage.k8s.plugins.module_utils.glue.module import api_client as get_api_client
+from ansible_collections.triage.k8s.plugins.module_utils.kube.reads import read_pod
 from ansible_collections.triage.k8s.plugins.module_utils.evidence import cluster_reads, dump, exec_collect, pod_facts
 from ansible_collections.triage.k8s.plugins.module_utils.evidence import module_support
 
@@ -257,7 +258,7 @@ def main():
         module.fail_json(msg="gz_level must be 1 to 9, got %d" % params["gz_level"])
     api_client = get_api_client(module)
     try:
-        pod = cluster_reads.read_pod(api_client, params["namespace"], params["name"])
+        pod = read_pod(api_client, params["namespace"], params["name"])
         container = exec_collect.pick_container(pod, params["container"])
     except (exec_collect.ExecError,) + module_support.KNOWN_ERRORS as exc:
         module.fail_json(msg=module_support.describe(exc))

@@ -128,8 +128,9 @@ pod:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.triage.k8s.plugins.module_utils.connection import get_api_client
-from ansible_collections.triage.k8s.plugins.module_utils.durations import parse_duration
+from ansible_collections.triage.k8s.plugins.module_utils.glue.module import api_client as get_api_client
+from ansible_collections.triage.k8s.plugins.module_utils.kube.reads import read_pod
+from ansible_collections.triage.k8s.plugins.module_utils.model.durations import parse_duration
 from ansible_collections.triage.k8s.plugins.module_utils.evidence import cluster_reads
 from ansible_collections.triage.k8s.plugins.module_utils.evidence import logs
 from ansible_collections.triage.k8s.plugins.module_utils.evidence import module_support
@@ -167,7 +168,7 @@ def main():
                    timestamps=params["timestamps"])
     api_client = get_api_client(module)
     try:
-        pod = cluster_reads.read_pod(api_client, params["namespace"], params["name"])
+        pod = read_pod(api_client, params["namespace"], params["name"])
     except module_support.KNOWN_ERRORS as exc:
         module.fail_json(msg=module_support.describe(exc))
     target = module_support.open_target(module)

@@ -220,7 +220,9 @@ artifact:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.triage.k8s.plugins.module_utils.connection import auth_argument_spec, get_api_client
+from ansible_collections.triage.k8s.plugins.module_utils.glue.module import api_client as get_api_client
+from ansible_collections.triage.k8s.plugins.module_utils.kube.reads import read_pod
+from ansible_collections.triage.k8s.plugins.module_utils.kube.connection import auth_argument_spec
 from ansible_collections.triage.k8s.plugins.module_utils.evidence import cluster_reads
 from ansible_collections.triage.k8s.plugins.module_utils.evidence import module_support
 from ansible_collections.triage.k8s.plugins.module_utils.probe import exchange
@@ -273,7 +275,7 @@ def main():
     body, headers = exchange.encode_body(params["body"], headers)
     api_client = get_api_client(module)
     try:
-        pod = cluster_reads.read_pod(api_client, params["namespace"], params["name"])
+        pod = read_pod(api_client, params["namespace"], params["name"])
         container, port, port_name = exchange.resolve_port(pod, params["container"], params["port"])
         exchange.check_pod_running(pod)
     except (ProbeError,) + module_support.KNOWN_ERRORS as exc:

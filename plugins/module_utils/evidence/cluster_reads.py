@@ -3,8 +3,8 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""Every read the evidence modules make, behind a few functions (the kube layer replaces only this file and
-kube/streams.py). All return plain JSON dicts; failures are K8sError sentences or PodNotFound."""
+"""Every read the evidence modules make, on the kube layer's reads and transport. All return plain JSON dicts;
+failures are KubeError sentences (ApiError subclasses) or PodNotFound."""
 
 from __future__ import absolute_import, division, print_function
 
@@ -12,23 +12,8 @@ __metaclass__ = type
 
 import os
 
-from ansible_collections.triage.k8s.plugins.module_utils import cluster_view
-from ansible_collections.triage.k8s.plugins.module_utils.api_errors import K8sError
-from ansible_collections.triage.k8s.plugins.module_utils.kube_requests import ApiCallError, api_path, call
-
-PodNotFound = cluster_view.PodNotFound
-
-
-def _wrap(function, *args, **kwargs):
-    try:
-        return function(*args, **kwargs)
-    except ApiCallError as exc:
-        raise K8sError(exc.describe())
-
-
-def read_pod(api_client, namespace, name):
-    """The pod; PodNotFound names the pod or the missing namespace."""
-    return _wrap(cluster_view.read_pod, api_client, namespace, name)
+from ansible_collections.triage.k8s.plugins.module_utils.kube import reads
+from ansible_collections.triage.k8s.plugins.module_utils.model.pods import controller_ref
 
 
 def owner_chain(api_client, pod, record=None):
@@ -37,27 +22,18 @@ def owner_chain(api_client, pod, record=None):
     An isolated pod was released by its controller (no ownerReference any more); its record names the owners
     it had, and those are read instead (same uid, or they count as gone).
     """
-    if cluster_view.controller_ref(pod) is None and record and record.get("controller"):
+    if controller_ref(pod) is None and record and record.get("controller"):
         namespace = pod["metadata"]["namespace"]
-        owners = [_wrap(cluster_view.read_owner, api_client, namespace, ref)
+        owners = [reads.read_owner(api_client, namespace, ref)
                   for ref in (record.get("controller"), record.get("top_owner")) if ref]
         return [o for o in owners if o]
-    controller, top = _wrap(cluster_view.read_owner_chain, api_client, pod)
+    controller, top = reads.read_owner_chain(api_client, pod)
     return [o for o in (controller, top) if o]
 
 
 def list_namespaced(api_client, prefix, plural, namespace, kind, field_selector=None):
     """Items of one namespaced LIST (apiVersion and kind filled in)."""
-    path = api_path(prefix, "namespaces", namespace, plural, fieldSelector=field_selector)
-    try:
-        result = call(api_client, "list", plural, "GET", path, namespace=namespace)
-    except ApiCallError as exc:
-        raise K8sError(exc.describe())
-    api_version = prefix.split("/", 1)[1] if prefix.startswith("apis/") else "v1"
-    items = (result or {}).get("items") or []
-    for item in items:
-        item.setdefault("apiVersion", api_version)
-        item.setdefault("kind", kind)
+    items, _rv = reads.list_objects(api_client, prefix, plural, namespace, kind, field_selector=field_selector)
     return items
 
 
@@ -70,17 +46,6 @@ def events_of(api_client, namespace, obj):
     events = list_namespaced(api_client, "api/v1", "events", namespace, "Event", field_selector=selector)
     uid = metadata.get("uid")
     return [e for e in events if not uid or (e.get("involvedObject") or {}).get("uid") in (None, uid)]
-
-
-def read_node(api_client, name):
-    """The Node (cluster-scoped: needs a ClusterRole the shipped Role does not give)."""
-    try:
-        node = call(api_client, "get", "nodes", "GET", api_path("api/v1/nodes", name), name=name)
-    except ApiCallError as exc:
-        raise K8sError(exc.describe())
-    node.setdefault("apiVersion", "v1")
-    node.setdefault("kind", "Node")
-    return node
 
 
 def server_url(api_client):

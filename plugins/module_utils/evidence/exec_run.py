@@ -29,7 +29,7 @@ import shlex
 import time
 import uuid
 
-from ansible_collections.triage.k8s.plugins.module_utils.api_errors import K8sError
+from ansible_collections.triage.k8s.plugins.module_utils.kube.errors import KubeError
 from ansible_collections.triage.k8s.plugins.module_utils.kube import streams
 
 SHELL = "/bin/sh"
@@ -151,7 +151,7 @@ def _exec(api_client, namespace, pod, container, argv, on_stdout, on_stderr, std
     try:
         return streams.exec_stream(api_client, namespace, pod, container, argv, on_stdout, on_stderr,
                                    stdin=stdin, deadline=deadline, on_deadline=on_deadline)
-    except K8sError as exc:
+    except KubeError as exc:
         raise ExecError(str(exc))
 
 
@@ -160,7 +160,7 @@ def _kill_marked(api_client, namespace, pod, container, exec_id, warnings, where
     try:
         result = streams.exec_stream(api_client, namespace, pod, container, kill_argv(exec_id), out.append,
                                      lambda _data: None, deadline=time.monotonic() + 30)
-    except (K8sError, streams.StreamError) as exc:
+    except (KubeError, streams.StreamError) as exc:
         warnings.append("the command in %s outlived its timeout and could not be stopped by a second exec: %s"
                         % (where, exc))
         return []

@@ -16,12 +16,13 @@ __metaclass__ = type
 import json
 import os
 
-from ansible_collections.triage.k8s.plugins.module_utils import undo_record
-from ansible_collections.triage.k8s.plugins.module_utils.api_errors import K8sError
-from ansible_collections.triage.k8s.plugins.module_utils.durations import parse_rfc3339
+from ansible_collections.triage.k8s.plugins.module_utils.model import record as undo_record
+from ansible_collections.triage.k8s.plugins.module_utils.kube.errors import KubeError
+from ansible_collections.triage.k8s.plugins.module_utils.model.durations import parse_rfc3339
 from ansible_collections.triage.k8s.plugins.module_utils.evidence import archive
 from ansible_collections.triage.k8s.plugins.module_utils.evidence import bundle as bundle_mod
 from ansible_collections.triage.k8s.plugins.module_utils.evidence import cluster_reads
+from ansible_collections.triage.k8s.plugins.module_utils.kube.reads import read_pod
 from ansible_collections.triage.k8s.plugins.module_utils.evidence import manifest as manifest_file
 from ansible_collections.triage.k8s.plugins.module_utils.evidence import pod_facts
 from ansible_collections.triage.k8s.plugins.module_utils.evidence import report
@@ -65,7 +66,7 @@ def open_bundle(api_client, params, context, who, check_mode):
     """Result dict of state=present."""
     evidence_dir = bundle_mod.check_evidence_dir(params["evidence_dir"], check_mode)
     namespace, name = params["namespace"], params["name"]
-    pod = cluster_reads.read_pod(api_client, namespace, name)
+    pod = read_pod(api_client, namespace, name)
     existing = bundle_mod.find_open_bundle(evidence_dir, namespace, name, pod["metadata"].get("uid"))
     if existing:
         manifest = manifest_file.load(existing)
@@ -78,7 +79,7 @@ def open_bundle(api_client, params, context, who, check_mode):
         return {"changed": True, "path": path, "incident": incident, "reused": False}
     try:
         events, events_error = cluster_reads.events_of(api_client, namespace, pod), None
-    except K8sError as exc:
+    except KubeError as exc:
         # Without `list events` the bundle is still opened; the failure is its first entry.
         events, events_error = None, str(exc)
     path = bundle_mod.create_bundle(evidence_dir, incident)

@@ -23,7 +23,7 @@ import os
 import time
 import uuid
 
-from ansible_collections.triage.k8s.plugins.module_utils.api_errors import K8sError
+from ansible_collections.triage.k8s.plugins.module_utils.kube.errors import KubeError
 from ansible_collections.triage.k8s.plugins.module_utils.evidence import pod_facts
 from ansible_collections.triage.k8s.plugins.module_utils.evidence.files import create_private_file
 from ansible_collections.triage.k8s.plugins.module_utils.kube import streams
@@ -134,7 +134,7 @@ def _from_first_line(chunks):
 
 
 def _stream_once(api_client, namespace, pod, entry, options, art, work_dir):
-    """One fetch into art. Returns {truncated, original_size?}. Raises StreamError or K8sError."""
+    """One fetch into art. Returns {truncated, original_size?}. Raises StreamError or KubeError."""
     cap = options["max_bytes"]
     keep = options["keep"]
     kwargs = dict(previous=entry["previous"], timestamps=options["timestamps"],
@@ -196,7 +196,7 @@ def collect(api_client, target, pod, options, retries=2, check_mode=False):
                 result["failures"].append(failure)
                 result["logs"].append(_summary(listed))
                 break
-            except K8sError as exc:
+            except KubeError as exc:
                 art.discard()
                 if getattr(exc, "transient", False) and attempts <= retries:
                     time.sleep(RETRY_PAUSE * attempts)

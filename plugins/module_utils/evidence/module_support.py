@@ -10,15 +10,15 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.triage.k8s.plugins.module_utils.api_errors import K8sError
-from ansible_collections.triage.k8s.plugins.module_utils.connection import auth_argument_spec
+from ansible_collections.triage.k8s.plugins.module_utils.kube.errors import KubeError
+from ansible_collections.triage.k8s.plugins.module_utils.kube.connection import auth_argument_spec
 from ansible_collections.triage.k8s.plugins.module_utils.evidence import bundle as bundle_mod
-from ansible_collections.triage.k8s.plugins.module_utils.evidence.cluster_reads import PodNotFound
+from ansible_collections.triage.k8s.plugins.module_utils.kube.reads import PodNotFound
 from ansible_collections.triage.k8s.plugins.module_utils.evidence.files import EvidencePathError
 from ansible_collections.triage.k8s.plugins.module_utils.evidence.manifest import ManifestError
 from ansible_collections.triage.k8s.plugins.module_utils.kube.streams import StreamError
 
-KNOWN_ERRORS = (K8sError, PodNotFound, EvidencePathError, ManifestError, StreamError, OSError)
+KNOWN_ERRORS = (KubeError, PodNotFound, EvidencePathError, ManifestError, StreamError, OSError)
 
 
 def collector_argument_spec(**extra):

@@ -28,11 +28,12 @@ __metaclass__ = type
 
 import json
 
-from ansible_collections.triage.k8s.plugins.module_utils import undo_record
-from ansible_collections.triage.k8s.plugins.module_utils.api_errors import K8sError
+from ansible_collections.triage.k8s.plugins.module_utils.model import record as undo_record
+from ansible_collections.triage.k8s.plugins.module_utils.kube.errors import KubeError
 from ansible_collections.triage.k8s.plugins.module_utils.evidence import cluster_reads, report
+from ansible_collections.triage.k8s.plugins.module_utils.kube.reads import read_node
 from ansible_collections.triage.k8s.plugins.module_utils.evidence.redaction import redact_document
-from ansible_collections.triage.k8s.plugins.module_utils.label_selectors import (
+from ansible_collections.triage.k8s.plugins.module_utils.model.names import (
     label_selector_matches,
     service_selector_matches,
 )
@@ -118,7 +119,7 @@ def _policies(api_client, namespace, labels, owners, failures):
                                              "PodDisruptionBudget")
         result["poddisruptionbudgets"] = [strip(p) for p in pdbs
                                           if label_selector_matches((p.get("spec") or {}).get("selector"), labels)]
-    except K8sError as exc:
+    except KubeError as exc:
         failures.append(("PodDisruptionBudgets", str(exc)))
     try:
         hpas = cluster_reads.list_namespaced(api_client, "apis/autoscaling/v2", "horizontalpodautoscalers",
@@ -128,13 +129,13 @@ def _policies(api_client, namespace, labels, owners, failures):
             strip(h) for h in hpas
             if ((h.get("spec") or {}).get("scaleTargetRef") or {}).get("kind") and (
                 h["spec"]["scaleTargetRef"]["kind"], h["spec"]["scaleTargetRef"].get("name")) in targets]
-    except K8sError as exc:
+    except KubeError as exc:
         failures.append(("HorizontalPodAutoscalers", str(exc)))
     return result
 
 
 def _node(api_client, name):
-    node = cluster_reads.read_node(api_client, name)
+    node = read_node(api_client, name)
     status = node.get("status") or {}
     return {"name": name, "labels": (node.get("metadata") or {}).get("labels") or {},
             "taints": (node.get("spec") or {}).get("taints") or [],
@@ -187,7 +188,7 @@ def collect(api_client, target, pod, redact=True, check_mode=False):
     for section, read in sections:
         try:
             document = read()
-        except K8sError as exc:
+        except KubeError as exc:
             result["failures"].append(target.record_failure(MODULE, "snapshot %s" % section, str(exc)))
             continue
         result["files"].append(_write(target, section, document, redact, result))

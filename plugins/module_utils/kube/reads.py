@@ -68,13 +68,21 @@ def read_pod_if_exists(api_client, namespace, name):
     return pod
 
 
+def read_node(api_client, name):
+    """The Node (cluster-scoped: the shipped namespaced Role cannot grant it)."""
+    node = transport.request(api_client, "get", "nodes", "GET", api_path("api/v1/nodes", name), name=name)
+    node.setdefault("apiVersion", "v1")
+    node.setdefault("kind", "Node")
+    return node
+
+
 def read_node_if_readable(api_client, name):
-    """The Node, or None when there is none or this identity may not read Nodes. Nodes are cluster-scoped, so the
-    shipped namespaced Role cannot grant them: callers treat a node's facts as optional."""
+    """The Node, or None when there is none or this identity may not read Nodes: callers that only warn treat
+    a node's facts as optional."""
     if not name:
         return None
     try:
-        return transport.request(api_client, "get", "nodes", "GET", api_path("api/v1/nodes", name), name=name)
+        return read_node(api_client, name)
     except (Forbidden, NotFound):
         return None
 
@@ -87,9 +95,9 @@ def _not_found_message(api_client, namespace, name):
     return "pod %s not found in namespace %s" % (name, namespace)
 
 
-def list_objects(api_client, prefix, plural, namespace, kind, label_selector=None):
+def list_objects(api_client, prefix, plural, namespace, kind, label_selector=None, field_selector=None):
     """(items, resourceVersion) of one namespaced LIST."""
-    path = api_path(prefix, "namespaces", namespace, plural, labelSelector=label_selector)
+    path = api_path(prefix, "namespaces", namespace, plural, labelSelector=label_selector, fieldSelector=field_selector)
     result = transport.request(api_client, "list", plural, "GET", path, namespace=namespace) or {}
     api_version = prefix.split("/", 1)[1] if prefix.startswith("apis/") else "v1"
     items = _kind_of_list(result.get("items") or [], api_version, kind)

@@ -51,8 +51,8 @@ try:
 except ImportError:
     urllib3_exceptions = None
 
-from ansible_collections.triage.k8s.plugins.module_utils.api_errors import ApiException, K8sError, describe_error
-from ansible_collections.triage.k8s.plugins.module_utils.kube_requests import api_path
+from ansible_collections.triage.k8s.plugins.module_utils.kube.errors import ApiException, KubeError, describe_error
+from ansible_collections.triage.k8s.plugins.module_utils.kube.transport import api_path
 
 STDIN, STDOUT, STDERR, ERROR, RESIZE, CLOSE = 0, 1, 2, 3, 4, 255
 V5 = "v5.channel.k8s.io"
@@ -70,12 +70,12 @@ class StreamError(Exception):
         self.received = received
 
 
-class StreamRefused(K8sError):
+class StreamRefused(KubeError):
     """The API server answered the stream request with an error; `status` is its HTTP code (None without one),
     `transient` says whether asking again may help (429, 5xx, no answer)."""
 
     def __init__(self, message, status=None):
-        K8sError.__init__(self, message)
+        KubeError.__init__(self, message)
         self.status = status
         self.transient = status is None or status == 429 or status >= 500
 
@@ -174,7 +174,7 @@ def _websocket_url(api_client, path, query):
 
 def _connect(api_client, path, query, what, protocols=(V5, V4)):
     if not HAS_WEBSOCKET:
-        raise K8sError("the websocket-client library (a dependency of kubernetes) is missing; cannot %s" % what)
+        raise KubeError("the websocket-client library (a dependency of kubernetes) is missing; cannot %s" % what)
     configuration = api_client.configuration
     url = _websocket_url(api_client, path, query)
     sock = websocket.WebSocket(sslopt=_ssl_options(configuration), skip_utf8_validation=True)
@@ -182,9 +182,9 @@ def _connect(api_client, path, query, what, protocols=(V5, V4)):
         sock.connect(url, header=_auth_headers(api_client) + ["Sec-WebSocket-Protocol: %s" % ",".join(protocols)],
                      timeout=30, **_proxy_options(configuration, url))
     except websocket.WebSocketBadStatusException as exc:
-        raise K8sError(_describe_handshake(exc, what))
+        raise KubeError(_describe_handshake(exc, what))
     except (websocket.WebSocketException, socket.error, ssl.SSLError) as exc:
-        raise K8sError("cannot open the stream to %s: %s" % (what, exc))
+        raise KubeError("cannot open the stream to %s: %s" % (what, exc))
     protocol = getattr(sock, "subprotocol", None)
     if not protocol:
         for name, value in (sock.getheaders() or {}).items():
@@ -221,7 +221,7 @@ def exec_stream(api_client, namespace, pod, container, argv, on_stdout, on_stder
     on_deadline: called once when the deadline passes, while the stream is still open (to stop the remote
     process, see evidence/exec_run.py); the stream is then read `after_deadline` seconds longer for the exit
     Status. ExecResult.deadline_passed says whether it was called.
-    Raises K8sError when the stream cannot be opened, StreamError when it ends without an exit Status.
+    Raises KubeError when the stream cannot be opened, StreamError when it ends without an exit Status.
     """
     what = "exec in container %s of pod %s in namespace %s" % (container, pod, namespace)
     query = [("command", arg) for arg in argv] + [
@@ -328,7 +328,7 @@ def log_chunks(api_client, namespace, pod, container, previous=False, timestamps
                tail_lines=None, limit_bytes=None, read_timeout=60):
     """Yield the log of one container in chunks.
 
-    Raises K8sError when the request is refused (the message is the API server's: no previous instance, the
+    Raises KubeError when the request is refused (the message is the API server's: no previous instance, the
     container is waiting), StreamError when the body ends early.
     """
     which = "previous log" if previous else "log"
@@ -387,7 +387,7 @@ class PortForward(object):
     """One TCP connection to a container port over pods/portforward.
 
     send(data) writes to the port; recv() returns the next bytes from it, b"" once the container closed the
-    connection; a message on the error channel (nothing listens there, the pod went away) raises K8sError.
+    connection; a message on the error channel (nothing listens there, the pod went away) raises KubeError.
     """
 
     def __init__(self, api_client, namespace, pod, port, timeout=30):
@@ -433,7 +433,7 @@ class PortForward(object):
                 continue
             payload = self._strip_prefix(channel, data[1:])
             if channel == 1 and payload:
-                raise K8sError("%s: %s" % (self.what, payload.decode("utf-8", "replace").strip()))
+                raise KubeError("%s: %s" % (self.what, payload.decode("utf-8", "replace").strip()))
             if channel == 0 and payload:
                 self.received += len(payload)
                 return payload
@@ -447,7 +447,7 @@ class PortForward(object):
 
 
 def open_port_forward(api_client, namespace, pod, port, timeout=30):
-    """A PortForward, or StreamRefused/K8sError when the API server refuses the upgrade."""
+    """A PortForward, or StreamRefused/KubeError when the API server refuses the upgrade."""
     return PortForward(api_client, namespace, pod, port, timeout=timeout)
 
 
@@ -456,7 +456,7 @@ def open_port_forward(api_client, namespace, pod, port, timeout=30):
 def proxy_open(api_client, namespace, pod, port, method, path, headers, body, timeout):
     """Send one request through pods/proxy; return the urllib3 response unread (status, headers, stream()).
 
-    Whatever status comes back is returned, not raised: a 500 from the container is an answer. Raises K8sError
+    Whatever status comes back is returned, not raised: a 500 from the container is an answer. Raises KubeError
     when the API server cannot be reached at all.
     """
     what = "the proxy to port %s of pod %s in namespace %s" % (port, pod, namespace)

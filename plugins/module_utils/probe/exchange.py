@@ -15,7 +15,7 @@ import json
 import re
 import time
 
-from ansible_collections.triage.k8s.plugins.module_utils.api_errors import K8sError
+from ansible_collections.triage.k8s.plugins.module_utils.kube.errors import KubeError
 from ansible_collections.triage.k8s.plugins.module_utils.kube import streams
 from ansible_collections.triage.k8s.plugins.module_utils.probe import http
 
@@ -243,7 +243,7 @@ def record(target, plan, result, name, error=None):
     """Write the exchange (request and answer, credentials masked) as requests/<name>.json; its manifest entry."""
     relpath = "requests/%s.json" % name
     if target.exists(relpath):
-        raise K8sError("the bundle already has %s; give another output_name" % relpath)
+        raise KubeError("the bundle already has %s; give another output_name" % relpath)
     document = dict(pod=plan.name, namespace=plan.namespace, request=plan.describe(),
                     time=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
     if result is not None:

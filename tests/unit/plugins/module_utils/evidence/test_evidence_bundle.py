@@ -223,7 +223,7 @@ def test_close_writes_report_sums_and_a_deterministic_archive(tmp_path):
 
 
 def archive_mtime(path):
-    from ansible_collections.triage.k8s.plugins.module_utils.durations import parse_rfc3339
+    from ansible_collections.triage.k8s.plugins.module_utils.model.durations import parse_rfc3339
     return int(parse_rfc3339(manifest_file.load(path)["incident"]["opened_at"]).timestamp())
 
 

@@ -16,7 +16,7 @@ import threading
 
 import pytest
 
-from ansible_collections.triage.k8s.plugins.module_utils.connection import build_api_client, resolve_auth
+from ansible_collections.triage.k8s.plugins.module_utils.kube.connection import build_api_client, resolve_auth
 from ansible_collections.triage.k8s.plugins.module_utils.evidence import bundle as bundle_mod
 from ansible_collections.triage.k8s.plugins.module_utils.evidence import logs
 from ansible_collections.triage.k8s.plugins.module_utils.evidence import manifest as manifest_file
