@@ -153,6 +153,11 @@ problems:
   returned: state=closed or state=verified
   type: list
   elements: dict
+bundle_state:
+  description: V(open) or V(closed), as the manifest says (Ansible's own C(state), C(mode), C(owner) keys
+    describe the file at RV(path)).
+  returned: state=verified
+  type: str
 failures:
   description: The collector failures the manifest records.
   returned: state=verified

@@ -199,8 +199,7 @@ def verify(path):
         result = {"path": path, "kind": "archive", "archive_sha256": digest}
     else:
         raise BundleError("%s does not exist (give a bundle directory or its .tar.gz)" % path)
-    result.update(changed=False, intact=not problems, problems=problems, state=manifest.get("state"),
+    result.update(changed=False, intact=not problems, problems=problems, bundle_state=manifest.get("state"),
                   incident=manifest["incident"], artifacts=len(manifest["artifacts"]),
                   failures=manifest["failures"])
     return result
-

@@ -359,8 +359,7 @@ def _body_chunks(response):
                 return
             yield chunk
     else:
-        for chunk in response.stream(CHUNK, decode_content=True):
-            yield chunk
+        yield from response.stream(CHUNK, decode_content=True)
 
 
 def _log_refusal(exc, what):

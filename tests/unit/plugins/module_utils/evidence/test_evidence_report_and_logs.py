@@ -17,6 +17,7 @@ from ansible_collections.triage.k8s.plugins.module_utils.evidence import exec_ru
 from ansible_collections.triage.k8s.plugins.module_utils.kube.streams import exit_code
 from ansible_collections.triage.k8s.tests.unit.plugins.module_utils.evidence.evidence_objects import POD
 
+
 def manifest_for(pod=None, artifacts=(), failures=()):
     header = incident.build_incident(pod or POD, "https://k8s.example:6443", "prod", "alice@laptop", "OOM", "INC-1",
                                      "2026-12-01T10:06:07.123Z", "id-1")
