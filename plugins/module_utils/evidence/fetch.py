@@ -397,6 +397,10 @@ def _fetch_one(api_client, target, pod, container, remote, hint, tools, method, 
         skipped = dict((k, member.get(k)) for k in ("name", "type", "size", "target", "status", "reason"))
         skipped["remote_path"] = remote
         result["skipped"].append(skipped)
+        if member["status"] == "refused" and len(result["warnings"]) < 20:
+            # A refused name is what tampering looks like: say it, not only in the listing.
+            result["warnings"].append("%s: archive member %r refused: %s"
+                                      % (remote, member["name"], member["reason"]))
     hashes = {}
     if written and "sha256sum" in tools:
         hashes = remote_sha256(api_client, namespace, name, container["name"], directory,
