@@ -131,7 +131,6 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.triage.k8s.plugins.module_utils.glue.module import api_client as get_api_client
 from ansible_collections.triage.k8s.plugins.module_utils.kube.reads import read_pod
 from ansible_collections.triage.k8s.plugins.module_utils.model.durations import parse_duration
-from ansible_collections.triage.k8s.plugins.module_utils.evidence import cluster_reads
 from ansible_collections.triage.k8s.plugins.module_utils.evidence import logs
 from ansible_collections.triage.k8s.plugins.module_utils.evidence import module_support
 from ansible_collections.triage.k8s.plugins.module_utils.evidence.pod_facts import container_names

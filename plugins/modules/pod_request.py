@@ -66,7 +66,7 @@ options:
     default: /
   headers:
     description:
-      - Request headers. C(Host), C(Connection: close), C(User-Agent) and C(Content-Length) are added unless given.
+      - "Request headers. C(Host), C(Connection: close), C(User-Agent) and C(Content-Length) are added unless given."
       - The values of credential headers (C(Authorization), C(Cookie), ...) are sent but never returned or written.
     type: dict
     default: {}
@@ -105,12 +105,15 @@ extends_documentation_fragment:
 attributes:
   check_mode:
     support: full
+    description: Can run in check_mode and return changed status prediction without modifying target.
     details: The pod is read (to resolve the port); no request is sent, nothing is written; RV(request) says what
       would be sent.
   diff_mode:
     support: none
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
   action_group:
     support: full
+    description: Use C(group/triage.k8s.pods) in C(module_defaults) to set the connection once.
     membership: [triage.k8s.pods]
 notes:
   - Like C(curl) without C(--compressed), the body is returned as it was sent (a gzip body stays gzip, in
@@ -208,7 +211,7 @@ request:
     path: {description: Path and query., type: str}
     via: {description: V(portforward) or V(proxy)., type: str}
     port: {description: Container port number., type: int}
-    port_name: {description: Its declared name, if any., type: str}
+    port_name: {description: "Its declared name, if any.", type: str}
     container: {description: The container that declares it., type: str}
     headers: {description: Headers given., type: dict}
     body_bytes: {description: Size of the body., type: int}
@@ -223,7 +226,6 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.triage.k8s.plugins.module_utils.glue.module import api_client as get_api_client
 from ansible_collections.triage.k8s.plugins.module_utils.kube.reads import read_pod
 from ansible_collections.triage.k8s.plugins.module_utils.kube.connection import auth_argument_spec
-from ansible_collections.triage.k8s.plugins.module_utils.evidence import cluster_reads
 from ansible_collections.triage.k8s.plugins.module_utils.evidence import module_support
 from ansible_collections.triage.k8s.plugins.module_utils.probe import exchange
 from ansible_collections.triage.k8s.plugins.module_utils.probe.http import ProbeError
