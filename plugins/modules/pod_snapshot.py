@@ -85,7 +85,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.triage.k8s.plugins.module_utils.glue.module import api_client as get_api_client
 from ansible_collections.triage.k8s.plugins.module_utils.kube.reads import read_pod
-from ansible_collections.triage.k8s.plugins.module_utils.evidence import cluster_reads, module_support, snapshot
+from ansible_collections.triage.k8s.plugins.module_utils.evidence import module_support, snapshot
 
 
 def main():
