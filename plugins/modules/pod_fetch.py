@@ -118,7 +118,7 @@ files:
   returned: always
   type: list
   elements: dict
-skipped:
+skipped_members:
   description: Archive members not written (name, type, size, target for links, status, reason, remote_path),
     links, devices, FIFOs, refused names.
   returned: always

@@ -315,7 +315,7 @@ def fetch(api_client, target, pod, container, paths, params, check_mode=False):
     identity = pod_facts.identity(container)
     where = "container %s of pod %s in namespace %s" % (container["name"], name, namespace)
     if check_mode:
-        return {"changed": bool(paths), "container": identity, "files": [], "skipped": [], "failures": [],
+        return {"changed": bool(paths), "container": identity, "files": [], "skipped_members": [], "failures": [],
                 "would_copy": [{"path": p, "size": None} for p in paths],
                 "warnings": ["check mode sends no exec (an exec is a write), so the sizes are not known"]}
     caps = {"member": params["max_bytes"], "total": params["max_total_bytes"]}
@@ -327,7 +327,7 @@ def fetch(api_client, target, pod, container, paths, params, check_mode=False):
     base = local_base(target, container["name"])
     staging_root = os.path.join(target.work_dir, "fetch-%s" % uuid.uuid4().hex)
     make_private_dir(staging_root)
-    result = {"container": identity, "files": [], "skipped": [], "failures": [], "resumes": 0,
+    result = {"container": identity, "files": [], "skipped_members": [], "failures": [], "resumes": 0,
               "bytes": 0, "warnings": []}
     try:
         for index, remote in enumerate(paths):
@@ -396,7 +396,7 @@ def _fetch_one(api_client, target, pod, container, remote, hint, tools, method, 
             continue
         skipped = dict((k, member.get(k)) for k in ("name", "type", "size", "target", "status", "reason"))
         skipped["remote_path"] = remote
-        result["skipped"].append(skipped)
+        result["skipped_members"].append(skipped)
         if member["status"] == "refused" and len(result["warnings"]) < 20:
             # A refused name is what tampering looks like: say it, not only in the listing.
             result["warnings"].append("%s: archive member %r refused: %s"
@@ -510,18 +510,18 @@ def _place(target, staging, records, remote_dir, base, container, started, metho
 
 def _write_listing(target, result, paths, identity, params):
     """fetch/<n>.json: every path asked, every file, every skipped member (links with their targets)."""
-    if not target.is_bundle or not (result["files"] or result["skipped"] or result["failures"]):
+    if not target.is_bundle or not (result["files"] or result["skipped_members"] or result["failures"]):
         return
-    if not any(f["changed"] for f in result["files"]) and not result["skipped"] and not result["failures"]:
+    if not any(f["changed"] for f in result["files"]) and not result["skipped_members"] and not result["failures"]:
         return
     count = len([a for a in target.manifest["artifacts"] if a.get("module") == MODULE and
                  a["path"].startswith("fetch/")])
-    listing = {"paths": paths, "container": identity, "files": result["files"], "skipped": result["skipped"],
+    listing = {"paths": paths, "container": identity, "files": result["files"], "skipped": result["skipped_members"],
                "failures": result["failures"], "resumes": result["resumes"]}
     art = target.artifact("fetch/%d.json" % (count + 1), MODULE, {"paths": paths, "method": params["method"]},
                           container=identity, kind="listing",
-                          links=[s for s in result["skipped"] if s["type"] in ("symlink", "hardlink")],
-                          skipped=result["skipped"])
+                          links=[s for s in result["skipped_members"] if s["type"] in ("symlink", "hardlink")],
+                          skipped=result["skipped_members"])
     with art:
         art.write((json.dumps(listing, indent=2, sort_keys=True) + "\n").encode("utf-8"))
     result["listing"] = art.relpath

@@ -61,9 +61,9 @@ def test_a_directory_is_copied_verified_and_listed_links_and_fifos_recorded(tmp_
     assert sorted(f["path"] for f in result["files"]) == [base + "/a.txt", base + "/sub/b.bin"]
     assert all(f["verified"] and f["sha256"] == f["remote_sha256"] for f in result["files"])
     assert result["failures"] == [] and result["changed"]
-    links = [(s["type"], s["target"]) for s in result["skipped"] if s["type"] == "symlink"]
+    links = [(s["type"], s["target"]) for s in result["skipped_members"] if s["type"] == "symlink"]
     assert links == [("symlink", "/etc/passwd")]
-    assert [s["type"] for s in result["skipped"] if s["type"] == "fifo"] == ["fifo"]
+    assert [s["type"] for s in result["skipped_members"] if s["type"] == "fifo"] == ["fifo"]
     assert not os.path.lexists(os.path.join(target.root, base, "passwd-link"))
     copied = os.path.join(target.root, base, "sub", "b.bin")
     assert open(copied, "rb").read() == (root / "sub" / "b.bin").read_bytes()
@@ -172,7 +172,7 @@ def test_a_hostile_tar_writes_nothing_outside_and_every_member_is_accounted_for(
     target = bundle_mod.DirectoryTarget(str(tmp_path / "dest" / "inner"))
     result = fetch.fetch(None, target, POD, CONTAINER, [str(tmp_path / "remote" / "case")],
                          params(max_bytes=1024 * 1024, max_total_bytes=4 * 1024 * 1024))
-    reasons = dict((s["name"], s["reason"]) for s in result["skipped"])
+    reasons = dict((s["name"], s["reason"]) for s in result["skipped_members"])
     assert "contains '..'" in reasons["./case/../../../escape-dotdot"]
     assert "absolute" in reasons["/tmp/escape-absolute"]
     assert "not below the requested path" in reasons["./elsewhere/escape-prefix"]
