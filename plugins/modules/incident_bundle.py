@@ -175,6 +175,10 @@ from ansible_collections.triage.k8s.plugins.module_utils.evidence.cluster_reads 
 from ansible_collections.triage.k8s.plugins.module_utils.evidence.module_support import KNOWN_ERRORS, describe
 
 
+# The errors this module reports as one sentence (a tuple named here: older pylint misreads a sum in except).
+BUNDLE_ERRORS = (incident.BundleError,) + KNOWN_ERRORS
+
+
 def main():
     spec = auth_argument_spec()
     spec.update(
@@ -203,7 +207,7 @@ def main():
             result = incident.close_bundle(params["path"], module.check_mode)
         else:
             result = incident.verify(params["path"])
-    except (incident.BundleError,) + KNOWN_ERRORS as exc:
+    except BUNDLE_ERRORS as exc:
         module.fail_json(msg=describe(exc))
     for warning in result.pop("warnings", []):
         module.warn(warning)

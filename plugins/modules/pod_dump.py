@@ -221,6 +221,11 @@ from ansible_collections.triage.k8s.plugins.module_utils.evidence import dump, e
 from ansible_collections.triage.k8s.plugins.module_utils.evidence import module_support
 
 
+# The errors this module reports as one sentence (a tuple named here: older pylint misreads a sum in except).
+EXEC_ERRORS = (exec_collect.ExecError,) + module_support.KNOWN_ERRORS
+DUMP_ERRORS = (dump.DumpError, exec_collect.ExecError) + module_support.KNOWN_ERRORS
+
+
 def main():
     module = AnsibleModule(
         argument_spec=module_support.collector_argument_spec(
@@ -260,7 +265,7 @@ def main():
     try:
         pod = read_pod(api_client, params["namespace"], params["name"])
         container = exec_collect.pick_container(pod, params["container"])
-    except (exec_collect.ExecError,) + module_support.KNOWN_ERRORS as exc:
+    except EXEC_ERRORS as exc:
         module.fail_json(msg=module_support.describe(exc))
     identity = pod_facts.identity(container)
     if module.check_mode:
@@ -276,7 +281,7 @@ def main():
             session, target, container, params, result)
         if params["kind"] == "threads":
             result["changed"] = True
-    except (dump.DumpError, exec_collect.ExecError) + module_support.KNOWN_ERRORS as exc:
+    except DUMP_ERRORS as exc:
         message = module_support.describe(exc)
         result["failures"].append(target.record_failure(
             dump.MODULE, "%s dump in container %s" % (params["kind"], container["name"]), message,

@@ -190,6 +190,10 @@ from ansible_collections.triage.k8s.plugins.module_utils.evidence import module_
 from ansible_collections.triage.k8s.plugins.module_utils.kube.streams import StreamError
 
 
+# The errors this module reports as one sentence (a tuple named here: older pylint misreads a sum in except).
+EXEC_ERRORS = (exec_collect.ExecError,) + module_support.KNOWN_ERRORS
+
+
 def main():
     spec = auth_argument_spec()
     spec.update(
@@ -219,7 +223,7 @@ def main():
     try:
         pod = read_pod(api_client, params["namespace"], params["name"])
         container = exec_collect.pick_container(pod, params["container"])
-    except (exec_collect.ExecError,) + module_support.KNOWN_ERRORS as exc:
+    except EXEC_ERRORS as exc:
         module.fail_json(msg=module_support.describe(exc))
     target = None
     if params["bundle"] or params["dest"]:
@@ -229,7 +233,7 @@ def main():
     except StreamError as exc:
         # The command started: it may have done its work in the container before the stream was cut.
         module.fail_json(msg=str(exc), changed=True, command=argv)
-    except (exec_collect.ExecError,) + module_support.KNOWN_ERRORS as exc:
+    except EXEC_ERRORS as exc:
         module.fail_json(msg=module_support.describe(exc), changed=False, command=argv)
     finally:
         if target is not None and not target.is_bundle:

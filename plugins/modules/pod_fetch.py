@@ -168,6 +168,11 @@ from ansible_collections.triage.k8s.plugins.module_utils.evidence import exec_co
 from ansible_collections.triage.k8s.plugins.module_utils.evidence import module_support
 
 
+# The errors this module reports as one sentence (a tuple named here: older pylint misreads a sum in except).
+EXEC_ERRORS = (exec_collect.ExecError,) + module_support.KNOWN_ERRORS
+FETCH_ERRORS = (exec_collect.ExecError, fetch.FetchError) + module_support.KNOWN_ERRORS
+
+
 def main():
     module = AnsibleModule(
         argument_spec=module_support.collector_argument_spec(
@@ -197,12 +202,12 @@ def main():
     try:
         pod = read_pod(api_client, params["namespace"], params["name"])
         container = exec_collect.pick_container(pod, params["container"])
-    except (exec_collect.ExecError,) + module_support.KNOWN_ERRORS as exc:
+    except EXEC_ERRORS as exc:
         module.fail_json(msg=module_support.describe(exc))
     target = module_support.open_target(module)
     try:
         result = fetch.fetch(api_client, target, pod, container, paths, params, check_mode=module.check_mode)
-    except (exec_collect.ExecError, fetch.FetchError) + module_support.KNOWN_ERRORS as exc:
+    except FETCH_ERRORS as exc:
         module.fail_json(msg=module_support.describe(exc), changed=False)
     finally:
         if target is not None and not target.is_bundle:
