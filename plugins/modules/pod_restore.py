@@ -31,7 +31,7 @@ description:
     object is deleted or modified, and there is no cascade. The module waits until the pod is gone.
   - B(Reaper.) With O(state=absent), no O(name) and O(isolated_before), the module deletes the isolated pods of the
     namespace that were isolated longer ago than that, oldest first, at most O(max_pods) of them; the others are
-    reported in RV(skipped).
+    reported in RV(not_deleted).
   - Records a core/v1 Event C(Restored) or C(Deleted) on the pod. Check mode reports the plan and the diff and sends
     no mutating request. Already restored or already gone pods give C(ok).
 author:
@@ -154,8 +154,10 @@ deleted:
   returned: state=absent
   type: list
   elements: str
-skipped:
-  description: Reaper candidates not deleted, each with name and reason.
+not_deleted:
+  description: Reaper candidates not deleted, each with name and reason. Called C(skipped) in 1.0.0; renamed
+    because ansible-core 2.21 takes a result's C(skipped) as the task's skipped flag (and so showed a reaper run
+    that deleted pods as skipped).
   returned: reaper mode
   type: list
   elements: dict

@@ -322,5 +322,5 @@ def reap(api_client, namespace, older_than_seconds, options, check_mode=False):
                                   check_mode=check_mode, deadline=deadline, timer=timer)
         deleted.extend(outcome.get("deleted") or [])
         warnings.extend(outcome.get("warnings") or [])
-    return {"changed": bool(deleted), "deleted": deleted, "skipped": skipped, "warnings": warnings,
+    return {"changed": bool(deleted), "deleted": deleted, "not_deleted": skipped, "warnings": warnings,
             "timings": timer.timings}

@@ -181,7 +181,7 @@ def test_reaper_deletes_the_oldest_isolated_pods_within_the_cap(fake_api, clean_
                                                       "isolated_before": "24h", "max_pods": 1, "wait": False})
     assert not failed, result
     assert result["deleted"] == ["old-1"]
-    assert result["skipped"] == [{"name": "old-2", "reason": "over the max_pods cap"}]
+    assert result["not_deleted"] == [{"name": "old-2", "reason": "over the max_pods cap"}]
     assert sorted(cluster.pods) == ["fresh", "old-2", "serving"]
 
 
