@@ -71,13 +71,15 @@ class Target:
             if time.monotonic() > deadline:
                 raise RuntimeError("the evidence pods did not become Ready")
             time.sleep(0.2)
+        # Each container has a root filesystem of its own (kubesim runs commands in a mount namespace, as a node
+        # does), so the files live in the container's /tmp and the source hash is taken inside the container.
         for pod in [p[0] for p in pods]:
-            self.sandbox[pod] = self.exec(pod, ["pwd"]).strip()
+            self.sandbox[pod] = "/tmp"
         # The files to copy out: random bytes, so nothing on the way can compress them.
         for v in ("small", "large"):
             path = self.remote(self.web, f"evidence-{v}.bin")
             self.exec(self.web, ["sh", "-c", f"head -c {self.sizes[v]} /dev/urandom > {path}"])
-            self.fetch_sha[v] = sha256(path)   # kubesim's sandboxes are host directories: read it as the source
+            self.fetch_sha[v] = self.exec(self.web, ["sha256sum", path]).split()[0]
         self.fill_log()
 
     def fill_log(self) -> None:

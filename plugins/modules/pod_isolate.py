@@ -65,6 +65,16 @@ options:
       - Isolate every pod matching this label selector (same syntax as C(kubectl -l), for example V(app=web,tier!=db)).
       - Pods already isolated are skipped. When more than O(max_pods) pods match, the module fails before touching any.
     type: str
+  check_node:
+    description:
+      - Also read the pod's Node and warn when it is cordoned (a drain evicts the isolated pod like any other) or has
+        a V(NoExecute) taint the pod does not tolerate, or tolerates only for C(tolerationSeconds) (the taint manager
+        deletes the pod, and the evidence with it).
+      - Needs C(get) on C(nodes), which is cluster-scoped and so not in the shipped namespaced Role; without it the
+        check is skipped (the request is still made, and denied). Off by default, so that a Role-only user's runs
+        make no denied request.
+    type: bool
+    default: false
   max_pods:
     description:
       - Blast-radius cap for O(label_selector). The module fails without changing anything when more pods match.
@@ -294,6 +304,7 @@ def argument_spec():
         reason=dict(type="str"),
         ticket=dict(type="str"),
         isolated_by=dict(type="str"),
+        check_node=dict(type="bool", default=False),
     )
 
 

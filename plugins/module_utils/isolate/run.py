@@ -66,17 +66,18 @@ class IsolationRefused(Refused):
         self.plan = plan
 
 
-def read_view(api_client, pod, warnings):
+def read_view(api_client, pod, warnings, check_node=False):
     """Everything plan_isolation() needs for this pod, with a fixed, small number of requests: one LIST of
     Services (selectors are matched locally), one LIST of pods, the owner chain, one LIST each of PDBs, HPAs
-    and NetworkPolicies, and the pod's Node where this identity may read it (a cordoned or NoExecute-tainted node
+    and NetworkPolicies, and with ``check_node`` the pod's Node where this identity may read it (a cordoned or NoExecute-tainted node
     adds to ``warnings``: the isolated pod stays exposed to drains and the taint manager). Unreadable optional
     resources add to ``warnings``."""
     namespace = pod["metadata"]["namespace"]
     services, _rv = list_objects(api_client, "api/v1", "services", namespace, "Service")
     pods, _rv = list_pods(api_client, namespace)
     controller, top = read_owner_chain(api_client, pod)
-    warnings.extend(node_hazards(pod, read_node_if_readable(api_client, (pod.get("spec") or {}).get("nodeName"))))
+    if check_node:
+        warnings.extend(node_hazards(pod, read_node_if_readable(api_client, (pod.get("spec") or {}).get("nodeName"))))
     return {
         "pod": pod,
         "services": services,
@@ -275,7 +276,7 @@ def isolate_pod(api_client, namespace, name, options, check_mode=False, leaving=
             state["marked"] = pod
             return None
         warnings = []
-        view = read_view(api_client, pod, warnings)
+        view = read_view(api_client, pod, warnings, check_node=options.get("check_node", False))
         plan = plan_isolation(view, keys=options["keys"], values=options["values"], strategy=options["strategy"],
                               force=options["force"], max_isolated=options["max_isolated"], leaving=leaving)
         warnings.extend(plan["warnings"])
