@@ -56,7 +56,7 @@ def plan_quarantine(pod, labels, policies, options):
     escaped_before = sorted(set(existing.get("escapeLabels") or []) | set(escape))
     annotation = undo_record.dump_network_quarantine({
         "policy": policy["metadata"]["name"], "escapeLabels": escaped_before,
-        "allow": options.get("quarantine_allow") or {}})
+        "allow": dict((k, v) for k, v in (options.get("quarantine_allow") or {}).items() if v)})
     warnings = []
     for item in unescapable:
         warnings.append("NetworkPolicy %s still selects quarantined pod %s: %s; it still admits %s" % (
