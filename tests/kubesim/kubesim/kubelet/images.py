@@ -65,6 +65,7 @@ JAVA = "java"
 CRASH = "crash"
 EXIT = "exit"
 QUIET = "quiet"
+NETWORK = "network"   # not an image: the tools every image carries (kubesim-curl)
 
 SIMULATED_REPOSITORIES = {
     "docker.io/kubesim/web": WEB,
@@ -331,16 +332,122 @@ sys.exit(main(sys.argv))
 '''
 
 
-def install_tools(root: str, interpreter: str | None = None) -> dict[str, str]:
-    """Write the image tool directories under `root`; returns {image kind: bin dir}. `interpreter` is the
-    Python of their `#!` line as the container sees it (default: kubesim's own)."""
+_CURL = r"""
+import http.client, json, os, socket, sys, time
+from urllib.parse import urlsplit
+
+SOCKET = "\0__SOCKET__"
+USAGE = "usage: kubesim-curl [-s] [-S] [-f] [-v] [-m SECONDS] [-X METHOD] URL   (URL: http://HOST[:PORT]/PATH or tcp://HOST:PORT)"
+
+def fail(code, message):
+    sys.stdout.flush()
+    sys.stderr.write("kubesim-curl: (%d) %s\n" % (code, message))
+    sys.exit(code)
+
+def parse(argv):
+    opts = {"max_time": None, "fail": False, "verbose": False, "method": "GET", "url": None}
+    args = list(argv)
+    while args:
+        a = args.pop(0)
+        if a in ("-s", "--silent", "-S", "--show-error", "-sS", "-q"):
+            continue
+        elif a in ("-f", "--fail", "-sf", "-fsS", "-sSf"):
+            opts["fail"] = True
+        elif a in ("-v", "--verbose"):
+            opts["verbose"] = True
+        elif a in ("-m", "--max-time", "--connect-timeout") and args:
+            opts["max_time"] = float(args.pop(0))
+        elif a in ("-X", "--request") and args:
+            opts["method"] = args.pop(0)
+        elif a.startswith("-") or opts["url"] is not None:
+            fail(2, "option %s: is unknown\n%s" % (a, USAGE))
+        else:
+            opts["url"] = a
+    if opts["url"] is None:
+        fail(2, "no URL specified\n" + USAGE)
+    return opts
+
+def main(argv):
+    opts = parse(argv)
+    url = urlsplit(opts["url"] if "://" in opts["url"] else "http://" + opts["url"])
+    if url.scheme not in ("http", "tcp") or not url.hostname:
+        fail(1, "Protocol \"%s\" not supported" % url.scheme)
+    port = url.port or (80 if url.scheme == "http" else None)
+    if port is None:
+        fail(3, "URL rejected: tcp:// needs a port")
+    started = time.monotonic()
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.connect(SOCKET)
+    except OSError as exc:
+        fail(7, "Failed to connect to %s port %d: Network is unreachable (%s)" % (url.hostname, port, exc))
+    sock.sendall(json.dumps({"host": url.hostname, "port": port, "protocol": "TCP",
+                             "timeout": opts["max_time"]}).encode() + b"\n")
+    line = b""
+    while not line.endswith(b"\n"):
+        chunk = sock.recv(1)
+        if not chunk:
+            fail(56, "Failure when receiving data from the peer")
+        line += chunk
+    reply = json.loads(line)
+    elapsed = int((time.monotonic() - started) * 1000)
+    result = reply.get("result")
+    if opts["verbose"]:
+        sys.stderr.write("* kubesim network: %s\n" % json.dumps(reply))
+    if result == "unresolved":
+        fail(6, "Could not resolve host: %s" % url.hostname)
+    if result == "timeout":
+        fail(28, "Connection timed out after %d milliseconds" % elapsed)
+    if result == "refused":
+        fail(7, "Failed to connect to %s port %d after %d ms: Connection refused" % (url.hostname, port, elapsed))
+    if result != "connected":
+        fail(7, "Failed to connect to %s port %d: %s" % (url.hostname, port, reply.get("message", result)))
+    if url.scheme == "tcp":
+        print("connected")
+        return 0
+    remaining = None
+    if opts["max_time"] is not None:
+        remaining = max(0.001, opts["max_time"] - (time.monotonic() - started))
+    sock.settimeout(remaining)
+    conn = http.client.HTTPConnection(url.hostname, port)
+    conn.sock = sock
+    try:
+        conn.request(opts["method"], (url.path or "/") + ("?" + url.query if url.query else ""),
+                     headers={"User-Agent": "kubesim-curl/1", "Accept": "*/*"})
+        response = conn.getresponse()
+        body = response.read()
+    except socket.timeout:
+        fail(28, "Operation timed out after %d milliseconds" % int((time.monotonic() - started) * 1000))
+    except (http.client.HTTPException, OSError) as exc:
+        fail(56, "Failure when receiving data from the peer: %s" % exc)
+    if opts["fail"] and response.status >= 400:
+        fail(22, "The requested URL returned error: %d" % response.status)
+    sys.stdout.buffer.write(body)
+    return 0
+
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def _write_tool(path: str, interpreter: str | None, text: str) -> None:
+    with open(path, "w") as f:
+        f.write(f"#!{interpreter or sys.executable}\n" + text)
+    os.chmod(path, os.stat(path).st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+
+
+def install_tools(root: str, interpreter: str | None = None, network_socket: str | None = None) -> dict[str, str]:
+    """Write the image tool directories under `root`; returns {image kind: bin dir} (NETWORK: the directory
+    every image has, with kubesim-curl, when `network_socket`, the pod network's abstract socket name, is given).
+    `interpreter` is the Python of their `#!` line as the container sees it (default: kubesim's own)."""
     java_bin = os.path.join(root, "java", "bin")
     os.makedirs(java_bin, exist_ok=True)
-    script = f"#!{interpreter or sys.executable}\n" + _JCMD.replace("__DEFAULT_HEAP_DUMP_BYTES__",
-                                                                     str(DEFAULT_HEAP_DUMP_BYTES))
+    script = _JCMD.replace("__DEFAULT_HEAP_DUMP_BYTES__", str(DEFAULT_HEAP_DUMP_BYTES))
     for name in ("jcmd", "jstack", "jmap"):
-        path = os.path.join(java_bin, name)
-        with open(path, "w") as f:
-            f.write(script)
-        os.chmod(path, os.stat(path).st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
-    return {JAVA: java_bin}
+        _write_tool(os.path.join(java_bin, name), interpreter, script)
+    dirs = {JAVA: java_bin}
+    if network_socket:
+        net_bin = os.path.join(root, "network", "bin")
+        os.makedirs(net_bin, exist_ok=True)
+        _write_tool(os.path.join(net_bin, "kubesim-curl"), interpreter, _CURL.replace("__SOCKET__", network_socket))
+        dirs[NETWORK] = net_bin
+    return dirs
