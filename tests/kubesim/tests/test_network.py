@@ -192,3 +192,21 @@ def test_network_policy_validation(net, namespace, spec, field):
     assert exc.value.status == 422
     causes = json.loads(exc.value.body)["details"]["causes"]
     assert field in [c["field"] for c in causes], causes
+
+
+def test_no_isolation_and_the_drop_timeout_flag(kubesim_factory):
+    """With --no-isolation (container processes on the machine's filesystem) kubesim-curl is on PATH too, and
+    --network-drop-timeout sets how long a dropped connection waits; at --log-level INFO each drop is logged with
+    the policy decision."""
+    sim = kubesim_factory(["--no-isolation", "--network-drop-timeout", "0.1", "--log-level", "INFO"])
+    core = client.CoreV1Api(sim.api_client())
+    net = client.NetworkingV1Api(sim.api_client())
+    core.create_namespace({"metadata": {"name": "flags"}})
+    ip = start_pod(core, "flags", pod_manifest("b")).status.pod_ip
+    start_pod(core, "flags", pod_manifest("a"))
+    assert curl(core, "flags", "a", f"http://{ip}:8080/")[0].startswith("pod=b ")
+    net.create_namespaced_network_policy("flags", policy("deny", {"podSelector": {"matchLabels": {"app": "b"}}}))
+    _, err, code, _ = curl(core, "flags", "a", f"http://{ip}:8080/")
+    assert code == 28 and "timed out after" in err
+    assert int(err.split("after ")[1].split()[0]) < 800   # milliseconds: 0.1 s, not the default 1 s
+    assert "network: dropped" in sim.stderr() and "isolated by flags/deny" in sim.stderr()
