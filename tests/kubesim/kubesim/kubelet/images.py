@@ -43,6 +43,9 @@ any other image without them
     A quiet container (no process) that starts and keeps running until stopped, so real manifests reach
     Running; as an init container it completes at once.
 
+Every image also carries ``kubesim-curl`` in ``/opt/kubesim/bin`` (last on PATH): a curl-like client whose
+connections go through kubesim's pod network, where NetworkPolicy applies (network.py).
+
 Image references are normalised like containerd reports them (``nginx`` -> ``docker.io/library/nginx:latest``)
 and the image ID is a digest reference derived deterministically from the normalised reference
 (``docker.io/library/nginx@sha256:<sha256 of the reference>``).
