@@ -125,6 +125,30 @@ def test_service_names_and_cluster_ips_reach_an_endpoint_and_its_policy_applies(
     assert curl(core, namespace, "a", "-m", "0.3", "http://web-b/")[2] == 28
 
 
+def test_name_lookups_need_dns_egress(core, net, namespace, pods, wait_for):
+    """A lookup is a UDP 53 packet to the cluster DNS (kube-system, k8s-app=kube-dns): with egress denied a name
+    does not resolve (curl's 6, after the drop timeout); a DNS egress rule lets it resolve, and the connection
+    itself then needs its own egress rule."""
+    core.create_namespaced_service(namespace, {"metadata": {"name": "web-b"}, "spec": {
+        "selector": {"app": "b"}, "ports": [{"name": "http", "port": 80, "targetPort": 8080}]}})
+    wait_for(lambda: (core.read_namespaced_endpoints("web-b", namespace).subsets or [None])[0])
+    net.create_namespaced_network_policy(namespace, policy("a-no-egress", {
+        "podSelector": {"matchLabels": {"app": "a"}}, "policyTypes": ["Egress"]}))
+    _, err, code, _ = curl(core, namespace, "a", "-m", "0.3", "http://web-b/")
+    assert code == 6 and "Could not resolve host: web-b" in err
+    net.create_namespaced_network_policy(namespace, policy("a-dns", {
+        "podSelector": {"matchLabels": {"app": "a"}}, "policyTypes": ["Egress"],
+        "egress": [{"to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+                            "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}],
+                    "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]}]}))
+    assert curl(core, namespace, "a", "-m", "0.3", "http://web-b/")[2] == 28
+    net.create_namespaced_network_policy(namespace, policy("a-to-b", {
+        "podSelector": {"matchLabels": {"app": "a"}}, "policyTypes": ["Egress"],
+        "egress": [{"to": [{"podSelector": {"matchLabels": {"app": "b"}}}]}]}))
+    out, _, code, _ = curl(core, namespace, "a", "http://web-b/")
+    assert code == 0 and out.startswith("pod=b ")
+
+
 def test_namespace_selector_across_namespaces(core, net, namespace, pods):
     other = "t-" + uuid.uuid4().hex[:10]
     core.create_namespace({"metadata": {"name": other, "labels": {"team": "forensics"}}})

@@ -10,7 +10,8 @@ kubesim has no network namespaces: a container process shares the machine's netw
   and the pod the kubelet started that session for. A process cannot claim another pod's address.
 - The destination: a pod IP; a Service ClusterIP or DNS name (``svc``, ``svc.ns``, ``svc.ns.svc``,
   ``svc.ns.svc.cluster.local``), translated to one ready endpoint round-robin as kube-proxy does before the
-  CNI's policy sees the packet; any other address is outside the cluster.
+  CNI's policy sees the packet; any other address is outside the cluster. A name lookup is a UDP 53 packet to
+  the cluster DNS (DNS_POD): the source's egress must allow it, or the lookup times out (unresolved).
 - Allowed, to a pod: the bytes go to the container's server on that port (kubesim/web, kubesim/java); nothing
   listening there is "connection refused". Allowed, outside the cluster: kubesim plays the outside host (an HTTP
   answer ``outside host=<ip> port=<port>``). A pod-network or Service address nobody has: dropped.
@@ -34,6 +35,7 @@ import struct
 import uuid
 
 from kubesim import errors, netpol
+from kubesim.kubelet.kubelet import _option
 from kubesim.kubelet.proxy_handler import ready_endpoints
 
 log = logging.getLogger("kubesim.network")
@@ -43,6 +45,15 @@ POD_NETWORK = ipaddress.ip_network("10.244.0.0/16")
 SERVICE_NETWORK = ipaddress.ip_network("10.96.0.0/12")
 DEFAULT_DROP_TIMEOUT = 1.0
 CLUSTER_DOMAIN = "cluster.local"
+# The cluster DNS server a pod's name lookups go to (UDP 53), as kubeadm and kind deploy CoreDNS. It is not a
+# pod of the store (kubesim answers the lookups itself), but a lookup needs the source pod's egress to allow it,
+# as a real lookup does: a pod whose egress is denied cannot resolve names.
+DNS_POD_IP = "10.244.0.10"
+DNS_POD = {"metadata": {"name": "coredns", "namespace": "kube-system", "labels": {"k8s-app": "kube-dns"}},
+           "spec": {"containers": [{"name": "coredns", "ports": [
+               {"name": "dns", "containerPort": 53, "protocol": "UDP"},
+               {"name": "dns-tcp", "containerPort": 53, "protocol": "TCP"},
+               {"name": "metrics", "containerPort": 9153, "protocol": "TCP"}]}]}}
 
 
 class Unresolved(Exception):
@@ -59,11 +70,12 @@ class Dropped(Exception):
         self.reason = reason
 
 
-def _option(options, name, default):
-    value = getattr(options, name, None)
-    if value is None:
-        value = (getattr(options, "extra", None) or {}).get(name)
-    return default if value is None else value
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.IPv4Address(host)
+        return True
+    except ValueError:
+        return False
 
 
 class PodNetwork:
@@ -160,6 +172,7 @@ class PodNetwork:
         if not policies:
             return netpol.Verdict(True, "no NetworkPolicy in the cluster")
         labels = {ns["metadata"]["name"]: ns["metadata"].get("labels") or {} for ns in self.store.list("namespaces")}
+        labels.setdefault("kube-system", {"kubernetes.io/metadata.name": "kube-system"})
         return netpol.connection_allowed(policies, labels, source, destination, port, protocol)
 
     async def _drop(self, timeout: float | None, what: str, reason: str) -> None:
@@ -183,6 +196,14 @@ class PodNetwork:
                    timeout: float | None = None):
         """Open a connection from `source` (a pod) to host:port. Returns (ip, reader, writer) for a pod's
         server, or (ip, None, None) for an outside host; raises Unresolved, Refused or Dropped."""
+        if not _is_ip(host):
+            lookup = self.verdict(source, netpol.Endpoint(DNS_POD_IP, DNS_POD), 53, "UDP")
+            if not lookup.allowed:
+                try:
+                    await self._drop(timeout, f"{source.ip} -> {DNS_POD_IP}:53/UDP (lookup of {host})",
+                                     lookup.reason)
+                except Dropped:
+                    raise Unresolved(host) from None
         ip = self.resolve(host, source.namespace or "default")
         what = f"{source.ip} -> {ip}:{port}/{protocol}"
         target_ip, target_port, service = self._translate(ip, port, protocol)
