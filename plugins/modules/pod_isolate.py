@@ -54,7 +54,7 @@ description:
   - B(Network quarantine.) Relabelling takes the pod out of Services, but it can still open connections. With
     O(network_quarantine=true), after the traffic cut, the module adds the label C(triage.k8s/quarantine=<pod uid>)
     and creates a NetworkPolicy C(triage-quarantine-<pod>) that selects exactly this pod by it, with policyTypes
-    C(Ingress) and C(Egress) and only the rules O(quarantine_allow) names (none by default: every connection to and
+    C(Ingress) and C(Egress) and only the rules O(quarantine_allow) names (none by default, so every connection to and
     from the pod is refused). The policy carries the labels C(app.kubernetes.io/managed-by=triage.k8s) and
     C(triage.k8s/quarantine-of=<pod uid>) and an ownerReference to the pod; the pod's record names it in the
     annotation C(triage.k8s/network-quarantine). M(triage.k8s.pod_restore) deletes it (never any other policy) and
@@ -66,7 +66,7 @@ description:
     by an expression such as C(Exists)) with what they still admit, in RV(network_quarantine.unescaped_policies)
     and the warnings.
   - Cluster-scoped and CNI-specific policies (AdminNetworkPolicy, BaselineAdminNetworkPolicy, Cilium, Calico) are
-    not evaluated: they may still admit traffic. A NetworkPolicy is only enforced when the cluster's network plugin
+    not evaluated, and may still admit traffic. A NetworkPolicy is only enforced when the cluster's network plugin
     implements NetworkPolicy.
   - Check mode computes the plan and the diff and sends no mutating request at all (it does not use server-side
     dry run). With O(network_quarantine=true) the diff also shows the quarantine labels and the policy that would

@@ -55,8 +55,8 @@ def test_a_deny_only_policy_needs_no_escape():
 
 
 def test_each_key_a_matchlabels_selector_uses_breaks_it():
-    hits, selecting, unescapable = hits_of([policy("team-and-tier", {"matchLabels": {"team": "payments",
-                                                                                   "tier": "api"}}, ingress=[{}])])
+    both = policy("team-and-tier", {"matchLabels": {"team": "payments", "tier": "api"}}, ingress=[{}])
+    hits, selecting, unescapable = hits_of([both])
     assert selecting == ["team-and-tier"] and unescapable == []
     assert hits == {"team": set(["team-and-tier"]), "tier": set(["team-and-tier"])}
 

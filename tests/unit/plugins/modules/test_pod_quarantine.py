@@ -29,14 +29,16 @@ class PolicyStore(object):
         self.server = server
         self.items = dict((p["metadata"]["name"], copy.deepcopy(p)) for p in policies)
         self.serial = 0
-        server.route("GET", COLLECTION, handler=lambda request: (200, {"metadata": {"resourceVersion": "1"},
-                                                                      "items": list(self.items.values())}))
+        server.route("GET", COLLECTION, handler=self._list)
         server.route("POST", COLLECTION, handler=self._create)
         for name in set(names) | set(self.items):
             path = COLLECTION + "/" + name
             server.route("GET", path, handler=lambda request, name=name: self._get(name))
             server.route("PUT", path, handler=lambda request, name=name: self._update(name, request))
             server.route("DELETE", path, handler=lambda request, name=name: self._delete(name, request))
+
+    def _list(self, request):
+        return 200, {"metadata": {"resourceVersion": "1"}, "items": list(self.items.values())}
 
     def _stamp(self, policy):
         self.serial += 1
@@ -153,9 +155,9 @@ def test_quarantine_labels_the_pod_then_creates_exactly_one_policy_and_a_rerun_i
 
 def test_unescapable_policies_are_reported_with_what_they_admit(fake_api, clean_env, module_runner):
     cluster, _store = setup(fake_api, [
-        allowing("allow-all-monitoring", {}, ingress=[{"from": [{"namespaceSelector": {
-            "matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}], "ports": [{"protocol": "TCP",
-                                                                                       "port": 9090}]}]),
+        allowing("allow-all-monitoring", {}, ingress=[{
+            "from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}],
+            "ports": [{"protocol": "TCP", "port": 9090}]}]),
         allowing("deny-only", {"matchLabels": {"team": "payments"}}, ingress=[]),
         allowing("has-team", {"matchExpressions": [{"key": "team", "operator": "Exists"}]})])
     result, failed = module_runner(pod_isolate.main, isolate_args(fake_api))
