@@ -339,10 +339,10 @@ network_quarantine:
   contains:
     policy: {description: Name of the quarantine NetworkPolicy., type: str}
     uid: {description: Its uid (null in check mode before it exists)., type: str}
-    created: {description: Whether this run created it (in check mode, would create it)., type: bool}
+    created: {description: "Whether this run created it (in check mode, whether it would).", type: bool}
     updated: {description: Whether this run changed its rules (a new O(quarantine_allow))., type: bool}
     label: {description: "The label that selects the pod, {triage.k8s/quarantine: <pod uid>}.", type: dict}
-    spec: {description: The policy's spec (podSelector, policyTypes, ingress, egress)., type: dict}
+    spec: {description: "The policy's spec (podSelector, policyTypes, ingress, egress).", type: dict}
     escape_labels:
       description: "Label keys rewritten so that other allowing NetworkPolicies stop selecting the pod:
         {key: {from, to}} (restored by M(triage.k8s.pod_restore))."

@@ -213,12 +213,13 @@ def _check_port(port, where, problems):
 def allow_problems(allow):
     """What is wrong with a quarantine_allow value, as messages naming the place (an empty list when it is fine)."""
     problems = []
-    for direction, (peer_key, _ports) in _RULE_KEYS.items():
+    for direction, rule_keys in _RULE_KEYS.items():
+        peer_key = rule_keys[0]
         rules = (allow or {}).get(direction) or []
         for index, rule in enumerate(rules):
             where = "quarantine_allow.%s[%d]" % (direction, index)
-            if not isinstance(rule, dict) or set(rule) - set(_RULE_KEYS[direction]):
-                problems.append("%s may only have %s, got %r" % (where, " and ".join(_RULE_KEYS[direction]), rule))
+            if not isinstance(rule, dict) or set(rule) - set(rule_keys):
+                problems.append("%s may only have %s, got %r" % (where, " and ".join(rule_keys), rule))
                 continue
             for number, peer in enumerate(rule.get(peer_key) or []):
                 _check_peer(peer, "%s.%s[%d]" % (where, peer_key, number), problems)

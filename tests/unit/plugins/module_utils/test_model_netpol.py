@@ -31,7 +31,8 @@ def pod():
     return {"metadata": {"name": "web-1", "namespace": "shop", "uid": "u-1", "labels": dict(LABELS)}}
 
 
-def hits_of(policies, labels=LABELS):
+def hits_of(policies, labels=None):
+    labels = labels or LABELS
     return netpol.escape_hits(labels, dict((k, quarantine_value(v)) for k, v in labels.items()), policies)
 
 

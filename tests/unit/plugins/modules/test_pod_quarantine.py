@@ -120,8 +120,7 @@ def test_check_mode_shows_the_policy_and_sends_no_write(fake_api, clean_env, mod
     assert result["network_quarantine"]["created"] is True
 
 
-def test_quarantine_labels_the_pod_then_creates_exactly_one_policy_and_a_rerun_is_ok(fake_api, clean_env,
-                                                                                       module_runner):
+def test_quarantine_labels_the_pod_then_creates_one_policy_and_a_rerun_is_ok(fake_api, clean_env, module_runner):
     cluster, store = setup(fake_api, [allowing("allow-team", {"matchLabels": {"team": "payments"}})])
     result, failed = module_runner(pod_isolate.main, isolate_args(
         fake_api, quarantine_allow={"ingress_namespaces": ["forensics"]}))
