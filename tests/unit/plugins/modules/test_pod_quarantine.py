@@ -228,3 +228,19 @@ def test_restore_leaves_a_policy_that_is_not_ours_alone(fake_api, clean_env, mod
     assert POLICY in store.items and restored["network_quarantine"]["deleted"] is False
     assert any("left alone" in w for w in restored["warnings"])
     assert undo_record.QUARANTINE_LABEL not in cluster.pods[NAME]["metadata"]["labels"]
+
+
+def test_a_rerun_with_other_allowed_rules_updates_our_policy_on_its_resource_version(fake_api, clean_env,
+                                                                                      module_runner):
+    _cluster, store = setup(fake_api, team=False)
+    result, failed = module_runner(pod_isolate.main, isolate_args(fake_api))
+    assert not failed, result
+    read_rv = store.items[POLICY]["metadata"]["resourceVersion"]
+    del fake_api.requests[:]
+    again, failed = module_runner(pod_isolate.main, isolate_args(fake_api, quarantine_allow={"dns": True}))
+    assert not failed, again
+    puts = [r for r in fake_api.requests if r.method == "PUT"]
+    assert [r.path for r in puts] == [COLLECTION + "/" + POLICY]
+    assert puts[0].body["metadata"]["resourceVersion"] == read_rv
+    assert again["changed"] is True and again["network_quarantine"]["updated"] is True
+    assert store.items[POLICY]["spec"]["egress"][0]["ports"] == netpol.DNS_PORTS
