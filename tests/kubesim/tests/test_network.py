@@ -234,3 +234,16 @@ def test_no_isolation_and_the_drop_timeout_flag(kubesim_factory):
     assert code == 28 and "timed out after" in err
     assert int(err.split("after ")[1].split()[0]) < 800   # milliseconds: 0.1 s, not the default 1 s
     assert "network: dropped" in sim.stderr() and "isolated by flags/deny" in sim.stderr()
+
+
+def test_a_containers_own_command_is_a_source_too(core, net, namespace, pods, wait_for):
+    """A container's command (here a loop, like a compromised pod's timer thread) connects as its pod: its
+    log shows the connections succeed, then time out once a policy isolates the destination."""
+    manifest = pod_manifest("loop", image="busybox", labels={"app": "loop"})
+    manifest["spec"]["containers"][0]["command"] = [
+        "sh", "-c", f"while true; do kubesim-curl -m 0.3 http://{pods['b']}:8080/ >/dev/null 2>&1; echo rc=$?; "
+                    f"sleep 0.1; done"]
+    start_pod(core, namespace, manifest)
+    wait_for(lambda: "rc=0" in (core.read_namespaced_pod_log("loop", namespace) or ""), 20)
+    net.create_namespaced_network_policy(namespace, policy("deny-b", {"podSelector": {"matchLabels": {"app": "b"}}}))
+    wait_for(lambda: "rc=28" in (core.read_namespaced_pod_log("loop", namespace) or ""), 20)
