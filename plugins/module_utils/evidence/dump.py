@@ -124,8 +124,10 @@ def pick_jvm(session, pid):
 
 # ---------------------------------------------------------------- detached commands
 
-def run_detached(session, argv, directory, timeout, progress_path=None):
+def run_detached(session, argv, directory, timeout, progress_path=None, on_started=None):
     """Start argv in its own session in the container, poll with short execs until it ends or timeout.
+
+    on_started() is called once the command runs: from then on the container has changed, whatever fails next.
 
     Returns {"rc", "output", "seconds", "polls"}. The command's output and exit code go to hidden files in
     directory, removed afterwards. On timeout the command is killed (its process group) and DumpError raised.
@@ -150,6 +152,8 @@ def run_detached(session, argv, directory, timeout, progress_path=None):
         _remove(session, [out_file, rc_file, pid_file])
         raise DumpError("cannot start %s in %s: %s" % (argv[0], session.where,
                                                        err.strip() or "it did not start within 10 s"))
+    if on_started is not None:
+        on_started()
     polls = 0
     cuts = 0
     # rc 0 and the exit code when it ended; 3 while it runs; 4 when it is gone without writing its exit code.
@@ -321,9 +325,9 @@ def heap(session, target, container, params, result):
         raise DumpError("%s, pod %s in namespace %s: %s"
                         % (directory, session.pod, session.namespace, decision["message"]))
     result["warnings"].append(PAUSE_WARNING)
-    ran = run_detached(session, command["argv"], directory, params["timeout"])
-    result["changed"] = True
     dump_path = command["path"]
+    ran = run_detached(session, command["argv"], directory, params["timeout"],
+                       on_started=lambda: result.update(changed=True, remote_path=dump_path))
     try:
         report = jvm.parse_heap_dump_result(ran["output"])
     except jvm.JvmError as exc:
@@ -406,7 +410,8 @@ def custom(session, target, container, params, result):
     command = params["command"]
     argv = exec_run.build_argv(command, params.get("shell", False))
     directory = posixpath.dirname(output_path) or "/"
-    ran = run_detached(session, argv, directory, params["timeout"])
+    ran = run_detached(session, argv, directory, params["timeout"],
+                       on_started=lambda: result.update(changed=True, remote_path=output_path))
     if ran["rc"] != 0:
         raise DumpError("%s: the dump command exited with rc %s: %s"
                         % (session.where, ran["rc"], ran["output"].strip()[-300:]))
