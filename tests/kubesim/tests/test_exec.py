@@ -156,14 +156,14 @@ def test_thread_dump_tools(core, namespace, java_pod):
 
 def test_only_the_java_image_puts_the_jvm_tools_first_on_path(core, namespace, java_pod):
     """The image decides the tools: kubesim/java's jcmd comes first on PATH; other images see the host's PATH
-    only (the host may or may not have a JDK of its own)."""
+    (the host may or may not have a JDK of its own), then the kubesim-curl every image carries, last."""
     start_pod(core, namespace, pod_manifest("plain", image="nginx"))
     java_jcmd, _, code, _ = run(core, namespace, java_pod, ["sh", "-c", "command -v jcmd"])
     assert code == 0 and java_jcmd.strip() == "/opt/java/openjdk/bin/jcmd"   # JAVA_HOME/bin of temurin images
     plain_jcmd, _, _, _ = run(core, namespace, "plain", ["sh", "-c", "command -v jcmd || true"])
     assert plain_jcmd.strip() != java_jcmd.strip()
     plain_path, _, _, _ = run(core, namespace, "plain", ["sh", "-c", "echo $PATH"])
-    assert plain_path.strip() == "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+    assert plain_path.strip() == "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/opt/kubesim/bin"
 
 
 def test_exec_errors_are_the_api_servers(core, namespace, kubesim):
@@ -264,6 +264,27 @@ def test_drop_stream_fault_cuts_exec_mid_way(kubesim, core, namespace, java_pod)
         assert resp.read_channel(3) == ""
     out, _, code, _ = run(core, namespace, java_pod, ["echo", "after"])
     assert (out, code) == ("after\n", 0)
+
+
+def test_drop_stream_after_bytes_cuts_exec_at_that_offset(kubesim, core, namespace, java_pod):
+    """`after_bytes`: the exec stream is reset once that much output went out, wherever the machine's speed puts
+    the transfer (a test that cuts by time races a fast copy); the client sees no exit status."""
+    with drop_stream_fault(kubesim, namespace, "exec", after_bytes=300000):
+        resp = stream(core.connect_get_namespaced_pod_exec, java_pod, namespace,
+                      command=["sh", "-c", "head -c 2000000 /dev/zero"], stdout=True, stderr=True,
+                      _preload_content=False)
+        received = 0
+        started = time.monotonic()
+        while resp.is_open() and time.monotonic() - started < 10:
+            try:
+                resp.update(timeout=1)
+            except Exception:  # the reset surfaces as a socket error in websocket-client
+                break
+            received += len(resp.read_stdout(timeout=0) or "")
+        assert 0 < received <= 300000
+        assert resp.read_channel(3) == ""
+    out, _, code, _ = run(core, namespace, java_pod, ["sh", "-c", "head -c 2000000 /dev/zero | wc -c"])
+    assert (out.strip(), code) == ("2000000", 0)
 
 
 def test_attach_streams_the_container_output_until_it_stops(core, namespace):

@@ -97,7 +97,7 @@ class ExecHandler(PodHandler):
         except (OSError, ValueError) as exc:   # ValueError: a bad mountPath, a volume that cannot be set up
             raise errors.internal(f"error preparing the container's filesystem: {exc}") from None
         return dict(command=command, stdin=stdin, stdout=stdout, stderr=stderr, tty=tty, env=env, root=root,
-                    cwd=cwd)
+                    cwd=cwd, owner=(sandbox.namespace, sandbox.name, sandbox.uid))
 
     async def __call__(self, request: web.BaseRequest, ctx) -> web.StreamResponse:
         plan = self.prepare(ctx)
@@ -111,13 +111,13 @@ class ExecHandler(PodHandler):
         return sock.ws
 
     async def _run(self, request, ctx, sock: channels.ChannelSocket, command, stdin, stdout, stderr, tty, env,
-                   root, cwd):
+                   root, cwd, owner=None):
         first = STDOUT if stdout else STDERR if stderr and not tty else ERROR
         await sock.send(first, b"")
         registry = self.kubelet.process_pids
         try:
             proc = await spawn(
-                command, env=env, root=root, cwd=cwd, registry=registry,
+                command, env=env, root=root, cwd=cwd, registry=registry, owner=owner,
                 stdin=asyncio.subprocess.PIPE if stdin else asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE if stdout or (tty and stderr) else asyncio.subprocess.DEVNULL,
                 stderr=(asyncio.subprocess.STDOUT if tty else asyncio.subprocess.PIPE) if stderr
@@ -132,11 +132,28 @@ class ExecHandler(PodHandler):
         def kill():
             signal_group(proc.pid, signal.SIGKILL)   # the whole group: what the command started goes too
 
+        decision = should_drop(self.cluster, ctx)
+        # A drop-stream rule with after_bytes cuts the connection once that much output went out (counted over
+        # stdout and stderr): the cut lands at the same offset on a fast machine and a loaded one.
+        byte_budget = [getattr(decision, "after_bytes", None) if decision else None]
+
+        def cut_now():
+            kill()
+            if request.transport is not None:
+                request.transport.abort()
+
         async def pump(stream, channel):
             while True:
                 chunk = await stream.read(65536)
                 if not chunk:
                     return
+                if byte_budget[0] is not None:
+                    if len(chunk) >= byte_budget[0]:
+                        if byte_budget[0]:
+                            await sock.send(channel, chunk[:byte_budget[0]])
+                        cut_now()
+                        return
+                    byte_budget[0] -= len(chunk)
                 await sock.send(channel, chunk)
 
         async def read_client():
@@ -163,8 +180,7 @@ class ExecHandler(PodHandler):
             pumps.append(asyncio.ensure_future(pump(proc.stderr, STDERR)))
         client = asyncio.ensure_future(read_client())
         dropper = None
-        decision = should_drop(self.cluster, ctx)
-        if decision:
+        if decision and byte_budget[0] is None:
             dropper = asyncio.ensure_future(drop_later(request, decision, kill))
         finished = asyncio.ensure_future(self._wait_exit(proc, pumps))
         try:
