@@ -21,6 +21,12 @@ description:
   - Before a heap dump, the free space of O(dump_dir) (C(df)) is compared with the used heap (C(GC.heap_info),
     else C(VM.flags) MaxHeapSize); the dump is refused with the figures unless O(force). A dump that fills
     ephemeral storage gets the pod evicted, which destroys the evidence.
+  - The room also counts the ephemeral-storage limit O(dump_dir) falls under in the pod spec (the container's
+    C(limits.ephemeral-storage) for its writable layer, an C(emptyDir)'s C(sizeLimit), the sum of the
+    containers' limits), minus the usage C(du) measures there; C(df) in a container shows the node's disk, not
+    these limits.
+  - A copy stream that is cut is resumed up to O(retries) times; beyond that the module fails with
+    C(changed=true) and leaves the dump in the container at RV(remote_path).
   - A heap dump stops the JVM for its duration; the result always warns about it.
   - O(kind=threads) runs C(jcmd <pid> Thread.print -l) (else C(jstack -l <pid>)) O(count) times, O(interval)
     seconds apart, each into its own file. SIGQUIT is never sent.
@@ -172,8 +178,9 @@ thread_dumps:
   type: list
   elements: dict
 free_space:
-  description: The free-space decision (required_bytes, available_bytes, used_heap_bytes, factor, directory,
-    message).
+  description: The free-space decision (required_bytes, available_bytes, room_bytes, used_heap_bytes, factor,
+    directory, message; storage V(writable-layer), V(emptyDir), V(memory) or V(volume), volume, ephemeral_limits
+    (bytes, source), ephemeral_limit_bytes, ephemeral_used_bytes and ephemeral_used_source when a limit applies).
   returned: kind heap, once measured
   type: dict
 compressed:
@@ -181,7 +188,7 @@ compressed:
   returned: kind heap
   type: str
 remote_path:
-  description: The dump file's path in the container.
+  description: The dump file's path in the container (where it stays when the copy failed).
   returned: kind heap or custom
   type: str
 remote_deleted:

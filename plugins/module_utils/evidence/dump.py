@@ -12,9 +12,11 @@ decisions); this file only runs things and records them:
 - the JVM: `jcmd -l`, else the process table (/proc/*/cmdline); one JVM is chosen, several are an error that
   lists them (jvm.choose_jvm);
 - heap: `jcmd PID help GC.heap_dump` (which options exist), `GC.heap_info` (used heap; `VM.flags` MaxHeapSize
-  when absent), `df -P -k DIR`; jvm.decide_free_space() refuses with the figures unless force. The dump runs
-  detached in the container (its own session, output and exit code in files beside the dump) and is polled with
-  short execs, because proxies cut a silent exec after 20 s to 10 min;
+  when absent), `df -P -k DIR`, and, when the pod spec gives DIR an ephemeral-storage limit (storage.placement),
+  `du -s -k` of what counts against it; jvm.decide_free_space() refuses with the figures unless force. The dump
+  runs detached in the container (its own session, output and exit code in files beside the dump) and is polled
+  with short execs, because proxies cut a silent exec after 20 s to 10 min (a poll whose stream is cut is
+  repeated, up to POLL_CUTS in a row);
 - threads: `jcmd PID Thread.print -l` (else `jstack -l PID`), `count` times, `interval` seconds apart, each one
   streamed into its own artifact.
 """
@@ -28,7 +30,7 @@ import re
 import time
 import uuid
 
-from ansible_collections.triage.k8s.plugins.module_utils.evidence import exec_run, fetch, jvm, pod_facts
+from ansible_collections.triage.k8s.plugins.module_utils.evidence import exec_run, fetch, jvm, pod_facts, storage
 from ansible_collections.triage.k8s.plugins.module_utils.evidence.bundle import now_rfc3339
 from ansible_collections.triage.k8s.plugins.module_utils.kube.streams import StreamError
 
@@ -36,6 +38,8 @@ MODULE = "pod_dump"
 PAUSE_WARNING = ("a heap dump stops the JVM for its whole duration (and, without all_objects, runs a full GC "
                  "first): requests to it stall meanwhile, and probes may fail")
 POLL_SECONDS = 2
+# Polls in a row whose exec stream may be cut before the dump is given up (and stopped).
+POLL_CUTS = 5
 SHORT = 30
 OUTPUT_KEEP = 64 * 1024
 _SAFE_DIR = re.compile(r"^/[A-Za-z0-9._+@/-]*$")
@@ -50,6 +54,7 @@ class Session(object):
 
     def __init__(self, api_client, pod, container, timeout):
         self.api_client = api_client
+        self.pod_object = pod
         self.namespace = pod["metadata"]["namespace"]
         self.pod = pod["metadata"]["name"]
         self.container = container["name"]
@@ -119,8 +124,10 @@ def pick_jvm(session, pid):
 
 # ---------------------------------------------------------------- detached commands
 
-def run_detached(session, argv, directory, timeout, progress_path=None):
+def run_detached(session, argv, directory, timeout, progress_path=None, on_started=None):
     """Start argv in its own session in the container, poll with short execs until it ends or timeout.
+
+    on_started() is called once the command runs: from then on the container has changed, whatever fails next.
 
     Returns {"rc", "output", "seconds", "polls"}. The command's output and exit code go to hidden files in
     directory, removed afterwards. On timeout the command is killed (its process group) and DumpError raised.
@@ -145,14 +152,27 @@ def run_detached(session, argv, directory, timeout, progress_path=None):
         _remove(session, [out_file, rc_file, pid_file])
         raise DumpError("cannot start %s in %s: %s" % (argv[0], session.where,
                                                        err.strip() or "it did not start within 10 s"))
+    if on_started is not None:
+        on_started()
     polls = 0
+    cuts = 0
     # rc 0 and the exit code when it ended; 3 while it runs; 4 when it is gone without writing its exit code.
     check = ('[ -f "$1" ] && { cat "$1"; exit 0; }; kill -0 "$(cat "$2")" 2>/dev/null && exit 3; '
              '[ -f "$1" ] && { cat "$1"; exit 0; }; exit 4')
     while True:
         time.sleep(POLL_SECONDS if polls else 0.5)
         polls += 1
-        rc, out, _err = session.run([exec_run.SHELL, "-c", check, "triage-poll", rc_file, pid_file])
+        try:
+            rc, out, _err = session.run([exec_run.SHELL, "-c", check, "triage-poll", rc_file, pid_file])
+        except StreamError as exc:
+            # A cut poll says nothing about the dump, which runs in a session of its own: ask again.
+            cuts += 1
+            if cuts >= POLL_CUTS or time.monotonic() - started > timeout:
+                _stop(session, pid_file, [out_file, rc_file, pid_file])
+                raise DumpError("%s in %s: %d polls in a row lost their exec stream (last: %s); the command was "
+                                "stopped" % (argv[0], session.where, cuts, exc))
+            continue
+        cuts = 0
         if rc == 0 and out.strip().lstrip("-").isdigit():
             code = int(out.strip())
             break
@@ -163,13 +183,21 @@ def run_detached(session, argv, directory, timeout, progress_path=None):
             raise DumpError("%s ended in %s without an exit code (killed?): %s"
                             % (argv[0], session.where, output.strip()[-300:] or "no output"))
         if time.monotonic() - started > timeout:
-            session.run([exec_run.SHELL, "-c", 'p=$(cat "$1" 2>/dev/null) && kill -KILL -- -"$p" "$p" 2>/dev/null; '
-                         'exit 0', "triage-kill", pid_file])
-            _remove(session, [out_file, rc_file, pid_file])
+            _stop(session, pid_file, [out_file, rc_file, pid_file])
             raise DumpError("%s did not finish within %ds in %s and was stopped" % (argv[0], timeout, session.where))
     _rc, output, _err = session.run(["cat", out_file])
     _remove(session, [out_file, rc_file, pid_file])
     return {"rc": code, "output": output, "seconds": round(time.monotonic() - started, 3), "polls": polls}
+
+
+def _stop(session, pid_file, paths):
+    """Kill the detached command's process group, then remove its files (best effort: the caller raises)."""
+    try:
+        session.run([exec_run.SHELL, "-c", 'p=$(cat "$1" 2>/dev/null) && kill -KILL -- -"$p" "$p" 2>/dev/null; '
+                     'exit 0', "triage-kill", pid_file])
+    except (exec_run.ExecError, StreamError):
+        pass
+    _remove(session, paths)
 
 
 def _remove(session, paths):
@@ -195,6 +223,26 @@ def free_space(session, directory):
         return jvm.parse_df(out)
     except jvm.JvmError as exc:
         raise DumpError("cannot read the free space of %s in %s: %s" % (directory, session.where, exc))
+
+
+def ephemeral_storage(session, container, directory):
+    """What the pod spec says about the ephemeral-storage limits `directory` counts against, with the usage the
+    container can measure (`du -s -k`, bounded to SHORT seconds): storage.placement() plus "used_bytes" and
+    "used_source" (None when there is no limit, or du failed). Raises DumpError for a limit that cannot be read."""
+    try:
+        where = storage.placement(session.pod_object, container["name"], directory)
+    except storage.StorageError as exc:
+        raise DumpError("cannot read the ephemeral-storage limits of pod %s in namespace %s: %s"
+                        % (session.pod, session.namespace, exc))
+    where.update(used_bytes=None, used_source=None)
+    if where["limits"] and where["du_path"]:
+        try:
+            rc, out, _err = session.run(["du", "-s", "-k", "-x", where["du_path"]])
+            if rc == 0:
+                where.update(used_bytes=storage.parse_du(out), used_source="du -s -k -x %s" % where["du_path"])
+        except (exec_run.ExecError, storage.StorageError):
+            pass
+    return where
 
 
 def used_heap(session, pid):
@@ -263,18 +311,23 @@ def heap(session, target, container, params, result):
         used, used_source = used_heap(session, pid) if tool == "jcmd" else (None, None)
         if used is None:
             raise DumpError("%s: jmap gives no heap figure to check the free space with; set force" % session.where)
+    limits = ephemeral_storage(session, container, directory)
+    tightest = limits["limits"][0] if limits["limits"] else {"bytes": None, "source": None}
     decision = jvm.decide_free_space(used, space["available_bytes"], compressed=command["compressed"],
-                                     force=params["force"])
+                                     force=params["force"], ephemeral_limit_bytes=tightest["bytes"],
+                                     ephemeral_used_bytes=limits["used_bytes"], ephemeral_source=tightest["source"])
     result["free_space"] = dict(decision, directory=directory, filesystem=space["filesystem"],
-                                mount=space["mount"], used_heap_source=used_source)
+                                mount=space["mount"], used_heap_source=used_source, storage=limits["on"],
+                                volume=limits["volume"], ephemeral_limits=limits["limits"],
+                                ephemeral_used_source=limits["used_source"])
     result["warnings"].extend(decision.get("warnings") or [])
     if not decision["ok"]:
         raise DumpError("%s, pod %s in namespace %s: %s"
                         % (directory, session.pod, session.namespace, decision["message"]))
     result["warnings"].append(PAUSE_WARNING)
-    ran = run_detached(session, command["argv"], directory, params["timeout"])
-    result["changed"] = True
     dump_path = command["path"]
+    ran = run_detached(session, command["argv"], directory, params["timeout"],
+                       on_started=lambda: result.update(changed=True, remote_path=dump_path))
     try:
         report = jvm.parse_heap_dump_result(ran["output"])
     except jvm.JvmError as exc:
@@ -357,7 +410,8 @@ def custom(session, target, container, params, result):
     command = params["command"]
     argv = exec_run.build_argv(command, params.get("shell", False))
     directory = posixpath.dirname(output_path) or "/"
-    ran = run_detached(session, argv, directory, params["timeout"])
+    ran = run_detached(session, argv, directory, params["timeout"],
+                       on_started=lambda: result.update(changed=True, remote_path=output_path))
     if ran["rc"] != 0:
         raise DumpError("%s: the dump command exited with rc %s: %s"
                         % (session.where, ran["rc"], ran["output"].strip()[-300:]))
@@ -383,7 +437,9 @@ def _bring_out(session, target, container, remote, local_rel, params, result, me
         entry = fetch.fetch_file(session.api_client, target, pod, container, remote, local_rel, caps, tools,
                                  fetch_params, files, expected_size=size, meta=dict(meta, module=MODULE))
     except fetch.FetchError as exc:
-        raise DumpError("the dump was taken (%s in %s, left there) but could not be copied out: %s"
+        result.update(changed=True, remote_path=remote, remote_deleted=False, resumes=files["resumes"] + exc.resumes)
+        raise DumpError("the dump was taken (%s in %s, left there) but could not be copied out: %s. Copy it with "
+                        "triage.k8s.pod_fetch (method file, more retries) or delete it there"
                         % (remote, session.where, exc))
     result["resumes"] = files["resumes"]
     result["changed"] = True

@@ -60,7 +60,10 @@ _PROBE = (
 
 
 class FetchError(Exception):
-    """A path that cannot be fetched as asked; the message names it and says why."""
+    """A path that cannot be fetched as asked; the message names it and says why. `resumes`: the resumed
+    streams before a copy that was given up."""
+
+    resumes = 0
 
 
 class _ConsumerGone(Exception):
@@ -252,8 +255,10 @@ def _file_into(api_client, namespace, pod, container, remote, staging, relpath, 
         except StreamError as exc:
             if resumes >= retries:
                 sink.abort()
-                raise FetchError("%s: the stream was cut %d times, the last after %d bytes (%s); gave up"
-                                 % (remote, resumes + 1, sink.offset, exc))
+                failure = FetchError("%s: the stream was cut %d times, the last after %d bytes (%s); gave up"
+                                     % (remote, resumes + 1, sink.offset, exc))
+                failure.resumes = resumes
+                raise failure
             resumes += 1
             offset = sink.resume_offset()
             if "tail" in tools:
@@ -337,6 +342,7 @@ def fetch(api_client, target, pod, container, paths, params, check_mode=False):
                 _fetch_one(api_client, target, pod, container, remote, hint, tools, method, base, staging_root,
                            dict(member=caps["member"], total=budget), params, result, where)
             except (FetchError, untar.SinkError, untar.UntarError) as exc:
+                result["resumes"] += getattr(exc, "resumes", 0)
                 result["failures"].append(target.record_failure(MODULE, "fetch %s from %s" % (remote, where),
                                                                 str(exc), container=container["name"], path=remote))
     finally:

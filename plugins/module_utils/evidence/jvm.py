@@ -404,7 +404,7 @@ def parse_df(text):
 
 
 def decide_free_space(used_heap_bytes, available_bytes, compressed=False, force=False,
-                      ephemeral_limit_bytes=None, ephemeral_used_bytes=None):
+                      ephemeral_limit_bytes=None, ephemeral_used_bytes=None, ephemeral_source=None):
     """Whether a heap dump fits where it is written: {"ok", "required_bytes", "available_bytes", "message", ...}.
 
     required = used heap x factor + RESERVE_BYTES, where:
@@ -422,7 +422,9 @@ def decide_free_space(used_heap_bytes, available_bytes, compressed=False, force=
       ZGC's M, under 1% for Shenandoah's "proper unit", which switches to M only from 100M on).
     The used heap is an upper bound for the default live dump (which runs a full GC first) and about right for
     -all. With an ephemeral-storage limit, the room under the limit counts too: df shows the node's disk, but the
-    kubelet evicts the pod when its own usage passes the limit. force=True turns a refusal into a warning.
+    kubelet evicts the pod when its own usage passes the limit (ephemeral_source names that limit, as
+    storage.placement() does; ephemeral_used_bytes is what the container could measure of the usage).
+    force=True turns a refusal into a warning.
     """
     factor = GZIP_DUMP_FACTOR if compressed else RAW_DUMP_FACTOR
     required = int(used_heap_bytes * factor) + RESERVE_BYTES
@@ -430,17 +432,22 @@ def decide_free_space(used_heap_bytes, available_bytes, compressed=False, force=
                 "factor": factor, "reserve_bytes": RESERVE_BYTES, "forced": False, "warnings": []}
     room = available_bytes
     where = "free on the dump directory's filesystem"
+    limit_name = ephemeral_source or "the pod's ephemeral-storage limit"
     if ephemeral_limit_bytes is not None:
+        decision.update(ephemeral_limit_bytes=ephemeral_limit_bytes, ephemeral_used_bytes=ephemeral_used_bytes,
+                        ephemeral_source=limit_name)
         if ephemeral_used_bytes is not None:
             under_limit = ephemeral_limit_bytes - ephemeral_used_bytes
             if under_limit < room:
-                room, where = under_limit, "left under the pod's ephemeral-storage limit"
+                room, where = under_limit, ("left under %s (%s, of which %s already used)"
+                                            % (limit_name, format_bytes(ephemeral_limit_bytes),
+                                               format_bytes(ephemeral_used_bytes)))
         elif required > ephemeral_limit_bytes:
-            room, where = ephemeral_limit_bytes, "the pod's whole ephemeral-storage limit"
+            room, where = ephemeral_limit_bytes, "the whole of %s" % limit_name
         else:
             decision["warnings"].append(
-                "the pod has an ephemeral-storage limit of %s and its current usage is unknown: the dump (up to %s)"
-                " may get the pod evicted" % (format_bytes(ephemeral_limit_bytes), format_bytes(required)))
+                "%s is %s and the current usage is unknown: the dump (up to %s) may get the pod evicted"
+                % (limit_name, format_bytes(ephemeral_limit_bytes), format_bytes(required)))
     decision["room_bytes"] = room
     figures = ("the dump needs up to %s (used heap %s x %.1f + %s reserve), %s is %s"
                % (format_bytes(required), format_bytes(used_heap_bytes), factor, format_bytes(RESERVE_BYTES),

@@ -11,6 +11,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import copy
 import gzip
 import os
 import shutil
@@ -191,3 +192,62 @@ def test_a_dump_killed_without_an_exit_code_is_an_error_not_a_wait(tmp_path, jvm
     with pytest.raises(dump.DumpError) as info:
         run(jvm_box, tmp_path, "heap", timeout=60)
     assert "without an exit code" in str(info.value)
+
+
+def with_limit(monkeypatch, limit):
+    pod = copy.deepcopy(POD)
+    pod["spec"]["containers"][0]["resources"]["limits"]["ephemeral-storage"] = limit
+    real_init = dump.Session.__init__
+
+    def init(self, api_client, _pod, container, timeout):
+        real_init(self, api_client, pod, container, timeout)
+    monkeypatch.setattr(dump.Session, "__init__", init)
+
+
+def test_the_ephemeral_storage_limit_and_the_measured_usage_refuse_a_dump_df_would_allow(tmp_path, jvm_box,
+                                                                                         monkeypatch):
+    monkeypatch.setenv("FAKE_USED_K", str(40 * 1024))  # 40 MiB used: needs 296 MiB compressed, df has room
+    with_limit(monkeypatch, "300Mi")
+    result, target = run(jvm_box, tmp_path, "heap")
+    assert result["free_space"]["ok"] and result["free_space"]["ephemeral_limit_bytes"] == 300 * 2 ** 20
+    assert result["free_space"]["storage"] == "writable-layer"
+    with open(os.path.join(jvm_box.remote, "filler"), "wb") as handle:
+        handle.write(b"\0" * (8 * 2 ** 20))
+    with pytest.raises(dump.DumpError) as info:
+        run(jvm_box, tmp_path, "heap", target)
+    message = str(info.value)
+    assert "refusing the heap dump" in message and "limits.ephemeral-storage of container app" in message
+    assert "300.0 MiB, of which 8.0 MiB already used" in message
+    assert not [c for c in jvm_box.calls if c[2:3] == ["GC.heap_dump"] and len(c) > 3]
+    assert sorted(os.listdir(jvm_box.remote)) == ["filler"]
+    forced, _target = run(jvm_box, tmp_path, "heap", target, force=True)
+    assert forced["free_space"]["forced"] and forced["dump"]["verified"]
+
+
+def test_a_copy_cut_mid_way_is_resumed_and_verified(tmp_path, jvm_box):
+    jvm_box.cuts = [(lambda argv: argv[:1] == ["cat"] and argv[-1].endswith(".gz"), 40),
+                    (lambda argv: argv[:1] == ["tail"], 30)]
+    result, _target = run(jvm_box, tmp_path, "heap")
+    assert result["resumes"] == 2 and result["dump"]["verified"]
+    assert result["dump"]["sha256"] == result["dump"]["remote_sha256"] and result["remote_deleted"]
+
+
+def test_a_copy_cut_more_often_than_retries_is_a_clear_error_and_the_dump_stays(tmp_path, jvm_box):
+    jvm_box.cuts = [(lambda argv: argv[:1] == ["cat"] and argv[-1].endswith(".gz"), 40),
+                    (lambda argv: argv[:1] == ["tail"], 30)]
+    params = dict(PARAMS, dump_dir=jvm_box.remote, retries=1)
+    session = dump.Session(None, POD, CONTAINER, 60)
+    result = {"changed": False, "warnings": [], "commands": session.commands}
+    with pytest.raises(dump.DumpError) as info:
+        dump.heap(session, bundle_mod.BundleTarget(make_bundle(tmp_path)), CONTAINER, params, result)
+    assert "the dump was taken" in str(info.value) and "cut 2 times" in str(info.value)
+    assert result["changed"] and result["resumes"] == 1 and not result["remote_deleted"]
+    assert os.listdir(jvm_box.remote) == [os.path.basename(result["remote_path"])]
+
+
+def test_a_poll_whose_stream_is_cut_is_asked_again(tmp_path, jvm_box, monkeypatch):
+    monkeypatch.setenv("FAKE_DUMP_SECONDS", "0.5")
+    jvm_box.cuts = [(lambda argv: "triage-poll" in argv, 0)] * 2
+    result, _target = run(jvm_box, tmp_path, "heap")
+    assert result["dump"]["verified"]
+    assert len([c for c in jvm_box.calls if "triage-poll" in c]) >= 3
