@@ -59,11 +59,14 @@ def api_client(module):
     return client
 
 
+def _write_text(verb, resource, name, namespace, certain):
+    return '%s %s%s%s%s' % (verb, resource, ' %s' % name if name else '',
+                            ' in namespace %s' % namespace if namespace else '',
+                            '' if certain else ' (its answer was lost; it may have been applied)')
+
+
 def _writes_text(writes):
-    return ', '.join('%s %s%s%s%s' % (verb, resource, ' %s' % name if name else '',
-                                       ' in namespace %s' % namespace if namespace else '',
-                                       '' if certain else ' (its answer was lost; it may have been applied)')
-                     for verb, resource, name, namespace, certain in writes)
+    return ', '.join(_write_text(*write) for write in writes)
 
 
 def failure(exc, context=None, writes=()):

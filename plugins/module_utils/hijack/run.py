@@ -165,8 +165,8 @@ def hijack_image(api_client, params, check_mode, diff_mode, now, who):
         result, api_client, namespace, name, updated,
         lambda p: waits.image_verdict(p, container, image, restarts_before, generation), params["wait_timeout"],
         state="Container %s of pod %s was switched to image %s (the original stays recorded in %s); a rerun "
-              "waits for it again, pod_restore puts the original back" % (container, pod_ref(updated), image,
-                                                                         record.ORIGINAL_IMAGES))
+              "waits for it again, pod_restore puts the original back" % (
+                  container, pod_ref(updated), image, record.ORIGINAL_IMAGES))
     result["container_status"] = detail
     result["elapsed"] = round(seconds, 3)
     result["pod"] = plan.summarize_pod(latest)

@@ -119,8 +119,8 @@ def test_a_reset_write_is_not_repeated_and_counts_as_possibly_applied(fake_api, 
     assert transport.accepted_writes(client) == [('create', 'pods', 'copy', 'shop', False)]
 
 
-def test_a_refused_connection_is_retried_even_for_a_write_and_gives_up_saying_how(closed_port_url, clean_env,
-                                                                                   fake_time):
+def test_a_refused_connection_is_retried_even_for_a_write_and_gives_up_saying_how(
+        closed_port_url, clean_env, fake_time):
     with pytest.raises(Unreachable) as caught:
         transport.request(client_for(closed_port_url, budget=30), 'create', 'pods', 'POST', '/api/v1/pods', body={})
     message = str(caught.value)
