@@ -1,9 +1,12 @@
 """Fault injection for reliability tests of clients.
 
 A rule matches requests by verb, resource, subresource, namespace, name and user (empty = any) and then acts on
-the Nth matching request (`nth`), on a random `fraction` of them, or on all, at most `count` times:
+the Nth matching request (`nth`), on a random `fraction` of them, along a cyclic `pattern` of the matching
+requests (`FFP`: the first two of every three fire, the third passes; for a client that retries each request
+until it passes, that is "the first two attempts of every request"), or on all, at most `count` times:
 
-- action `error`: answer with `code` 500, 503, 429 (with Retry-After: `retry_after`) or 409, real Status bodies;
+- action `error`: answer with `code` 500, 502, 503, 504, 429 (with Retry-After: `retry_after`) or 409, real
+  Status bodies (502 and 504 as a proxy or the aggregator answers them);
 - action `latency`: wait `seconds` before handling the request normally;
 - action `reset`: close the connection without an answer;
 - action `drop-stream`: for watch, exec, attach, port-forward and log streams, cut the stream after
@@ -22,7 +25,7 @@ from dataclasses import asdict, dataclass, field
 from kubesim import errors
 
 ACTIONS = ("error", "latency", "reset", "drop-stream")
-ERROR_CODES = (409, 429, 500, 503)
+ERROR_CODES = (409, 429, 500, 502, 503, 504)
 _INT_FIELDS = {"code", "nth", "count", "retry_after", "after_events"}
 _FLOAT_FIELDS = {"fraction", "seconds", "after_seconds"}
 
@@ -44,6 +47,7 @@ class FaultRule:
     seconds: float = 0.0
     after_events: int = 0
     after_seconds: float = 0.0
+    pattern: str = ""
     id: int = 0
     matched: int = field(default=0)
     fired: int = field(default=0)
@@ -95,6 +99,11 @@ def parse_rule(data) -> FaultRule:
         raise ValueError(f"fault code must be one of {ERROR_CODES}, not {rule.code}")
     if not 0.0 <= rule.fraction <= 1.0:
         raise ValueError("fault fraction must be between 0 and 1")
+    if rule.pattern and (set(rule.pattern) - {"F", "P"} or "F" not in rule.pattern):
+        raise ValueError(f"fault pattern must be made of F (fire) and P (pass) with at least one F, not "
+                         f"{rule.pattern!r}")
+    if rule.pattern and rule.nth is not None:
+        raise ValueError("a fault rule takes nth or pattern, not both")
     return rule
 
 
@@ -123,6 +132,8 @@ class Faults:
             return False
         if rule.nth is not None:
             hit = rule.matched == rule.nth
+        elif rule.pattern:
+            hit = rule.pattern[(rule.matched - 1) % len(rule.pattern)] == "F"
         else:
             hit = rule.fraction >= 1.0 or self._rng.random() < rule.fraction
         if hit:
@@ -161,4 +172,9 @@ class Faults:
             return errors.generic(409, "Conflict", "the server reported a conflict", {})
         if rule.code == 500:
             return errors.internal("kubesim injected fault")
+        if rule.code == 502:
+            return errors.generic(502, "BadGateway", "the server could not reach its backend (kubesim injected fault)")
+        if rule.code == 504:
+            return errors.generic(504, "Timeout", "the server timed out waiting for its backend (kubesim injected "
+                                  "fault)")
         return errors.service_unavailable("the server is currently unable to handle the request")

@@ -143,3 +143,35 @@ def test_bad_fault_flag_fails_clearly(tmp_path):
     out = subprocess.run([sys.executable, "-m", "kubesim", "serve", "--kubeconfig", str(tmp_path / "kc"),
                           "--fault", "code=418"], capture_output=True, text=True, timeout=30)
     assert out.returncode == 2 and "fault code must be one of" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_fault_pattern_fires_along_the_cycle(faulty):
+    """pattern=FFP: the first two of every three matching requests fail, the third passes, for ever."""
+    rid = _add_rule(faulty, {"verb": "get", "resource": "namespaces", "name": "kube-system", "action": "error",
+                             "code": 429, "retry_after": 1, "pattern": "FFP"})
+    codes = [faulty.request("GET", "/api/v1/namespaces/kube-system")[0] for _ in range(9)]
+    assert codes == [429, 429, 200] * 3
+    assert faulty.request("GET", "/api/v1/namespaces/default")[0] == 200  # another name does not match
+    faulty.request("DELETE", f"/kubesim/faults?id={rid}")
+
+
+@pytest.mark.parametrize("code,reason", [(502, "BadGateway"), (504, "Timeout")])
+def test_fault_502_and_504_are_status_answers(faulty, code, reason):
+    rid = _add_rule(faulty, {"verb": "get", "resource": "namespaces", "name": "kube-public", "action": "error",
+                             "code": code, "count": 1})
+    status, _, body = faulty.request("GET", "/api/v1/namespaces/kube-public")
+    assert status == code and json.loads(body)["reason"] == reason and json.loads(body)["code"] == code
+    assert faulty.request("GET", "/api/v1/namespaces/kube-public")[0] == 200
+    faulty.request("DELETE", f"/kubesim/faults?id={rid}")
+
+
+@pytest.mark.parametrize("rule,message", [
+    ({"pattern": "FXP"}, "F (fire) and P (pass)"),
+    ({"pattern": "PP"}, "at least one F"),
+    ({"pattern": "FP", "nth": 2}, "nth or pattern"),
+])
+def test_bad_patterns_are_refused(rule, message):
+    import re
+    from kubesim.faults import parse_rule
+    with pytest.raises(ValueError, match=re.escape(message)):
+        parse_rule(dict(rule, action="error", code=503))
