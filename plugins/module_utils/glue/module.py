@@ -39,7 +39,8 @@ from ansible_collections.triage.k8s.plugins.module_utils.model.outcomes import P
 from ansible_collections.triage.k8s.plugins.module_utils.model.record import UndoRecordError
 
 # The retries of transient API errors share one budget per module run: its wait_timeout (at least this many
-# seconds, so that wait_timeout=0 still rides out a blip), or DEFAULT_RETRY_BUDGET without one.
+# seconds, so that wait_timeout=0 still rides out a blip); for a module with a `timeout` of its own instead (the
+# evidence modules), that timeout up to DEFAULT_RETRY_BUDGET; else DEFAULT_RETRY_BUDGET.
 MIN_RETRY_BUDGET = 10
 DEFAULT_RETRY_BUDGET = 30
 
@@ -54,9 +55,17 @@ def api_client(module):
         module.no_log_values.update(getattr(exc, 'secrets', ()))
         module.fail_json(msg=str(exc))
     module.no_log_values.update(secrets)
-    wait_timeout = module.params.get('wait_timeout')
-    set_retry_budget(client, DEFAULT_RETRY_BUDGET if wait_timeout is None else max(wait_timeout, MIN_RETRY_BUDGET))
+    set_retry_budget(client, retry_budget(module.params))
     return client
+
+
+def retry_budget(params):
+    """Seconds the transient-error retries of one module run may take in total (see DEFAULT_RETRY_BUDGET)."""
+    if params.get('wait_timeout') is not None:
+        return max(params['wait_timeout'], MIN_RETRY_BUDGET)
+    if params.get('timeout') is not None:
+        return max(min(params['timeout'], DEFAULT_RETRY_BUDGET), MIN_RETRY_BUDGET)
+    return DEFAULT_RETRY_BUDGET
 
 
 def _write_text(verb, resource, name, namespace, certain):

@@ -137,14 +137,14 @@ def accepted_writes(api_client):
     return list(getattr(api_client, "triage_accepted_writes", None) or [])
 
 
-def _note_write(api_client, verb, resource, name, namespace, certain=True):
+def note_write(api_client, verb, resource, name, namespace, certain=True):
     try:
         api_client.triage_accepted_writes = accepted_writes(api_client) + [(verb, resource, name, namespace, certain)]
     except AttributeError:  # pragma: no cover - a client that takes no attributes
         pass
 
 
-def _maybe_applied(error):
+def maybe_applied(error):
     """A write whose answer did not say it was refused: it may have been applied (a lost answer, a gateway
     timeout, an internal error after the change)."""
     if error.status is None:
@@ -273,7 +273,7 @@ def request(api_client, verb, resource, method, path, name=None, namespace=None,
             return _send(api_client, method, path, body=body, content_type=content_type, timeout=timeout).data
         except Exception as exc:  # pylint: disable=broad-except
             error = _failed(exc, verb, resource, name, namespace, api_client)
-            if writes and error is not None and _maybe_applied(error):
+            if writes and error is not None and maybe_applied(error):
                 ambiguous.append(error)
             raise
 
@@ -282,10 +282,10 @@ def request(api_client, verb, resource, method, path, name=None, namespace=None,
                             attempts=MAX_ATTEMPTS if retry else 1)
     except Exception:
         if ambiguous:
-            _note_write(api_client, verb, resource, name, namespace, certain=False)
+            note_write(api_client, verb, resource, name, namespace, certain=False)
         raise
     if writes:
-        _note_write(api_client, verb, resource, name, namespace)
+        note_write(api_client, verb, resource, name, namespace)
     return _decode(data)
 
 

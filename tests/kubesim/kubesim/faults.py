@@ -9,6 +9,8 @@ until it passes, that is "the first two attempts of every request"), or on all, 
   Status bodies (502 and 504 as a proxy or the aggregator answers them);
 - action `latency`: wait `seconds` before handling the request normally;
 - action `reset`: close the connection without an answer;
+- `mix` (`503+429+500+reset`): each time the rule fires, one of these faults (an error code, or `reset`) is
+  picked at random: one rule is a storm of mixed faults, with one set of counters;
 - action `drop-stream`: for watch, exec, attach, port-forward and log streams, cut the stream after
   `after_events` events (watch) or at once / after `after_seconds` (streams handled by the kubelet part, which
   asks `cluster.faults.should_drop_stream(ctx)`).
@@ -20,7 +22,7 @@ from __future__ import annotations
 
 import itertools
 import random
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 from kubesim import errors
 
@@ -48,6 +50,7 @@ class FaultRule:
     after_events: int = 0
     after_seconds: float = 0.0
     pattern: str = ""
+    mix: str = ""
     id: int = 0
     matched: int = field(default=0)
     fired: int = field(default=0)
@@ -104,6 +107,13 @@ def parse_rule(data) -> FaultRule:
                          f"{rule.pattern!r}")
     if rule.pattern and rule.nth is not None:
         raise ValueError("a fault rule takes nth or pattern, not both")
+    if rule.mix:
+        if rule.action != "error":
+            raise ValueError("a fault rule with mix has action error (its mix may name reset)")
+        for part in rule.mix.split("+"):
+            if part != "reset" and not (part.isdigit() and int(part) in ERROR_CODES):
+                raise ValueError(f"fault mix must be error codes of {ERROR_CODES} or reset joined by +, not "
+                                 f"{rule.mix!r}")
     return rule
 
 
@@ -145,8 +155,15 @@ class Faults:
         fired = []
         for rule in self.rules:
             if rule.action in actions and rule.matches(ctx) and self._fire(rule):
-                fired.append(rule)
+                fired.append(self._pick(rule) if rule.mix else rule)
         return fired
+
+    def _pick(self, rule: FaultRule) -> FaultRule:
+        """What a mix rule does this time: a copy acting as one of its faults (the counters stay on the rule)."""
+        choice = self._rng.choice(rule.mix.split("+"))
+        if choice == "reset":
+            return replace(rule, action="reset", mix="")
+        return replace(rule, code=int(choice), mix="")
 
     def watch_drop_after(self, ctx) -> int | None:
         """Number of events after which this watch stream is cut, or None."""
