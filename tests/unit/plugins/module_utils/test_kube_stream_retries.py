@@ -108,3 +108,19 @@ def test_the_retry_budget_is_the_modules_own_deadline():
     # The evidence modules: their timeout, at most the default budget (a 30-minute dump does not retry for 30).
     assert retry_budget({'timeout': 20}) == 20 and retry_budget({'timeout': 1800}) == 30
     assert retry_budget({}) == 30
+
+
+@pytest.mark.parametrize('answer,changed', [(unavailable(504, 'Timeout'), True), (FORBIDDEN, False)])
+def test_pod_exec_says_changed_when_its_exec_may_have_started(fake_api, clean_env, fake_time, module_runner, answer,
+                                                              changed):
+    from ansible_collections.triage.k8s.plugins.modules import pod_exec
+    running = {'name': 'web', 'ready': True, 'state': {'running': {'startedAt': '2026-12-01T10:00:00Z'}}}
+    fake_api.route('GET', '/api/v1/namespaces/shop/pods/web-1', body={
+        'apiVersion': 'v1', 'kind': 'Pod', 'metadata': {'name': 'web-1', 'namespace': 'shop', 'uid': 'u1'},
+        'spec': {'containers': [{'name': 'web', 'image': 'shop/web:1'}]},
+        'status': {'phase': 'Running', 'containerStatuses': [running]}})
+    fake_api.route_sequence('GET', EXEC, [answer])
+    result, failed = module_runner(pod_exec.main, {'host': fake_api.url, 'api_key': 'token', 'namespace': 'shop',
+                                                   'name': 'web-1', 'command': ['true']})
+    assert failed and result.get('changed') is changed, result
+    assert len([r for r in fake_api.requests if r.path == EXEC]) == 1
