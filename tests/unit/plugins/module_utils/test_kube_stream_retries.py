@@ -18,10 +18,13 @@ import pytest
 from ansible_collections.triage.k8s.plugins.module_utils.kube import streams, transport
 from ansible_collections.triage.k8s.plugins.module_utils.kube.errors import KubeError
 from ansible_collections.triage.k8s.tests.unit.conftest import RESET
-from ansible_collections.triage.k8s.tests.unit.plugins.module_utils.test_kube_retries import (  # noqa: F401
+from ansible_collections.triage.k8s.tests.unit.plugins.module_utils.test_kube_retries import (
     client_for,
-    fake_time,
     unavailable,
+)
+# The transport's clock and sleep, faked (a pytest fixture, used by name).
+from ansible_collections.triage.k8s.tests.unit.plugins.module_utils.test_kube_retries import (  # noqa: F401 pylint: disable=unused-import
+    fake_time,
 )
 
 LOG = '/api/v1/namespaces/shop/pods/web-1/log'
