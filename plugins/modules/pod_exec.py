@@ -188,6 +188,7 @@ from ansible_collections.triage.k8s.plugins.module_utils.kube.connection import 
 from ansible_collections.triage.k8s.plugins.module_utils.evidence import exec_collect
 from ansible_collections.triage.k8s.plugins.module_utils.evidence import module_support
 from ansible_collections.triage.k8s.plugins.module_utils.kube.streams import StreamError
+from ansible_collections.triage.k8s.plugins.module_utils.kube.transport import accepted_writes
 
 
 # The errors this module reports as one sentence (a tuple named here: older pylint misreads a sum in except).
@@ -234,7 +235,8 @@ def main():
         # The command started: it may have done its work in the container before the stream was cut.
         module.fail_json(msg=str(exc), changed=True, command=argv)
     except EXEC_ERRORS as exc:
-        module.fail_json(msg=module_support.describe(exc), changed=False, command=argv)
+        # An exec upgrade whose answer was lost or was a 5xx may have started the command (transport policy).
+        module.fail_json(msg=module_support.describe(exc), changed=bool(accepted_writes(api_client)), command=argv)
     finally:
         if target is not None and not target.is_bundle:
             target.close()

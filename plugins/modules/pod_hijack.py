@@ -427,7 +427,7 @@ def main():
     api_client = connect(module)
     who = module.params["hijacked_by"] or default_actor(module.params)
     finish(module, run(module, lambda: hijack(api_client, options, module.check_mode, module._diff,
-                                              format_rfc3339(utc_now()), who), client=api_client))
+                                              format_rfc3339(utc_now()), who), client=api_client), client=api_client)
 
 
 if __name__ == "__main__":

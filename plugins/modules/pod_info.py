@@ -121,7 +121,7 @@ def main():
             pods, _rv = list_pods(api_client, params["namespace"], params["label_selector"])
         return {"changed": False, "pods": sorted((describe(p) for p in pods), key=lambda p: p["name"])}
 
-    finish(module, run(module, work, client=api_client))
+    finish(module, run(module, work, client=api_client), client=api_client)
 
 
 if __name__ == "__main__":

@@ -484,7 +484,7 @@ def main():
         output["diff"] = diffs[0] if len(diffs) == 1 else diffs
     for result in results:
         result.pop("diff", None)
-    finish(module, output)
+    finish(module, output, client=api_client)
 
 
 def _single(result):

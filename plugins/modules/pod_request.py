@@ -30,6 +30,8 @@ description:
     C(requests/<name>.json) and listed in the bundle's manifest.
   - Transient failures before the request reached the container (429 and 5xx from the API server on the
     upgrade or the proxy, a connection that could not be opened) are retried with back-off, O(retries) times.
+    The port-forward upgrade is first retried by the collection's transport, as every read is (docs/retries.md),
+    within O(timeout) and at most 30 s.
     A request that may have reached the container is sent again only when its method is GET, HEAD or OPTIONS.
 author:
   - triage.k8s contributors (@triage-k8s)
@@ -195,7 +197,8 @@ elapsed:
   returned: when a request was sent
   type: float
 attempts:
-  description: Connections opened (more than 1 after a retried transient failure).
+  description: Connections opened (more than 1 after a retried transient failure; the transport's own retries
+    of a port-forward upgrade are not counted).
   returned: when a request was sent
   type: int
 ok:

@@ -221,7 +221,7 @@ def main():
             return delete_isolated(api_client, params["namespace"], params["name"], options, module.check_mode)
         return reap(api_client, params["namespace"], older_than, options, module.check_mode)
 
-    finish(module, run(module, work, client=api_client))
+    finish(module, run(module, work, client=api_client), client=api_client)
 
 
 if __name__ == "__main__":

@@ -173,7 +173,7 @@ def main():
                           dict(report, warnings=warnings))
         return dict(report, changed=False, warnings=warnings)
 
-    finish(module, run(module, work, client=api_client))
+    finish(module, run(module, work, client=api_client), client=api_client)
 
 
 if __name__ == '__main__':

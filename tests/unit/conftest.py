@@ -39,8 +39,12 @@ class RecordedRequest:
         return [value for key, value in self.headers if key.lower() == name.lower()]
 
 
+RESET = 'reset'
+
+
 class FakeApiServer:
-    """Routes map (METHOD, path) to a handler(request) -> (status, dict)."""
+    """Routes map (METHOD, path) to a handler(request) -> (status, dict) or (status, dict, {header: value}),
+    or RESET: the connection is closed without an answer (what a load balancer cutting it looks like)."""
 
     def __init__(self):
         self.routes = {}
@@ -59,9 +63,17 @@ class FakeApiServer:
                 if handler is None:
                     status, payload = 404, status_body(404, 'NotFound', 'the server could not find the requested resource')
                 else:
-                    status, payload = handler(request)
+                    answer = handler(request)
+                    if answer == RESET:
+                        self.close_connection = True
+                        self.connection.shutdown(2)
+                        return
+                    status, payload = answer[0], answer[1]
+                    extra_headers = answer[2] if len(answer) > 2 else {}
                 data = json.dumps(payload).encode()
                 self.send_response(status)
+                for name, value in (extra_headers if handler is not None else {}).items():
+                    self.send_header(name, value)
                 self.send_header('Content-Type', 'application/json')
                 self.send_header('Content-Length', str(len(data)))
                 self.end_headers()
@@ -82,6 +94,14 @@ class FakeApiServer:
 
     def route_error(self, method, path, code, reason, message):
         self.route(method, path, status=code, body=status_body(code, reason, message))
+
+    def route_sequence(self, method, path, answers):
+        """Answer the requests to (method, path) one after the other from ``answers`` (the last one repeats)."""
+        answers = list(answers)
+
+        def handler(request):
+            return answers.pop(0) if len(answers) > 1 else answers[0]
+        self.route(method, path, handler=handler)
 
     def close(self):
         self.httpd.shutdown()

@@ -34,6 +34,7 @@ from ansible_collections.triage.k8s.plugins.module_utils.kube.writes import (
     strategic_patch_pod,
     write_with_replan,
 )
+from ansible_collections.triage.k8s.plugins.module_utils.model import record
 from ansible_collections.triage.k8s.plugins.module_utils.model.outcomes import PartialFailure
 from ansible_collections.triage.k8s.plugins.module_utils.model.pods import (
     container_ports,
@@ -79,12 +80,14 @@ def _write_with_retry(api_client, pod, replan):
         raise HijackError(str(exc))
 
 
-def _watch(result, api_client, namespace, name, pod, verdict, timeout):
-    """watch_pod, with a failure of the watch itself reported together with what was already changed."""
+def _watch(result, api_client, namespace, name, pod, verdict, timeout, state=None):
+    """watch_pod, with a failure of the watch itself reported together with what was already changed
+    (``state``: the words for it, when this run changed something)."""
     try:
         return waits.watch_pod(api_client, namespace, name, pod, verdict, timeout)
     except ApiError as exc:
-        raise PartialFailure("could not follow pod %s/%s: %s" % (namespace, name, exc), result)
+        raise PartialFailure("could not follow pod %s/%s: %s%s" % (
+            namespace, name, exc, (". %s" % state) if state and result.get("changed") else ""), result)
 
 
 def _base_result(mode, pod):
@@ -160,7 +163,10 @@ def hijack_image(api_client, params, check_mode, diff_mode, now, who):
     generation = (updated.get("metadata") or {}).get("generation")
     outcome, detail, latest, seconds = _watch(
         result, api_client, namespace, name, updated,
-        lambda p: waits.image_verdict(p, container, image, restarts_before, generation), params["wait_timeout"])
+        lambda p: waits.image_verdict(p, container, image, restarts_before, generation), params["wait_timeout"],
+        state="Container %s of pod %s was switched to image %s (the original stays recorded in %s); a rerun "
+              "waits for it again, pod_restore puts the original back" % (
+                  container, pod_ref(updated), image, record.ORIGINAL_IMAGES))
     result["container_status"] = detail
     result["elapsed"] = round(seconds, 3)
     result["pod"] = plan.summarize_pod(latest)
@@ -228,6 +234,11 @@ def hijack_debug_container(api_client, params, check_mode, diff_mode, now, who):
     result["debug_container"] = {"name": debug_name, "image": params["image"],
                                  "target_container": params["target_container"]}
     state = plan.check_debug_container(pod, wanted)
+
+    def write_record(fresh):
+        body = plan.build_hijack_record_patch(fresh, "debug_container", now, who)
+        return lambda p: _strategic_patch(api_client, p, body)
+
     if diff_mode:
         before = ephemeral_container_names(pod)
         after = before if state == "same" else before + [debug_name]
@@ -251,13 +262,21 @@ def hijack_debug_container(api_client, params, check_mode, diff_mode, now, who):
             pod = updated
             # The subresource ignores metadata, so the hijack record is a second, separate write.
 
-            def record(fresh):
-                body = plan.build_hijack_record_patch(fresh, "debug_container", now, who)
-                return lambda p: _strategic_patch(api_client, p, body)
-
-            pod, _unused = _write_with_retry(api_client, pod, record)
+            try:
+                pod, _unused = _write_with_retry(api_client, pod, write_record)
+            except (ApiError, HijackError) as exc:
+                result["pod"] = plan.summarize_pod(pod)
+                raise PartialFailure(
+                    "ephemeral container %s was added to pod %s (it can never be removed), but the hijack record "
+                    "could not be written: %s. A rerun writes the record and waits for the container." % (
+                        debug_name, pod_ref(pod), exc), result)
     elif check_mode:
         return result
+    elif not (pod["metadata"].get("annotations") or {}).get(record.HIJACK_MODE):
+        # The container is there but its record is not: a run that failed between the two writes. Finish it.
+        updated, _unused = _write_with_retry(api_client, pod, write_record)
+        if updated is not None:
+            pod, result["changed"] = updated, True
     result["pod"] = plan.summarize_pod(pod)
     if not params["wait"] or check_mode:
         return result

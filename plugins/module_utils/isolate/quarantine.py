@@ -102,8 +102,9 @@ def _ensure_policy(api_client, pod, wanted):
     existing = read_policy(api_client, namespace, name)
     if existing is None:
         try:
+            # Repeatable: a repeat of a create that was applied answers 409, and the policy read below is ours.
             created = transport.request(api_client, "create", "networkpolicies", "POST", _policy_path(namespace),
-                                        name=name, namespace=namespace, body=wanted)
+                                        name=name, namespace=namespace, body=wanted, repeatable=True)
             return None, created, True
         except Conflict:
             existing = read_policy(api_client, namespace, name)

@@ -17,12 +17,21 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import datetime
+import uuid
+
 from ansible_collections.triage.k8s.plugins.module_utils.isolate.plan import (
     plan_isolation,
     plan_service_cut,
 )
 from ansible_collections.triage.k8s.plugins.module_utils.isolate.quarantine import quarantine_after_cut
-from ansible_collections.triage.k8s.plugins.module_utils.kube.errors import Forbidden, NotFound, WaitTimeout
+from ansible_collections.triage.k8s.plugins.module_utils.kube.errors import (
+    Forbidden,
+    KubeError,
+    NotFound,
+    StaleRead,
+    WaitTimeout,
+)
 from ansible_collections.triage.k8s.plugins.module_utils.kube.reads import (
     list_objects,
     list_optional,
@@ -177,17 +186,30 @@ def wait_for_endpoints_drained(api_client, pod, services, deadline, notes):
         notes.append("EndpointSlices were not checked: %s" % exc.describe())
 
 
-def _releasing_is_stale(record, wait_timeout):
-    """A `releasing` record older than wait_timeout belongs to a run that was interrupted (or gave up).
+def _owner_deadline(record, wait_timeout):
+    """Until when the run that wrote a `releasing` record may still cut the Services itself (a datetime), or
+    None when nobody can be: the record says interrupted, or its times are unreadable.
 
-    Younger records belong to a run that is still waiting for its replacement and will cut the Service labels
-    itself. An unreadable timestamp cannot prove that anyone is still working on it, so it counts as stale.
+    The record's own run-deadline counts; records written before it existed get isolated-at + wait_timeout.
     """
+    if record.get("phase") == undo_record.PHASE_INTERRUPTED:
+        return None
     try:
-        written = parse_rfc3339(record.get("isolated_at"))
-    except ValueError:
-        return True
-    return (utc_now() - written).total_seconds() >= wait_timeout
+        if record.get("run_deadline"):
+            return parse_rfc3339(record["run_deadline"])
+        return parse_rfc3339(record.get("isolated_at")) + datetime.timedelta(seconds=wait_timeout)
+    except (TypeError, ValueError):
+        return None
+
+
+def _releasing_is_stale(record, wait_timeout):
+    """A `releasing` record whose run is gone: it said so (phase interrupted), or its deadline has passed.
+
+    Before that deadline the record belongs to a run that is still waiting for its replacement and will cut the
+    Service labels itself. An unreadable time cannot prove that anyone is still working on it: stale.
+    """
+    deadline = _owner_deadline(record, wait_timeout)
+    return deadline is None or utc_now() >= deadline
 
 
 def _await_other_run(api_client, pod, deadline):
@@ -203,10 +225,12 @@ def _await_other_run(api_client, pod, deadline):
             return {"outcome": "gone", "pod": None}
         if not undo_record.is_marked(current):
             return {"outcome": "restored", "pod": current}
-        phase = (current["metadata"].get("annotations") or {}).get(undo_record.PHASE)
-        if phase != undo_record.PHASE_RELEASING:
-            return {"outcome": "isolated", "pod": current}
-        return None
+        phase = undo_record.record_phase(current)
+        if phase == undo_record.PHASE_RELEASING:
+            return None
+        if phase == undo_record.PHASE_INTERRUPTED:
+            return {"outcome": "interrupted", "pod": current}
+        return {"outcome": "isolated", "pod": current}
 
     try:
         return watch_until(api_client, "api/v1", "pods", namespace, settled, deadline,
@@ -237,9 +261,11 @@ def _marked(api_client, pod, options, check_mode, timer, deadline):
         # report ok, so two concurrent isolations give one changed and one ok.
         if check_mode or not options["wait"]:
             return _isolated_elsewhere(pod, record, timer, [], waited=False)
-        settled = _await_other_run(api_client, pod, deadline)
-        if settled is None:
-            # The other run used up its whole wait_timeout without cutting: treat it as interrupted.
+        # Wait at most until that run's own deadline: after it, nobody else will cut, so this run does.
+        owner_left = (_owner_deadline(record, options["wait_timeout"]) - utc_now()).total_seconds()
+        settled = _await_other_run(api_client, pod, Deadline(max(0.0, min(owner_left, deadline.remaining()))))
+        if settled is None or settled["outcome"] == "interrupted":
+            # The other run's deadline passed without a cut, or it said it failed: finish the cut here.
             pod = read_pod(api_client, pod["metadata"]["namespace"], name)
             if not undo_record.is_marked(pod):
                 return None
@@ -250,7 +276,7 @@ def _marked(api_client, pod, options, check_mode, timer, deadline):
                                        waited=True)
         else:
             return None  # restored or replaced meanwhile: read and plan again
-    if record.get("phase") == undo_record.PHASE_RELEASING:
+    if record.get("phase") in (undo_record.PHASE_RELEASING, undo_record.PHASE_INTERRUPTED):
         if check_mode:
             return {"changed": True, "pod": pod_summary(pod), "plan": {"resume": True, "record": record},
                     "warnings": ["pod %s is in the middle of a replace-first isolation; a real run resumes "
@@ -277,6 +303,8 @@ def _isolate_pod(api_client, namespace, name, options, check_mode=False, leaving
     """
     timer = PhaseTimer()
     deadline = Deadline(options["wait_timeout"])
+    run_id = uuid.uuid4().hex[:16]
+    run_deadline = format_rfc3339(utc_now() + datetime.timedelta(seconds=options["wait_timeout"]))
     state = {}
 
     def replan(pod):
@@ -301,7 +329,8 @@ def _isolate_pod(api_client, namespace, name, options, check_mode=False, leaving
             dict(pod["metadata"].get("labels") or {}), format_rfc3339(utc_now()), options["isolated_by"],
             options["reason"], options["ticket"], plan["strategy"],
             undo_record.PHASE_RELEASING if replace_first else undo_record.PHASE_ISOLATED,
-            plan["controller"], plan["top_owner"], plan["services"])
+            plan["controller"], plan["top_owner"], plan["services"],
+            run_id=run_id if replace_first else None, run_deadline=run_deadline if replace_first else None)
         first_changes = plan["release_labels"] if replace_first else plan["label_changes"]
         new_labels = dict((k, c["to"]) for k, c in first_changes.items())
         new_labels[undo_record.ISOLATED_LABEL] = "true"
@@ -339,7 +368,7 @@ def _isolate_pod(api_client, namespace, name, options, check_mode=False, leaving
     record = undo_record.parse_record(pod)
     if plan["strategy"] == "replace-first":
         return _finish_replace_first(api_client, pod, record, state["pods_before"], options, timer, deadline,
-                                     warnings, plan, changed=True, before=before)
+                                     warnings, plan, changed=True, before=before, run_id=run_id)
     replacement = None
     notes = []
     try:
@@ -354,6 +383,11 @@ def _isolate_pod(api_client, namespace, name, options, check_mode=False, leaving
         raise PartialFailure("pod %s is isolated (labels and record written) but the wait did not finish within "
                              "wait_timeout: %s" % (name, exc), _result(pod, before, plan, replacement, timer,
                                                                        warnings + notes))
+    except KubeError as exc:
+        raise PartialFailure(
+            "pod %s in namespace %s is isolated (labels and record written: no Service and no controller selects "
+            "it any more), but following the change failed: %s. A rerun reports it isolated." % (
+                name, namespace, exc), _result(pod, before, plan, replacement, timer, warnings + notes))
     event_warning = create_event(api_client, pod, "Isolated", _event_message(plan, options))
     return _result(pod, before, plan, replacement, timer, warnings + notes + ([event_warning] if event_warning else []))
 
@@ -382,23 +416,50 @@ def _result(pod, before, plan, replacement, timer, warnings, changed=True):
     }
 
 
+def _mark_interrupted(api_client, namespace, name, run_id=None):
+    """Say on the record that the run owning `releasing` failed, so that a rerun finishes the cut at once
+    instead of waiting for the run's deadline. Only a `releasing` record (of run ``run_id`` when given) is
+    marked. Returns True when the mark was written; a failure to write it is not an error (the deadline in the
+    record still hands the cut to the next run)."""
+    def replan(current):
+        record = undo_record.parse_record(current) if undo_record.is_marked(current) else None
+        if not record or record.get("phase") != undo_record.PHASE_RELEASING or (
+                run_id and record.get("run_id") not in (None, run_id)):
+            return None
+        ops = set_metadata_ops(current, "annotations", {undo_record.PHASE: undo_record.PHASE_INTERRUPTED})
+        return lambda latest: json_patch_pod(api_client, latest, ops)
+
+    try:
+        written, _current = write_with_replan(lambda: read_pod(api_client, namespace, name), replan,
+                                              "marking the record of pod %s interrupted" % name)
+    except KubeError:
+        return False
+    return written is not None
+
+
+def _serving_state(pod, record, controller, marked):
+    """What a failure before the Service cut leaves, in words, and what a rerun will do."""
+    services = ("Service(s) %s" % ", ".join(record.get("services"))) if record.get("services") else "its Services"
+    released = ("was released from %s %s" % (controller.get("kind"), controller.get("name"))) if controller else \
+        "had its controller labels changed"
+    return ("pod %s in namespace %s %s, but %s still select it, so it still serves traffic. Its record says "
+            "phase %s; a rerun of pod_isolate cuts the Service labels and finishes the isolation%s" % (
+                pod["metadata"]["name"], pod["metadata"]["namespace"], released, services,
+                undo_record.PHASE_INTERRUPTED if marked else undo_record.PHASE_RELEASING,
+                "" if marked else " (once this run's deadline in the record has passed)"))
+
+
 def _finish_replace_first(api_client, pod, record, pods_before, options, timer, deadline, warnings, plan, changed,
-                          before=None):
-    """Phase 2 of replace-first: wait for the Ready replacement, then cut the Service labels."""
+                          before=None, run_id=None):
+    """Phase 2 of replace-first: wait for the Ready replacement, then cut the Service labels.
+
+    Any failure before the cut is written marks the record interrupted (when it can) and says that the pod still
+    serves traffic; ``changed`` stays true when this run wrote anything.
+    """
     namespace, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
     before = before or pod
     replacement = None
     controller = record.get("controller")
-    try:
-        if controller:
-            replacement = wait_for_replacement(api_client, pod, controller, pods_before, record.get("isolated_at"),
-                                               deadline)
-        timer.mark("replacement_ready")
-    except WaitTimeout as exc:
-        raise PartialFailure(
-            "pod %s was released from its controller but still serves traffic: %s. It is marked %s=%s; run the "
-            "isolation again to resume." % (name, exc, undo_record.PHASE, undo_record.PHASE_RELEASING),
-            _result(pod, before, plan, None, timer, warnings, changed=changed))
     cut = {}
 
     def replan(current):
@@ -411,8 +472,20 @@ def _finish_replace_first(api_client, pod, record, pods_before, options, timer, 
         ops += set_metadata_ops(current, "annotations", {undo_record.PHASE: undo_record.PHASE_ISOLATED})
         return lambda latest: json_patch_pod(api_client, latest, ops)
 
-    written, current = write_with_replan(lambda: read_pod(api_client, namespace, name), replan,
-                                         "cutting the Service labels of pod %s in namespace %s" % (name, namespace))
+    try:
+        if controller:
+            replacement = wait_for_replacement(api_client, pod, controller, pods_before, record.get("isolated_at"),
+                                               deadline)
+        timer.mark("replacement_ready")
+        written, current = write_with_replan(lambda: read_pod(api_client, namespace, name), replan,
+                                             "cutting the Service labels of pod %s in namespace %s" % (
+                                                 name, namespace))
+    except (KubeError, StaleRead) as exc:
+        marked = _mark_interrupted(api_client, namespace, name, run_id)
+        why = ("its replacement was not Ready within wait_timeout (%s)" % exc) if isinstance(exc, WaitTimeout) \
+            else "the run failed: %s" % exc
+        raise PartialFailure("%s. Why: %s." % (_serving_state(pod, record, controller, marked), why),
+                             _result(pod, before, plan, replacement, timer, warnings, changed=changed))
     if written is None:
         pod = current
     else:
@@ -430,6 +503,11 @@ def _finish_replace_first(api_client, pod, record, pods_before, options, timer, 
     except WaitTimeout as exc:
         raise PartialFailure("pod %s is isolated but the wait did not finish within wait_timeout: %s" % (name, exc),
                              _result(pod, before, plan, replacement, timer, warnings + notes, changed=changed))
+    except KubeError as exc:
+        raise PartialFailure(
+            "pod %s in namespace %s is isolated (Service labels cut, record phase %s), but following the endpoints "
+            "failed: %s. A rerun reports it isolated." % (name, namespace, undo_record.PHASE_ISOLATED, exc),
+            _result(pod, before, plan, replacement, timer, warnings + notes, changed=changed))
     event_plan = plan if not plan.get("resume") else {
         "strategy": "replace-first", "services": record.get("services"), "controller": controller}
     event_warning = create_event(api_client, pod, "Isolated", _event_message(event_plan, options))

@@ -191,6 +191,9 @@ def build_configuration(settings):
     for option, attribute in _PLAIN_CONFIGURATION_ATTRIBUTES:
         if settings[option] is not None:
             setattr(configuration, attribute, settings[option])
+    # urllib3 would otherwise retry on its own (three times, sleeping out Retry-After of a 429/503 for idempotent
+    # requests), behind the back of the collection's one retry policy in kube/transport.py and its budget.
+    configuration.retries = False
     return configuration
 
 

@@ -42,6 +42,15 @@ class StaleRead(KubeError):
     """The object changed (or disappeared) between our read and our conditioned write: re-read and re-plan."""
 
 
+class StreamInterrupted(KubeError):
+    """A streamed answer (watch, logs, exec output) stopped before its end; ``received`` bytes had arrived."""
+
+    def __init__(self, message, received=0, cause=None):
+        KubeError.__init__(self, message)
+        self.received = received
+        self.cause = cause
+
+
 class WaitTimeout(KubeError):
     """A condition did not hold before the deadline; the message says what was still missing."""
 
@@ -152,6 +161,15 @@ def is_transport_failure(exc):
         exc, (OSError, IOError))
 
 
+def is_tls_failure(exc):
+    """A certificate or handshake problem: it will not go away by itself."""
+    reason = getattr(exc, 'reason', None) or exc
+    text = str(reason)
+    # The kubernetes client turns a urllib3 SSLError into ApiException(status=0, reason="SSLError\n...").
+    return (urllib3_exceptions is not None and isinstance(reason, urllib3_exceptions.SSLError)) or \
+        'SSL' in type(reason).__name__ or 'CERTIFICATE' in text or text.startswith('SSLError')
+
+
 def error_from(exc, verb, resource, name=None, namespace=None, host=None):
     """The ApiError for what the client raised, or None when ``exc`` is not an API or transport failure."""
     if isinstance(exc, ApiError):
@@ -252,15 +270,16 @@ def _url_host(exc, host):
 def _describe_transport(exc, doing, host):
     reason = getattr(exc, 'reason', None) or exc
     where = _url_host(exc, host)
-    text = str(reason)
-    is_tls = isinstance(reason, urllib3_exceptions.SSLError) or 'SSL' in type(reason).__name__ or 'CERTIFICATE' in text
-    if is_tls:
+    text = str(reason).replace('\n', ': ')
+    if is_tls_failure(exc):
         return ('TLS failure talking to %s while trying to %s: %s '
                 '(check ca_cert, client_cert/client_key or validate_certs)' % (where, doing, text))
     if 'Connection refused' in text or 'NewConnectionError' in type(reason).__name__:
         return ('cannot connect to the Kubernetes API at %s (connection refused) while trying to %s; '
                 'is the server running and is host/kubeconfig right?' % (where, doing))
-    if isinstance(reason, (urllib3_exceptions.ReadTimeoutError, urllib3_exceptions.ConnectTimeoutError)):
+    if urllib3_exceptions is not None and isinstance(
+            reason, (urllib3_exceptions.ReadTimeoutError, urllib3_exceptions.ConnectTimeoutError)) and \
+            'NewConnectionError' not in type(reason).__name__:
         return 'timed out talking to the Kubernetes API at %s while trying to %s' % (where, doing)
     return 'cannot reach the Kubernetes API at %s while trying to %s: %s' % (where, doing, text)
 
@@ -273,6 +292,9 @@ def describe_error(exc, action, kind=None, name=None, namespace=None, host=None)
     doing = ('%s %s' % (action, _target(kind, name, namespace))).strip()
     if isinstance(exc, KubeError):
         return str(exc)
+    if (isinstance(exc, ApiException) or is_api_exception(exc)) and not getattr(exc, 'status', 0):
+        # status 0: the client wrapped a transport failure (TLS) without an HTTP answer.
+        return _describe_transport(exc, doing, host)
     if isinstance(exc, ApiException) or is_api_exception(exc):
         return _describe_api_exception(exc, doing, host)
     if urllib3_exceptions is not None and isinstance(exc, urllib3_exceptions.HTTPError):

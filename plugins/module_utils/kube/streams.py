@@ -21,6 +21,14 @@ container answered is the caller's business), so the caller can cap the body it 
 logs: GET pods/log with the body streamed in chunks (urllib3, no preload). A connection that ends before the
 body is complete raises StreamError, which names the container and how many bytes arrived.
 
+Opening a stream follows the transport's retry policy (kube/transport.py, docs/retries.md), within the same
+budget as every other request of the module: opening a log stream or a port-forward is a read (nothing reaches
+the container before the upgrade is complete) and is retried on 429, 5xx and connections that fail; an exec
+is a write (the command may run) and is retried only where the server cannot have started it: 429 and a
+connection that could not be opened. A stream that is cut once open is never repeated here: the caller knows
+whether a repeat is safe (pod_fetch resumes from its last verified offset, pod_logs fetches again).
+An exec the server accepted is noted as a write on the client (transport.accepted_writes).
+
 Everything that touches the wire is in this file, so the kube layer can replace it in one place.
 """
 
@@ -51,8 +59,19 @@ try:
 except ImportError:
     urllib3_exceptions = None
 
-from ansible_collections.triage.k8s.plugins.module_utils.kube.errors import ApiException, KubeError, describe_error
-from ansible_collections.triage.k8s.plugins.module_utils.kube.transport import api_path
+from ansible_collections.triage.k8s.plugins.module_utils.kube.errors import (
+    ApiError,
+    ApiException,
+    KubeError,
+    describe_error,
+)
+from ansible_collections.triage.k8s.plugins.module_utils.kube.transport import (
+    api_path,
+    maybe_applied,
+    note_write,
+    server_host,
+    with_retries,
+)
 
 STDIN, STDOUT, STDERR, ERROR, RESIZE, CLOSE = 0, 1, 2, 3, 4, 255
 V5 = "v5.channel.k8s.io"
@@ -172,9 +191,35 @@ def _websocket_url(api_client, path, query):
     return host + path + "?" + urlencode(query)
 
 
-def _connect(api_client, path, query, what, protocols=(V5, V4)):
-    if not HAS_WEBSOCKET:
-        raise KubeError("the websocket-client library (a dependency of kubernetes) is missing; cannot %s" % what)
+class _HandshakeRefused(ApiError):
+    """An upgrade the API server answered with an HTTP error, shaped as the transport's errors so that its retry
+    policy applies (status, Retry-After, the Status body); the message is the one _describe_handshake words."""
+
+    def __init__(self, exc, what, host):
+        code = getattr(exc, "status_code", None)
+        body = getattr(exc, "resp_body", None) or b""
+        cause = ApiException(status=code, reason="")
+        cause.body = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+        cause.headers = dict((k.title(), v) for k, v in (getattr(exc, "resp_headers", None) or {}).items())
+        self.message = _describe_handshake(exc, what)
+        ApiError.__init__(self, cause, what, None, host=host)
+
+    def describe(self):
+        return self.message
+
+
+class _HandshakeUnreachable(ApiError):
+    """No answer to the upgrade at all (refused, reset, timed out)."""
+
+    def __init__(self, exc, what, host):
+        self.message = "cannot open the stream to %s: %s" % (what, exc)
+        ApiError.__init__(self, exc, what, None, host=host)
+
+    def describe(self):
+        return self.message
+
+
+def _connect_once(api_client, path, query, what, protocols):
     configuration = api_client.configuration
     url = _websocket_url(api_client, path, query)
     sock = websocket.WebSocket(sslopt=_ssl_options(configuration), skip_utf8_validation=True)
@@ -182,15 +227,33 @@ def _connect(api_client, path, query, what, protocols=(V5, V4)):
         sock.connect(url, header=_auth_headers(api_client) + ["Sec-WebSocket-Protocol: %s" % ",".join(protocols)],
                      timeout=30, **_proxy_options(configuration, url))
     except websocket.WebSocketBadStatusException as exc:
-        raise KubeError(_describe_handshake(exc, what))
+        raise _HandshakeRefused(exc, what, server_host(api_client))
     except (websocket.WebSocketException, socket.error, ssl.SSLError) as exc:
-        raise KubeError("cannot open the stream to %s: %s" % (what, exc))
+        raise _HandshakeUnreachable(exc, what, server_host(api_client))
     protocol = getattr(sock, "subprotocol", None)
     if not protocol:
         for name, value in (sock.getheaders() or {}).items():
             if name.lower() == "sec-websocket-protocol":
                 protocol = value
     return sock, protocol or V4
+
+
+def _connect(api_client, path, query, what, protocols=(V5, V4), write=None):
+    """Open the websocket, retried by the transport's policy; ``write`` = (resource, name, namespace) for an
+    upgrade that starts something (exec): not repeated on a 5xx or a lost answer, and noted as a write.
+    Raises KubeError (the last refusal, with the attempts made) when it cannot be opened."""
+    if not HAS_WEBSOCKET:
+        raise KubeError("the websocket-client library (a dependency of kubernetes) is missing; cannot %s" % what)
+    try:
+        opened = with_retries(api_client, lambda: _connect_once(api_client, path, query, what, protocols), what,
+                              None, repeatable=write is None)
+    except ApiError as exc:
+        if write is not None and maybe_applied(exc):
+            note_write(api_client, "create", write[0], write[1], write[2], certain=False)
+        raise KubeError(str(exc))
+    if write is not None:
+        note_write(api_client, "create", write[0], write[1], write[2])
+    return opened
 
 
 def _describe_handshake(exc, what):
@@ -229,7 +292,7 @@ def exec_stream(api_client, namespace, pod, container, argv, on_stdout, on_stder
         ("stdout", "true"), ("stderr", "true"), ("tty", "false")]
     path = api_path("api/v1/namespaces", namespace, "pods", pod, "exec")
     started = time.time()
-    sock, protocol = _connect(api_client, path, query, what)
+    sock, protocol = _connect(api_client, path, query, what, write=("pods/exec", pod, namespace))
     counts = {STDOUT: 0, STDERR: 0}
     sinks = {STDOUT: on_stdout, STDERR: on_stderr}
     status = None
@@ -338,7 +401,13 @@ def log_chunks(api_client, namespace, pod, container, previous=False, timestamps
                  limitBytes=limit_bytes)
     path = api_path("api/v1/namespaces", namespace, "pods", pod, "log", **query)
     try:
-        response = _open_response(api_client, path, (30, read_timeout))
+        response = with_retries(api_client, lambda: _open_response(api_client, path, (30, read_timeout)), what,
+                                None, repeatable=True)
+    except ApiError as exc:
+        # The transport already retried what a retry may help with: asking again at once would not.
+        refused = StreamRefused(_log_refusal(exc.cause, what) if exc.status == 400 else str(exc), exc.status)
+        refused.transient = False
+        raise refused
     except Exception as exc:  # pylint: disable=broad-except
         raise StreamRefused(_log_refusal(exc, what), getattr(exc, "status", None) or None)
     received = 0

@@ -19,6 +19,7 @@ __metaclass__ = type
 from ansible_collections.triage.k8s.plugins.module_utils.kube.errors import (
     Gone,
     StatusFailure,
+    StreamInterrupted,
     WaitTimeout,
     error_class,
     is_transport_failure,
@@ -44,6 +45,7 @@ def watch_until(api_client, prefix, plural, namespace, condition, deadline, desc
     A watch ERROR event other than 410 raises the ApiError subclass of its status code.
     """
     objects, resource_version = ({}, None) if start is None else (dict(start[0]), start[1])
+    drops = 0  # streams in a row that dropped before bringing an event
     if start is not None:
         result = condition(objects)
         if result:
@@ -64,9 +66,11 @@ def watch_until(api_client, prefix, plural, namespace, condition, deadline, desc
                         allowWatchBookmarks="true", timeoutSeconds=_seconds(deadline),
                         labelSelector=label_selector, fieldSelector=field_selector)
         events = None
+        progressed = False
         try:
             events = transport.watch_events(api_client, path, _seconds(deadline), resource=plural, namespace=namespace)
             for event in events:
+                progressed = True
                 kind = event.get("type")
                 obj = event.get("object") or {}
                 if kind == "ERROR":
@@ -92,11 +96,15 @@ def watch_until(api_client, prefix, plural, namespace, condition, deadline, desc
             resource_version = None
         except Exception as exc:  # pylint: disable=broad-except
             # A stream that dropped part-way (reset, read timeout, proxy cut): watch on from the last version
-            # seen. Failures to open the watch are ApiErrors and propagate.
-            if not is_transport_failure(exc):
+            # seen, pausing when streams keep dropping without an event. Failures to open the watch (after the
+            # transport's own retries) are ApiErrors and propagate.
+            if not isinstance(exc, StreamInterrupted) and not is_transport_failure(exc):
                 raise
+            drops = 0 if progressed else drops + 1
             if deadline.expired():
                 raise WaitTimeout(describe(objects))
+            if drops:
+                transport.pause(min(transport.backoff(drops), deadline.remaining()))
         finally:
             if events is not None:
                 # Leaving the loop early (return, 410, error) must close the stream now, not whenever the

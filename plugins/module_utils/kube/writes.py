@@ -70,7 +70,7 @@ def json_patch_pod(api_client, pod, ops):
         return pod
     try:
         return transport.request(api_client, "patch", "pods", "PATCH", pod_path(namespace, name), name=name,
-                                 namespace=namespace, body=body, content_type=JSON_PATCH)
+                                 namespace=namespace, body=body, content_type=JSON_PATCH, repeatable=True)
     except NotFound:
         raise StaleRead("pod %s was deleted while we were changing it" % name)
     except Invalid:
@@ -99,8 +99,10 @@ def strategic_patch_pod(api_client, pod, body, subresource=None):
         path += "/" + subresource
         resource += "/" + subresource
     try:
+        # Safe to repeat only when the body carries the resourceVersion read (every body pod_hijack builds does).
         return transport.request(api_client, "patch", resource, "PATCH", path, name=name, namespace=namespace, body=body,
-                                 content_type=STRATEGIC_MERGE_PATCH)
+                                 content_type=STRATEGIC_MERGE_PATCH,
+                                 repeatable=bool((body.get("metadata") or {}).get("resourceVersion")))
     except Conflict:
         raise StaleRead("pod %s changed since it was read (resourceVersion %s)" % (
             name, pod["metadata"]["resourceVersion"]))
@@ -125,7 +127,7 @@ def delete_pod(api_client, pod, grace_period=None):
         body["gracePeriodSeconds"] = grace_period
     try:
         return transport.request(api_client, "delete", "pods", "DELETE", pod_path(namespace, name), name=name,
-                                 namespace=namespace, body=body)
+                                 namespace=namespace, body=body, repeatable=True)
     except (NotFound, Conflict):
         raise StaleRead("pod %s changed or disappeared before it could be deleted" % name)
 
@@ -160,15 +162,17 @@ def create_event(api_client, pod, reason, message, event_type="Normal"):
         "count": 1,
     }
     try:
+        # A duplicate Event is harmless, a lost one is not: repeating the create is safe.
         transport.request(api_client, "create", "events", "POST", api_path("api/v1/namespaces", metadata["namespace"], "events"),
-                          namespace=metadata["namespace"], body=body)
+                          namespace=metadata["namespace"], body=body, repeatable=True)
     except ApiError as exc:
-        return "the %s Event for pod %s could not be created: %s" % (reason, metadata["name"], exc.describe())
+        return "the %s Event for pod %s could not be created: %s" % (reason, metadata["name"], exc)
     return None
 
 
 def create_pod(api_client, namespace, body):
-    """Create a pod; Conflict when the name is taken."""
+    """Create a pod; Conflict when the name is taken. Not repeated after a lost answer (only after a 429 or a
+    connection that never opened): the caller's Conflict handling reads what exists instead."""
     return transport.request(api_client, "create", "pods", "POST", pod_path(namespace), name=body["metadata"]["name"],
                              namespace=namespace, body=body)
 

@@ -15,7 +15,11 @@ annotation triage.k8s/original-labels               JSON object of ALL labels be
            triage.k8s/isolated-by                   who
            triage.k8s/reason, triage.k8s/ticket     why (ticket only when one was given)
            triage.k8s/strategy                      replace-first | immediate | copy
-           triage.k8s/phase                         releasing (replace-first, Services not cut yet) | isolated
+           triage.k8s/phase                         releasing (replace-first, Services not cut yet) | isolated |
+                                                    interrupted (the run writing `releasing` failed before the cut)
+           triage.k8s/run-id, triage.k8s/run-deadline  which run wrote `releasing`, and until when it may still
+                                                    cut the Services itself (RFC 3339 UTC); after that, or once
+                                                    the phase says interrupted, any run finishes the cut
            triage.k8s/owner                         JSON {controller: {...}, top: {..., templateHash}}
            triage.k8s/services                      JSON list of the Service names that selected the pod
            triage.k8s/original-images               JSON {container: image before its first hijack}
@@ -58,12 +62,15 @@ QUARANTINE_LABEL = PREFIX + "quarantine"
 NETWORK_QUARANTINE = PREFIX + "network-quarantine"
 QUARANTINE_OF = PREFIX + "quarantine-of"
 QUARANTINE_POD = PREFIX + "quarantine-pod"
+RUN_ID = PREFIX + "run-id"
+RUN_DEADLINE = PREFIX + "run-deadline"
 
 # The annotations one pod_hijack writes (and its rollback restores as they were).
 HIJACK_ANNOTATIONS = (ORIGINAL_IMAGES, HIJACKED_AT, HIJACKED_BY, HIJACK_MODE)
 
 PHASE_RELEASING = "releasing"
 PHASE_ISOLATED = "isolated"
+PHASE_INTERRUPTED = "interrupted"
 STRATEGY_COPY = "copy"
 # The strategies of a record: pod_isolate writes the first two, pod_hijack mode=copy the last.
 STRATEGIES = ("replace-first", "immediate", STRATEGY_COPY)
@@ -74,8 +81,11 @@ class UndoRecordError(Exception):
 
 
 def build_annotations(original_labels, isolated_at, isolated_by, reason, ticket, strategy, phase,
-                      controller, top_owner, services):
-    """The annotations of a fresh isolation record (all values are strings, as the API requires)."""
+                      controller, top_owner, services, run_id=None, run_deadline=None):
+    """The annotations of a fresh isolation record (all values are strings, as the API requires).
+
+    ``run_id`` and ``run_deadline`` (RFC 3339) name the run that owns a `releasing` record and how long it may.
+    """
     if strategy not in STRATEGIES:
         raise ValueError("strategy must be one of %s, got %r" % (", ".join(STRATEGIES), strategy))
     owner = {"controller": controller, "top": top_owner}
@@ -89,6 +99,10 @@ def build_annotations(original_labels, isolated_at, isolated_by, reason, ticket,
         OWNER: json.dumps(owner, sort_keys=True, separators=(",", ":")),
         SERVICES: json.dumps(sorted(services), separators=(",", ":")),
     }
+    if run_id:
+        annotations[RUN_ID] = run_id
+    if run_deadline:
+        annotations[RUN_DEADLINE] = run_deadline
     if ticket:
         # Most isolations have no ticket: an empty annotation would only be noise in `kubectl describe`.
         # Same rule as pod_hijack's copy record; parse_record then reports ticket None.
@@ -204,6 +218,8 @@ def parse_record(pod):
         "ticket": annotations.get(TICKET),
         "strategy": annotations.get(STRATEGY),
         "phase": annotations.get(PHASE),
+        "run_id": annotations.get(RUN_ID),
+        "run_deadline": annotations.get(RUN_DEADLINE),
         "controller": owner.get("controller"),
         "top_owner": owner.get("top"),
         "services": services,

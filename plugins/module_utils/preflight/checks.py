@@ -84,7 +84,7 @@ def current_user(api_client, warnings):
     body = {'apiVersion': 'authentication.k8s.io/v1', 'kind': 'SelfSubjectReview'}
     try:
         review = transport.request(api_client, 'review the current user', '', 'POST', SELF_SUBJECT_REVIEW_PATH,
-                                   body=body) or {}
+                                   body=body, repeatable=True, is_write=False) or {}
     except ApiError as exc:
         if not _absent(exc):
             raise
@@ -105,8 +105,9 @@ def check_permission(api_client, namespace, verb, group, resource, subresource):
         'kind': 'SelfSubjectAccessReview',
         'spec': {'resourceAttributes': attributes},
     }
+    # Reviews are answered without storing anything: safe to repeat, and not a change.
     review = transport.request(api_client, 'review the permissions', 'Pod', 'POST', ACCESS_REVIEW_PATH,
-                               namespace=namespace, body=body) or {}
+                               namespace=namespace, body=body, repeatable=True, is_write=False) or {}
     status = review.get('status', {})
     return {
         'permission': permission_label(verb, group, resource, subresource),

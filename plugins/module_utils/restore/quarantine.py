@@ -65,8 +65,9 @@ def release_quarantine(api_client, pod, check_mode=False):
 
         def delete(_current):
             try:
+                # Repeatable: the uid and resourceVersion preconditions make a repeat of an applied delete a 404.
                 transport.request(api_client, "delete", "networkpolicies", "DELETE", _path(namespace, name), name=name,
-                                  namespace=namespace, body=body)
+                                  namespace=namespace, body=body, repeatable=True)
             except (Conflict, NotFound):
                 raise StaleRead("NetworkPolicy %s changed or disappeared before it could be deleted" % name)
             summary["deleted"] = True

@@ -9,7 +9,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.triage.k8s.plugins.module_utils.kube.errors import WaitTimeout
+from ansible_collections.triage.k8s.plugins.module_utils.kube.errors import KubeError, WaitTimeout
 from ansible_collections.triage.k8s.plugins.module_utils.kube.writes import KeptChanging
 from ansible_collections.triage.k8s.plugins.module_utils.kube.reads import (
     PodNotFound,
@@ -174,8 +174,14 @@ def restore_in_service(api_client, namespace, name, options, check_mode=False):
         return lambda current: json_patch_pod(api_client, current, label_ops)
 
     for _pass in range(MAX_PASSES):
-        pod, before = write_with_replan(lambda: read_pod(api_client, namespace, name), replan,
-                                        "restoring pod %s in namespace %s" % (name, namespace))
+        try:
+            pod, before = write_with_replan(lambda: read_pod(api_client, namespace, name), replan,
+                                            "restoring pod %s in namespace %s" % (name, namespace))
+        except KubeError as exc:
+            if not reverted_images:
+                raise
+            raise PartialFailure(_images_back_text(name, namespace, reverted_images, exc),
+                                 {"changed": True, "restore": {"reverted_images": reverted_images}})
         if pod is None:
             return state["done"]
         if state["step"] == "labels":
@@ -188,6 +194,9 @@ def restore_in_service(api_client, namespace, name, options, check_mode=False):
                 raise PartialFailure(
                     "pod %s did not come back with its original images within wait_timeout: %s" % (name, exc),
                     {"changed": True, "pod": pod_summary(pod), "restore": state["plan"]})
+            except KubeError as exc:
+                raise PartialFailure(_images_back_text(name, namespace, reverted_images, exc),
+                                     {"changed": True, "pod": pod_summary(pod), "restore": state["plan"]})
             timer.mark("images_reverted")
     else:
         raise PartialFailure("pod %s in namespace %s had its images changed again after each revert; its labels were "
@@ -206,6 +215,11 @@ def restore_in_service(api_client, namespace, name, options, check_mode=False):
         except WaitTimeout as exc:
             raise PartialFailure("pod %s has its labels back but the controller did not settle within wait_timeout: %s"
                                  % (name, exc), result)
+        except KubeError as exc:
+            raise PartialFailure(
+                "pod %s in namespace %s has its original labels back and no triage.k8s/ record (it is in service; "
+                "%s %s adopts it by itself), but following the adoption failed: %s. A rerun reports it in service." % (
+                    name, namespace, controller.get("kind"), controller.get("name"), exc), result)
         timer.mark("adopted")
         removed = outcome["removed"]
         result["removed_pods"] = removed
@@ -219,6 +233,12 @@ def restore_in_service(api_client, namespace, name, options, check_mode=False):
         warnings.append(event_warning)
     result["pod"] = pod_summary(pod)
     return result
+
+
+def _images_back_text(name, namespace, images, exc):
+    return ("pod %s in namespace %s runs its original image(s) %s again, but its labels and isolation record are "
+            "unchanged, so it is still out of traffic: %s. A rerun of pod_restore puts it back into service." % (
+                name, namespace, ", ".join("%s=%s" % item for item in sorted(images.items())), exc))
 
 
 def _drop_deletion_cost(api_client, namespace, name, warnings):
@@ -308,6 +328,10 @@ def delete_isolated(api_client, namespace, name, options, check_mode=False, dead
         except WaitTimeout as exc:
             raise PartialFailure("pod %s was deleted but is still terminating after wait_timeout: %s" % (name, exc),
                                  {"changed": True, "deleted": [name], "pod": summary})
+        except KubeError as exc:
+            raise PartialFailure("pod %s in namespace %s was deleted (it is terminating), but following it failed: %s. "
+                                 "A rerun finds it gone or terminating." % (name, namespace, exc),
+                                 {"changed": True, "deleted": [name], "pod": summary})
         timer.mark("gone_%s" % name)
     result = {"changed": True, "deleted": [name], "pod": summary, "warnings": warnings, "timings": timer.timings,
               "diff": _deletion_diff(name, summary)}
@@ -331,8 +355,15 @@ def reap(api_client, namespace, older_than_seconds, options, check_mode=False):
     if skipped:
         warnings.append("not deleted: %s" % ", ".join("%s (%s)" % (s["name"], s["reason"]) for s in skipped))
     for pod in to_delete:
-        outcome = delete_isolated(api_client, namespace, pod["metadata"]["name"], dict(options, force=False),
-                                  check_mode=check_mode, deadline=deadline, timer=timer)
+        try:
+            outcome = delete_isolated(api_client, namespace, pod["metadata"]["name"], dict(options, force=False),
+                                      check_mode=check_mode, deadline=deadline, timer=timer)
+        except (KubeError, PartialFailure) as exc:
+            done = deleted + list(getattr(exc, "result", {}).get("deleted") or [])
+            raise PartialFailure(
+                "the reaper deleted %s in namespace %s, then stopped at pod %s: %s. A rerun deletes the rest." % (
+                    ", ".join(done) or "no pod", namespace, pod["metadata"]["name"], exc),
+                {"changed": bool(done), "deleted": done, "skipped": skipped, "warnings": warnings})
         deleted.extend(outcome.get("deleted") or [])
         warnings.extend(outcome.get("warnings") or [])
     return {"changed": bool(deleted), "deleted": deleted, "not_deleted": skipped, "warnings": warnings,

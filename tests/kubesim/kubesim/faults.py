@@ -1,11 +1,16 @@
 """Fault injection for reliability tests of clients.
 
 A rule matches requests by verb, resource, subresource, namespace, name and user (empty = any) and then acts on
-the Nth matching request (`nth`), on a random `fraction` of them, or on all, at most `count` times:
+the Nth matching request (`nth`), on a random `fraction` of them, along a cyclic `pattern` of the matching
+requests (`FFP`: the first two of every three fire, the third passes; for a client that retries each request
+until it passes, that is "the first two attempts of every request"), or on all, at most `count` times:
 
-- action `error`: answer with `code` 500, 503, 429 (with Retry-After: `retry_after`) or 409, real Status bodies;
+- action `error`: answer with `code` 500, 502, 503, 504, 429 (with Retry-After: `retry_after`) or 409, real
+  Status bodies (502 and 504 as a proxy or the aggregator answers them);
 - action `latency`: wait `seconds` before handling the request normally;
 - action `reset`: close the connection without an answer;
+- `mix` (`503+429+500+reset`): each time the rule fires, one of these faults (an error code, or `reset`) is
+  picked at random: one rule is a storm of mixed faults, with one set of counters;
 - action `drop-stream`: for watch, exec, attach, port-forward and log streams, cut the stream after
   `after_events` events (watch) or at once / after `after_seconds` (streams handled by the kubelet part, which
   asks `cluster.faults.should_drop_stream(ctx)`); for exec streams `after_bytes` cuts after that many bytes of
@@ -18,12 +23,12 @@ from __future__ import annotations
 
 import itertools
 import random
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 from kubesim import errors
 
 ACTIONS = ("error", "latency", "reset", "drop-stream")
-ERROR_CODES = (409, 429, 500, 503)
+ERROR_CODES = (409, 429, 500, 502, 503, 504)
 _INT_FIELDS = {"code", "nth", "count", "retry_after", "after_events", "after_bytes"}
 _FLOAT_FIELDS = {"fraction", "seconds", "after_seconds"}
 
@@ -46,6 +51,8 @@ class FaultRule:
     after_events: int = 0
     after_seconds: float = 0.0
     after_bytes: int | None = None
+    pattern: str = ""
+    mix: str = ""
     id: int = 0
     matched: int = field(default=0)
     fired: int = field(default=0)
@@ -99,6 +106,18 @@ def parse_rule(data) -> FaultRule:
         raise ValueError("after_bytes is a byte count >= 0 of a drop-stream rule")
     if not 0.0 <= rule.fraction <= 1.0:
         raise ValueError("fault fraction must be between 0 and 1")
+    if rule.pattern and (set(rule.pattern) - {"F", "P"} or "F" not in rule.pattern):
+        raise ValueError(f"fault pattern must be made of F (fire) and P (pass) with at least one F, not "
+                         f"{rule.pattern!r}")
+    if rule.pattern and rule.nth is not None:
+        raise ValueError("a fault rule takes nth or pattern, not both")
+    if rule.mix:
+        if rule.action != "error":
+            raise ValueError("a fault rule with mix has action error (its mix may name reset)")
+        for part in rule.mix.split("+"):
+            if part != "reset" and not (part.isdigit() and int(part) in ERROR_CODES):
+                raise ValueError(f"fault mix must be error codes of {ERROR_CODES} or reset joined by +, not "
+                                 f"{rule.mix!r}")
     return rule
 
 
@@ -127,6 +146,8 @@ class Faults:
             return False
         if rule.nth is not None:
             hit = rule.matched == rule.nth
+        elif rule.pattern:
+            hit = rule.pattern[(rule.matched - 1) % len(rule.pattern)] == "F"
         else:
             hit = rule.fraction >= 1.0 or self._rng.random() < rule.fraction
         if hit:
@@ -138,8 +159,15 @@ class Faults:
         fired = []
         for rule in self.rules:
             if rule.action in actions and rule.matches(ctx) and self._fire(rule):
-                fired.append(rule)
+                fired.append(self._pick(rule) if rule.mix else rule)
         return fired
+
+    def _pick(self, rule: FaultRule) -> FaultRule:
+        """What a mix rule does this time: a copy acting as one of its faults (the counters stay on the rule)."""
+        choice = self._rng.choice(rule.mix.split("+"))
+        if choice == "reset":
+            return replace(rule, action="reset", mix="")
+        return replace(rule, code=int(choice), mix="")
 
     def watch_drop_after(self, ctx) -> int | None:
         """Number of events after which this watch stream is cut, or None."""
@@ -165,4 +193,9 @@ class Faults:
             return errors.generic(409, "Conflict", "the server reported a conflict", {})
         if rule.code == 500:
             return errors.internal("kubesim injected fault")
+        if rule.code == 502:
+            return errors.generic(502, "BadGateway", "the server could not reach its backend (kubesim injected fault)")
+        if rule.code == 504:
+            return errors.generic(504, "Timeout", "the server timed out waiting for its backend (kubesim injected "
+                                  "fault)")
         return errors.service_unavailable("the server is currently unable to handle the request")

@@ -145,3 +145,68 @@ def test_bad_fault_flag_fails_clearly(tmp_path):
     out = subprocess.run([sys.executable, "-m", "kubesim", "serve", "--kubeconfig", str(tmp_path / "kc"),
                           "--fault", "code=418"], capture_output=True, text=True, timeout=30)
     assert out.returncode == 2 and "fault code must be one of" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_fault_pattern_fires_along_the_cycle(faulty):
+    """pattern=FFP: the first two of every three matching requests fail, the third passes, for ever."""
+    rid = _add_rule(faulty, {"verb": "get", "resource": "namespaces", "name": "kube-system", "action": "error",
+                             "code": 429, "retry_after": 1, "pattern": "FFP"})
+    codes = [faulty.request("GET", "/api/v1/namespaces/kube-system")[0] for _ in range(9)]
+    assert codes == [429, 429, 200] * 3
+    assert faulty.request("GET", "/api/v1/namespaces/default")[0] == 200  # another name does not match
+    faulty.request("DELETE", f"/kubesim/faults?id={rid}")
+
+
+@pytest.mark.parametrize("code,reason", [(502, "BadGateway"), (504, "Timeout")])
+def test_fault_502_and_504_are_status_answers(faulty, code, reason):
+    rid = _add_rule(faulty, {"verb": "get", "resource": "namespaces", "name": "kube-public", "action": "error",
+                             "code": code, "count": 1})
+    status, _, body = faulty.request("GET", "/api/v1/namespaces/kube-public")
+    assert status == code and json.loads(body)["reason"] == reason and json.loads(body)["code"] == code
+    assert faulty.request("GET", "/api/v1/namespaces/kube-public")[0] == 200
+    faulty.request("DELETE", f"/kubesim/faults?id={rid}")
+
+
+@pytest.mark.parametrize("rule,message", [
+    ({"pattern": "FXP"}, "F (fire) and P (pass)"),
+    ({"pattern": "PP"}, "at least one F"),
+    ({"pattern": "FP", "nth": 2}, "nth or pattern"),
+])
+def test_bad_patterns_are_refused(rule, message):
+    import re
+    from kubesim.faults import parse_rule
+    with pytest.raises(ValueError, match=re.escape(message)):
+        parse_rule(dict(rule, action="error", code=503))
+
+
+def test_a_mix_rule_is_a_storm_of_mixed_faults_with_one_set_of_counters(faulty):
+    """mix=503+429+500: every firing picks one of the faults; the rule counts them all."""
+    rid = _add_rule(faulty, {"verb": "get", "resource": "namespaces", "name": "kube-node-lease", "action": "error",
+                             "mix": "503+429+500"})
+    codes = [faulty.request("GET", "/api/v1/namespaces/kube-node-lease")[0] for _ in range(40)]
+    assert set(codes) == {503, 429, 500}
+    rule = [r for r in json.loads(faulty.request("GET", "/kubesim/faults")[2])["rules"] if r["id"] == rid][0]
+    assert rule["fired"] == 40 and rule["mix"] == "503+429+500"
+    faulty.request("DELETE", f"/kubesim/faults?id={rid}")
+
+
+def test_a_mix_may_reset_the_connection():
+    from types import SimpleNamespace
+    from kubesim.faults import Faults, parse_rule
+    faults = Faults(seed=7)
+    faults.add(parse_rule({"action": "error", "mix": "reset+503"}))
+    ctx = SimpleNamespace(verb="get", resource="pods", subresource="", namespace="a", name="p", user="u")
+    picked = [faults.match(ctx)[0] for _ in range(30)]
+    assert {(r.action, r.code) for r in picked} == {("reset", 503), ("error", 503)}
+    assert faults.rules[0].fired == 30 and faults.rules[0].action == "error"
+
+
+@pytest.mark.parametrize("rule,message", [
+    ({"mix": "503+418"}, "error codes of"),
+    ({"mix": "503", "action": "latency"}, "action error"),
+])
+def test_bad_mixes_are_refused(rule, message):
+    import re
+    from kubesim.faults import parse_rule
+    with pytest.raises(ValueError, match=re.escape(message)):
+        parse_rule(dict({"action": "error"}, **rule))

@@ -28,3 +28,20 @@ def test_a_record_older_than_wait_timeout_was_interrupted():
 def test_a_record_without_a_readable_time_counts_as_interrupted():
     assert isolation_run._releasing_is_stale({"isolated_at": None}, 300) is True
     assert isolation_run._releasing_is_stale({"isolated_at": "yesterday"}, 300) is True
+
+
+def owned(deadline_seconds, phase="releasing"):
+    record = written(0)
+    record.update(phase=phase, run_deadline=format_rfc3339(utc_now() + datetime.timedelta(seconds=deadline_seconds)))
+    return record
+
+
+def test_the_run_deadline_in_the_record_decides_who_owns_the_cut():
+    # The record's own deadline wins over the rerun's wait_timeout, both ways.
+    assert isolation_run._releasing_is_stale(owned(30), 1) is False
+    assert isolation_run._releasing_is_stale(owned(-1), 3600) is True
+
+
+def test_a_record_marked_interrupted_belongs_to_nobody():
+    assert isolation_run._releasing_is_stale(owned(3600, phase="interrupted"), 3600) is True
+    assert isolation_run._owner_deadline(owned(3600, phase="interrupted"), 3600) is None

@@ -83,7 +83,7 @@ class FakeApi(object):
 
     # ---- the one transport (kube.transport.request)
     def call(self, api_client, verb, resource, method, path, name=None, namespace=None, body=None,
-             content_type=None, timeout=None):
+             content_type=None, timeout=None, **transport_options):
         self.requests.append((method, path))
         parts = path.split("?")[0].strip("/").split("/")  # api v1 namespaces ns pods [name [sub]]
         pod_name = parts[5] if len(parts) > 5 else None

@@ -202,3 +202,17 @@ def test_an_old_releasing_record_is_an_interrupted_run_that_check_mode_would_res
     assert result["changed"] is True
     assert result["plan"]["resume"] is True
     assert cluster.writes() == []
+
+
+def test_an_interrupted_record_is_resumed_at_once_even_when_young(fake_api, clean_env, module_runner):
+    """A run that failed before the Service cut marks its record interrupted: the next run must not wait for it."""
+    from ansible_collections.triage.k8s.plugins.module_utils.model.durations import format_rfc3339, utc_now
+    cluster = fleet_cluster(fake_api)
+    _releasing(cluster, format_rfc3339(utc_now()))
+    cluster.pods[NAME]["metadata"]["annotations"][undo_record.PHASE] = undo_record.PHASE_INTERRUPTED
+    result, failed = module_runner(pod_isolate.main, args(fake_api, strategy="auto", wait_timeout=300,
+                                                          _ansible_check_mode=True))
+    assert not failed, result
+    assert result["changed"] is True and result["plan"]["resume"] is True
+    assert "isolated_by_another_run" not in result["plan"]
+    assert cluster.writes() == []

@@ -55,7 +55,9 @@ def main():
             break
         sent += 1
         try:
-            answer = request(api, "proxy", "services" if params["service"] else "pods", "GET", path, timeout=5)
+            # retry=False: this probe counts the failed requests, it must not hide them.
+            answer = request(api, "proxy", "services" if params["service"] else "pods", "GET", path, timeout=5,
+                             retry=False)
             answered_by[answer["pod"]] = answered_by.get(answer["pod"], 0) + 1
         except Exception as exc:  # pylint: disable=broad-except
             failures.append("%s: %s" % (type(exc).__name__, str(exc)[:200]))
