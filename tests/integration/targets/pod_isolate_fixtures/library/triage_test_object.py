@@ -34,7 +34,7 @@ from ansible_collections.triage.k8s.plugins.module_utils.kube.transport import r
 PLURALS = {"Namespace": "namespaces", "Pod": "pods", "Service": "services", "Deployment": "deployments",
            "StatefulSet": "statefulsets", "ReplicaSet": "replicasets", "PodDisruptionBudget": "poddisruptionbudgets",
            "DaemonSet": "daemonsets", "Job": "jobs", "HorizontalPodAutoscaler": "horizontalpodautoscalers",
-           "NetworkPolicy": "networkpolicies", "Node": "nodes"}
+           "NetworkPolicy": "networkpolicies", "Node": "nodes", "Secret": "secrets"}
 
 
 def collection_path(definition):
