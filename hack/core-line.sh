@@ -35,6 +35,9 @@ done
 line_venv="${REPO_ROOT}/.venv-core-${line}"
 requirement="ansible-core>=${line}.0,<2.$((minor + 1))"
 stamp="${line_venv}/.triage-installed"
+# make test runs two stages at a time, and two of them may want this line's venv at once.
+exec 7>"${line_venv}.lock"
+flock 7
 if [[ ! -x "${line_venv}/bin/python" ]]; then
     "${interpreter}" -m venv "${line_venv}"
 fi
@@ -43,6 +46,7 @@ if [[ "$(cat "${stamp}" 2>/dev/null)" != "${requirement}" ]]; then
     "${line_venv}/bin/python" -m pip install --quiet "${requirement}"
     echo "${requirement}" > "${stamp}"
 fi
+flock -u 7
 say "core-line ${line}: ansible-core $("${line_venv}/bin/python" -c "from ansible.release import __version__; print(__version__)") on $("${line_venv}/bin/python" --version)"
 
 # lib.sh's require_venv puts this venv's bin ahead of .venv's, and ensure_get_pip_shim asks this

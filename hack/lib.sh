@@ -70,15 +70,19 @@ PYEOF
     cache="${HOME}/.ansible/test/cache"
     shim="${cache}/get_pip_${pip_version//./_}.py"
     wheel_glob="${cache}/pip-${pip_version}-*.whl"
-    # shellcheck disable=SC2086  # the glob must expand
-    if [[ -f "${shim}" ]] && compgen -G "${wheel_glob}" >/dev/null; then
-        return 0
-    fi
     mkdir -p "${cache}"
-    say "installing the offline get-pip shim for pip ${pip_version} in ${cache}"
-    "${python}" -m pip download --quiet --no-deps --only-binary=:all: "pip==${pip_version}" -d "${cache}" \
-        || die "cannot download pip ${pip_version} from the package index"
-    [[ -f "${shim}" ]] || cp "${REPO_ROOT}/hack/get_pip_shim.py" "${shim}"
+    # make test runs two stages at a time: one of them downloads, the other waits for the whole wheel.
+    (
+        flock 8
+        # shellcheck disable=SC2086  # the glob must expand
+        if [[ -f "${shim}" ]] && compgen -G "${wheel_glob}" >/dev/null; then
+            exit 0
+        fi
+        say "installing the offline get-pip shim for pip ${pip_version} in ${cache}"
+        "${python}" -m pip download --quiet --no-deps --only-binary=:all: "pip==${pip_version}" -d "${cache}" \
+            || die "cannot download pip ${pip_version} from the package index"
+        [[ -f "${shim}" ]] || cp "${REPO_ROOT}/hack/get_pip_shim.py" "${shim}"
+    ) 8>"${cache}/.triage-get-pip.lock" || exit 1
 }
 
 # The sanity stage must not be made green by ignore entries (issue 2).

@@ -8,7 +8,8 @@ the Nth matching request (`nth`), on a random `fraction` of them, or on all, at 
 - action `reset`: close the connection without an answer;
 - action `drop-stream`: for watch, exec, attach, port-forward and log streams, cut the stream after
   `after_events` events (watch) or at once / after `after_seconds` (streams handled by the kubelet part, which
-  asks `cluster.faults.should_drop_stream(ctx)`).
+  asks `cluster.faults.should_drop_stream(ctx)`); for exec streams `after_bytes` cuts after that many bytes of
+  output instead (the same place in the stream however fast the machine is, so tests do not race the transfer).
 
 Rules come from `--fault KEY=VALUE,...` flags or the admin endpoint `/kubesim/faults` (POST a JSON rule, GET the
 list, DELETE to clear one `?id=` or all).
@@ -23,7 +24,7 @@ from kubesim import errors
 
 ACTIONS = ("error", "latency", "reset", "drop-stream")
 ERROR_CODES = (409, 429, 500, 503)
-_INT_FIELDS = {"code", "nth", "count", "retry_after", "after_events"}
+_INT_FIELDS = {"code", "nth", "count", "retry_after", "after_events", "after_bytes"}
 _FLOAT_FIELDS = {"fraction", "seconds", "after_seconds"}
 
 
@@ -44,6 +45,7 @@ class FaultRule:
     seconds: float = 0.0
     after_events: int = 0
     after_seconds: float = 0.0
+    after_bytes: int | None = None
     id: int = 0
     matched: int = field(default=0)
     fired: int = field(default=0)
@@ -93,6 +95,8 @@ def parse_rule(data) -> FaultRule:
         raise ValueError(f"fault action must be one of {', '.join(ACTIONS)}, not {rule.action!r}")
     if rule.action == "error" and rule.code not in ERROR_CODES:
         raise ValueError(f"fault code must be one of {ERROR_CODES}, not {rule.code}")
+    if rule.after_bytes is not None and (rule.action != "drop-stream" or rule.after_bytes < 0):
+        raise ValueError("after_bytes is a byte count >= 0 of a drop-stream rule")
     if not 0.0 <= rule.fraction <= 1.0:
         raise ValueError("fault fraction must be between 0 and 1")
     return rule

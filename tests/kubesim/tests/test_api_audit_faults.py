@@ -134,6 +134,8 @@ def test_fault_admin_endpoint(faulty):
     assert status == 200 and any(r["verb"] == "patch" and r["code"] == 503 for r in rules)
     status, _, body = faulty.request("POST", "/kubesim/faults", {"action": "explode"})
     assert status == 400 and "fault action must be one of" in json.loads(body)["message"]
+    status, _, body = faulty.request("POST", "/kubesim/faults", {"action": "error", "after_bytes": 10})
+    assert status == 400 and "after_bytes is a byte count >= 0 of a drop-stream rule" in json.loads(body)["message"]
     assert faulty.request("GET", "/kubesim/faults", token=None)[0] == 401
 
 

@@ -266,6 +266,27 @@ def test_drop_stream_fault_cuts_exec_mid_way(kubesim, core, namespace, java_pod)
     assert (out, code) == ("after\n", 0)
 
 
+def test_drop_stream_after_bytes_cuts_exec_at_that_offset(kubesim, core, namespace, java_pod):
+    """`after_bytes`: the exec stream is reset once that much output went out, wherever the machine's speed puts
+    the transfer (a test that cuts by time races a fast copy); the client sees no exit status."""
+    with drop_stream_fault(kubesim, namespace, "exec", after_bytes=300000):
+        resp = stream(core.connect_get_namespaced_pod_exec, java_pod, namespace,
+                      command=["sh", "-c", "head -c 2000000 /dev/zero"], stdout=True, stderr=True,
+                      _preload_content=False)
+        received = 0
+        started = time.monotonic()
+        while resp.is_open() and time.monotonic() - started < 10:
+            try:
+                resp.update(timeout=1)
+            except Exception:  # the reset surfaces as a socket error in websocket-client
+                break
+            received += len(resp.read_stdout(timeout=0) or "")
+        assert 0 < received <= 300000
+        assert resp.read_channel(3) == ""
+    out, _, code, _ = run(core, namespace, java_pod, ["sh", "-c", "head -c 2000000 /dev/zero | wc -c"])
+    assert (out.strip(), code) == ("2000000", 0)
+
+
 def test_attach_streams_the_container_output_until_it_stops(core, namespace):
     """pods/attach speaks the exec channel protocol: new output of the container on channel 1, and the Success
     status on channel 3 when the container stops (here: the pod is deleted)."""

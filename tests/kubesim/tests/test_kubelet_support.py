@@ -27,12 +27,14 @@ def eventually(fn, timeout=10.0, interval=0.05, message=""):
 
 
 @contextlib.contextmanager
-def drop_stream_fault(kubesim, namespace, subresource, after_seconds):
+def drop_stream_fault(kubesim, namespace, subresource, after_seconds=0.0, after_bytes=None):
     """A `drop-stream` fault rule for one pod subresource in one namespace (so other tests' streams are not
     touched) for the duration of the block, added and removed through the admin endpoint `/kubesim/faults`."""
-    status, _, body = kubesim.request("POST", "/kubesim/faults", body={
-        "action": "drop-stream", "resource": "pods", "subresource": subresource, "namespace": namespace,
-        "after_seconds": after_seconds})
+    rule = {"action": "drop-stream", "resource": "pods", "subresource": subresource, "namespace": namespace,
+            "after_seconds": after_seconds}
+    if after_bytes is not None:
+        rule["after_bytes"] = after_bytes
+    status, _, body = kubesim.request("POST", "/kubesim/faults", body=rule)
     assert status == 201, body
     rule_id = json.loads(body)["added"]
     try:

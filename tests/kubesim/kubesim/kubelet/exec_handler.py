@@ -132,11 +132,28 @@ class ExecHandler(PodHandler):
         def kill():
             signal_group(proc.pid, signal.SIGKILL)   # the whole group: what the command started goes too
 
+        decision = should_drop(self.cluster, ctx)
+        # A drop-stream rule with after_bytes cuts the connection once that much output went out (counted over
+        # stdout and stderr): the cut lands at the same offset on a fast machine and a loaded one.
+        byte_budget = [getattr(decision, "after_bytes", None) if decision else None]
+
+        def cut_now():
+            kill()
+            if request.transport is not None:
+                request.transport.abort()
+
         async def pump(stream, channel):
             while True:
                 chunk = await stream.read(65536)
                 if not chunk:
                     return
+                if byte_budget[0] is not None:
+                    if len(chunk) >= byte_budget[0]:
+                        if byte_budget[0]:
+                            await sock.send(channel, chunk[:byte_budget[0]])
+                        cut_now()
+                        return
+                    byte_budget[0] -= len(chunk)
                 await sock.send(channel, chunk)
 
         async def read_client():
@@ -163,8 +180,7 @@ class ExecHandler(PodHandler):
             pumps.append(asyncio.ensure_future(pump(proc.stderr, STDERR)))
         client = asyncio.ensure_future(read_client())
         dropper = None
-        decision = should_drop(self.cluster, ctx)
-        if decision:
+        if decision and byte_budget[0] is None:
             dropper = asyncio.ensure_future(drop_later(request, decision, kill))
         finished = asyncio.ensure_future(self._wait_exit(proc, pumps))
         try:
