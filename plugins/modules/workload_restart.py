@@ -39,17 +39,19 @@ description:
     only when some pod of the workload started (C(status.startTime)) before that time and the pod template was
     not already restarted at or after it; RV(reason) and RV(pods_started_before) say which. So a rerun of the same
     task, after the fix and the restart, is C(ok).
-  - B(Guards.) When a rollout is already in progress (pods of two templates: updatedReplicas below the replica
+  - B(Guards.) When a rollout is already in progress (pods of two templates - updatedReplicas below the replica
     count or old replicas left, a StatefulSet's currentRevision and updateRevision differ, a DaemonSet not fully
     updated, or the controller has not observed the latest generation) the module refuses unless O(force=true),
     since a restart would start yet another revision. Replicas that are all of the current template but crash are
-    not a rollout in progress: restarting them is what the module is for.
+    not a rollout in progress; restarting them is what the module is for. A StatefulSet or DaemonSet with
+    C(updateStrategy) V(OnDelete) has no rollout (its pods take the new template only when deleted); with
+    O(wait=true) the module refuses it and changes nothing.
   - B(Isolated pods.) Pods this collection isolated (label C(triage.k8s/isolated=true)) were released from their
-    controller: the restart does not replace them, reload does not signal them, and the wait does not count them.
+    controller; the restart does not replace them, reload does not signal them, and the wait does not count them.
     RV(isolated_pods) lists the ones whose record names this workload.
-  - B(Reload.) O(mode=reload) restarts nothing: for each pod of the workload in turn (by name) it runs
+  - B(Reload.) O(mode=reload) restarts nothing. For each pod of the workload in turn (by name) it runs
     O(reload_command) over exec in O(container) (by default C(kill -s HUP 1), the signal O(signal) to PID 1, the
-    container's main process), then watches the pod for O(settle_seconds): it must stay Ready with no container
+    container's main process), then watches the pod for O(settle_seconds); it must stay Ready with no container
     restart. The first failure (the command fails, the pod was not Ready before, or it stops being Ready or
     restarts) stops the run; the pods after it are left alone. A reload is always reported as changed.
   - Check mode decides and reports the patch (with C(--diff), the template annotations before and after) or the

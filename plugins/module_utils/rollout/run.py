@@ -93,8 +93,8 @@ def workload_of_pod(api_client, namespace, pod_name):
         parsed = record.parse_record(pod) or {}
         for owner in (parsed.get("top_owner"), parsed.get("controller")):
             if owner and owner.get("kind") in KINDS:
-                return owner["kind"], owner["name"], "the isolation record of pod %s (isolated, so released from " \
-                                                     "its controller)" % pod_name
+                return (owner["kind"], owner["name"],
+                        "the isolation record of pod %s (isolated, so released from its controller)" % pod_name)
         raise Refused("pod %s in namespace %s is isolated and its record names no Deployment, StatefulSet or "
                       "DaemonSet; nothing was changed" % (pod_name, namespace))
     controller, top = reads.read_owner_chain(api_client, pod)
@@ -261,6 +261,11 @@ def restart_workload(api_client, options, check_mode=False):
             raise Refused("deployment %s in namespace %s is paused: kubectl refuses too (\"can't restart paused "
                           "deployment (run rollout resume first)\"); nothing was changed" % (name, namespace),
                           _decided_result(decided, how))
+        no_rollout = rollout_status(obj)
+        if no_rollout.reason == "OnDelete" and options["wait"]:
+            raise Refused("%s; nothing was changed (with wait=false the module only sets the annotation, and the "
+                          "pods take the new template when they are deleted)" % no_rollout.failure,
+                          _decided_result(decided, how))
         busy = rollout_in_progress(obj)
         if busy and not options.get("force"):
             raise Refused("%s in namespace %s; a restart now would start yet another revision. Wait for it, or "
@@ -290,12 +295,13 @@ def restart_workload(api_client, options, check_mode=False):
         result["not_ready_pods"] = not_ready_pods(api_client, final, options["log_lines"])
         timer.mark("rollout")
         result["timings"] = timer.timings
-        what = str(exc) if isinstance(exc, _RolloutFailed) else "the rollout did not complete within " \
-            "wait_timeout=%ds: %s" % (options["wait_timeout"], exc)
+        if isinstance(exc, _RolloutFailed):
+            what = str(exc)
+        else:
+            what = "the rollout did not complete within wait_timeout=%ds: %s" % (options["wait_timeout"], exc)
         pods = _summarize(result["not_ready_pods"])
-        raise PartialFailure("%s%s%s" % (
-            "restarted %s %s at %s, but " % (kind, name, result["restarted_at"]) if result["restarted"] else "",
-            what, "; pods not ready: %s" % pods if pods else ""), result)
+        prefix = "restarted %s %s at %s, but " % (kind, name, result["restarted_at"]) if result["restarted"] else ""
+        raise PartialFailure("%s%s%s" % (prefix, what, "; pods not ready: %s" % pods if pods else ""), result)
     timer.mark("rollout")
     result["rollout"] = dict(rollout_status(final).as_dict(), **counts(final))
     result["timings"] = timer.timings
@@ -375,11 +381,11 @@ def _stays_ready(api_client, pod, seconds, deadline):
         if current is None or metadata(current).get("uid") != uid:
             return "pod %s was deleted" % name
         if _restarts(current) > restarts:
-            return "a container of pod %s restarted (%s)" % (name, "; ".join(
-                describe_problem(p) for p in pod_problems(current)) or "it is ready again")
+            why = "; ".join(describe_problem(p) for p in pod_problems(current)) or "it is ready again"
+            return "a container of pod %s restarted (%s)" % (name, why)
         if not is_pod_ready(current):
-            return "pod %s is no longer Ready (%s)" % (name, "; ".join(describe_problem(p) for p in
-                                                                      pod_problems(current)))
+            return "pod %s is no longer Ready (%s)" % (name, "; ".join(describe_problem(p)
+                                                                      for p in pod_problems(current)))
         return None
 
     try:

@@ -191,8 +191,8 @@ def test_bad_input_fails_before_any_request(fake_api, clean_env, module_runner):
     assert fake_api.requests == []
 
 
-def test_the_wait_fails_with_the_controllers_reason_and_the_crashed_containers_log(fake_api, clean_env,
-                                                                                   module_runner, monkeypatch):
+def test_the_wait_fails_with_the_controllers_reason_and_the_crashed_containers_log(
+        fake_api, clean_env, module_runner, monkeypatch):
     cluster = Workloads(fake_api)
     timed_out = deployment()
     timed_out["metadata"].update(generation=2, resourceVersion="12")
@@ -236,8 +236,8 @@ class FakeExec(object):
         return streams.ExecResult(status, 0, 0, 0, 0, "v5.channel.k8s.io", False)
 
 
-def test_reload_signals_each_pod_in_turn_and_stops_at_the_first_failure(fake_api, clean_env, module_runner,
-                                                                       monkeypatch):
+def test_reload_signals_each_pod_in_turn_and_stops_at_the_first_failure(
+        fake_api, clean_env, module_runner, monkeypatch):
     Workloads(fake_api, pods=[pod("web-abc-1", ready=True), pod("web-abc-2", ready=True),
                               pod("web-abc-3", ready=True)])
     fake_exec = FakeExec([0, 1, 0])
@@ -264,3 +264,15 @@ def test_reload_in_check_mode_lists_the_pods_and_execs_nothing(fake_api, clean_e
     assert not failed, result
     assert result["would_reload"] == ["web-abc-1"] and result["isolated_pods"] == ["web-abc-x"]
     assert fake_exec.calls == []
+
+
+def test_on_delete_is_refused_when_waiting_because_nothing_would_roll_out(fake_api, clean_env, module_runner):
+    deploy = deployment()
+    deploy.update(kind="StatefulSet")
+    deploy["spec"]["updateStrategy"] = {"type": "OnDelete"}
+    deploy["status"].update(currentRevision="web-1", updateRevision="web-1")
+    fake_api.route("GET", "/apis/apps/v1/namespaces/%s/statefulsets/web" % NS, body=deploy)
+    fake_api.route("GET", "/api/v1/namespaces/%s/pods" % NS, body={"metadata": {}, "items": []})
+    result, failed = module_runner(workload_restart.main, args(fake_api, kind="StatefulSet", wait=True))
+    assert failed and "updateStrategy OnDelete" in result["msg"] and "nothing was changed" in result["msg"]
+    assert [r for r in fake_api.requests if r.method == "PATCH"] == []
