@@ -276,8 +276,8 @@ def restart_workload(api_client, options, check_mode=False):
             return lambda current: None
         return lambda current: _patch_workload(api_client, current, plan.restart_ops(current, stamp))
 
-    written, planned_from = write_with_replan(read, replan, "restart %s %s in namespace %s" % (kind, name,
-                                                                                              namespace))
+    what = "restart %s %s in namespace %s" % (kind, name, namespace)
+    written, planned_from = write_with_replan(read, replan, what)
     timer.mark("restart")
     result.update(_decided_result(decided, how))
     if decided["restart"]:
@@ -384,8 +384,8 @@ def _stays_ready(api_client, pod, seconds, deadline):
             why = "; ".join(describe_problem(p) for p in pod_problems(current)) or "it is ready again"
             return "a container of pod %s restarted (%s)" % (name, why)
         if not is_pod_ready(current):
-            return "pod %s is no longer Ready (%s)" % (name, "; ".join(describe_problem(p)
-                                                                      for p in pod_problems(current)))
+            why = "; ".join(describe_problem(p) for p in pod_problems(current))
+            return "pod %s is no longer Ready (%s)" % (name, why)
         return None
 
     try:
