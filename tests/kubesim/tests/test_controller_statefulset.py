@@ -148,3 +148,49 @@ def test_controller_revisions_record_each_template(apps, core, namespace, wait_f
     # The rolling update deletes db-0 before it recreates it: between the two there is no db-0 to read.
     wait_for(lambda: [p.metadata.labels["controller-revision-hash"] for p in core.list_namespaced_pod(
         namespace, field_selector="metadata.name=db-0").items] == [by_number[2].metadata.name], timeout=20)
+
+
+def _restart_to_web(apps, namespace):
+    """What `kubectl rollout restart` does, plus the fix: a new template (restartedAt annotation, working image)."""
+    apps.patch_namespaced_stateful_set("db", namespace, {"spec": {"template": {
+        "metadata": {"annotations": {"kubectl.kubernetes.io/restartedAt": "2026-12-02T03:00:00Z"}},
+        "spec": {"containers": [{"name": "app", "image": "kubesim/web:v2"}]}}}})
+
+
+def _crash_looping(core, namespace, names):
+    def check():
+        pods = {p.metadata.name: p for p in core.list_namespaced_pod(namespace).items}
+        return all(n in pods and any((s.restart_count or 0) >= 1 for s in pods[n].status.container_statuses or [])
+                   for n in names)
+    return check
+
+
+def test_parallel_set_replaces_crash_looping_pods_of_the_old_revision(core, apps, namespace, wait_for):
+    """updateStatefulSet: from the highest ordinal down, the first pod of an old revision is deleted even when it
+    (or another pod) is unhealthy; only an unavailable pod of the new revision holds the update. So a Parallel
+    set whose pods crash rolls out to a fixed template (seed 002 with a StatefulSet)."""
+    body = statefulset(replicas=2, image="kubesim/crash:v1")
+    body["spec"]["podManagementPolicy"] = "Parallel"
+    apps.create_namespaced_stateful_set(namespace, body)
+    wait_for(_crash_looping(core, namespace, ["db-0", "db-1"]), timeout=20)
+    _restart_to_web(apps, namespace)
+
+    def rolled_out():
+        s = apps.read_namespaced_stateful_set("db", namespace).status
+        return s.current_revision == s.update_revision and s.ready_replicas == 2 and s.updated_replicas == 2
+    wait_for(rolled_out, timeout=30)
+    assert {p.spec.containers[0].image for p in core.list_namespaced_pod(namespace).items} == {"kubesim/web:v2"}
+
+
+def test_ordered_ready_set_does_not_roll_out_while_a_pod_crash_loops(core, apps, namespace, wait_for):
+    """OrderedReady: processReplica stops at the first pod that is not Running and Ready, before any update, so
+    the crash-looping pods of the old revision stay (kubernetes/kubernetes#67250; delete them by hand)."""
+    apps.create_namespaced_stateful_set(namespace, statefulset(replicas=1, image="kubesim/crash:v1"))
+    wait_for(_crash_looping(core, namespace, ["db-0"]), timeout=20)
+    uid = read_pod(core, namespace, "db-0").metadata.uid
+    _restart_to_web(apps, namespace)
+    wait_for(lambda: (s := apps.read_namespaced_stateful_set("db", namespace)).status.observed_generation ==
+             s.metadata.generation)
+    time.sleep(0.5)  # several syncs (each crash wakes the controller): db-0 must still be the old pod
+    pod = read_pod(core, namespace, "db-0")
+    assert pod.metadata.uid == uid and pod.spec.containers[0].image == "kubesim/crash:v1"

@@ -198,18 +198,23 @@ class StatefulSetController(Controller):
             if monotonic:
                 return
 
-        # RollingUpdate: replace pods of an old revision, highest ordinal first, once everything is ready.
+        # RollingUpdate (updateStatefulSet): from the highest ordinal down to the partition, delete the first pod
+        # of an old revision that is not terminating, or stop at the first pod that is unavailable. OrderedReady
+        # never gets here with an unhealthy pod (the loops above returned); Parallel does: a crash-looping pod of
+        # the old revision is replaced all the same, the one above it must be available first.
         strategy = spec.get("updateStrategy") or {}
         if (strategy.get("type") or "RollingUpdate") != "RollingUpdate":
             return
         partition = int(((strategy.get("rollingUpdate") or {}).get("partition")) or 0)
+        min_ready = int(spec.get("minReadySeconds") or 0)
         for ordinal in range(start + replicas - 1, start + partition - 1, -1):
             pod = by_ordinal.get(ordinal)
-            if pod is None or is_being_deleted(pod):
+            if pod is None:
                 return
-            if (meta(pod).get("labels") or {}).get(REVISION_LABEL) != revision:
-                if all(is_pod_ready(p) and pod_phase(p) == "Running" for p in by_ordinal.values()):
-                    self._delete(sts, pod)
+            if (meta(pod).get("labels") or {}).get(REVISION_LABEL) != revision and not is_being_deleted(pod):
+                self._delete(sts, pod)
+                return
+            if is_being_deleted(pod) or not (pod_phase(pod) == "Running" and is_pod_available(pod, min_ready)):
                 return
 
     def _delete(self, sts: dict, pod: dict) -> None:

@@ -34,7 +34,8 @@ from ansible_collections.triage.k8s.plugins.module_utils.kube.transport import r
 PLURALS = {"Namespace": "namespaces", "Pod": "pods", "Service": "services", "Deployment": "deployments",
            "StatefulSet": "statefulsets", "ReplicaSet": "replicasets", "PodDisruptionBudget": "poddisruptionbudgets",
            "DaemonSet": "daemonsets", "Job": "jobs", "HorizontalPodAutoscaler": "horizontalpodautoscalers",
-           "NetworkPolicy": "networkpolicies", "Node": "nodes", "Endpoints": "endpoints"}
+           "NetworkPolicy": "networkpolicies", "Node": "nodes", "Endpoints": "endpoints",
+           "Secret": "secrets"}
 
 
 def collection_path(definition):
