@@ -22,7 +22,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from triage_bench import evidence, report  # noqa: E402
+from triage_bench import evidence, report, scale  # noqa: E402
 from triage_bench.approaches import REPO_ROOT, Collection, KubernetesCore, Kubectl  # noqa: E402
 from triage_bench.cluster import PODS_PER_NODE, Kubesim, Workloads, api_client  # noqa: E402
 from triage_bench.isolation import isolate_once  # noqa: E402
@@ -154,7 +154,7 @@ def main() -> int:
         wl.wait_pods_running("faults", 3)
 
         steps = (len(active) * (int(not quick) + reps * (2 + len(sizes)) + fault_runs)
-                 + evidence.count_steps(active, evidence_reps))
+                 + evidence.count_steps(active, evidence_reps, evidence_sizes))
         progress = Progress(steps)
         for a in active if not quick else ():   # warm-up: first process start, discovery cache; not counted
             r = isolate_once(sim, observer, wl, a, small, "web", 3, logdir, f"warmup-{a.key}", load=False)
@@ -182,6 +182,13 @@ def main() -> int:
                                      f"scale-{size}-{a.key}-{i}", load=False)
                     runs[a.key].append(r)
                     progress.step(f"scale {size} pods/{services} Services {a.title} #{i + 1}: {describe(r)}")
+            # Which requests cost what at this size: the reads of each approach's last run, sent again.
+            try:
+                results["scale"][str(size)]["breakdown"] = {a.key: scale.breakdown(observer, runs[a.key])
+                                                            for a in active}
+            except Exception as err:  # noqa: BLE001 (the figures above stand without it; the report says so)
+                results["scale"][str(size)]["breakdown_error"] = repr(err)
+                print(f"scale {size}: the replay of the reads failed: {err!r}", flush=True)
 
         rules = fault_rules(0.2)
         results["faults"]["rules"] = rules

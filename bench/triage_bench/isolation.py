@@ -12,6 +12,28 @@ from triage_bench.observe import AddressWatch, ProxyLoad
 
 ENDPOINT_RESOURCES = ("endpoints", "endpointslices")
 MUTATING = ("create", "update", "patch", "delete", "deletecollection")
+FAULT_CODES = (429, 503, 0)   # what the fault rules answer (0: kubesim's audit code of a reset connection)
+
+
+def approach_calls(entries: list[dict]) -> list[dict]:
+    """The approach's own requests, in order: what scale.py replays and faults_met() reads."""
+    return [{"verb": e["verb"], "resource": e["resource"], "subresource": e.get("subresource") or "",
+             "path": e.get("path") or "", "query": e.get("query") or {}, "code": e["code"], "t": e["t"]}
+            for e in entries if e["stage"] == "ResponseComplete" and e["user"] == ADMIN_USER]
+
+
+def faults_met(calls: list[dict]) -> tuple[int, int]:
+    """(requests that got a fault, how many of them the approach sent again later in the run). "Again" is the
+    same verb on the same path (a retry, or the next turn of a poll loop); a watch counts when it is opened again
+    on the same path, whatever its resourceVersion."""
+    met = again = 0
+    for i, c in enumerate(calls):
+        if c["code"] not in FAULT_CODES:
+            continue
+        met += 1
+        if any(d["verb"] == c["verb"] and d["path"] == c["path"] for d in calls[i + 1:]):
+            again += 1
+    return met, again
 
 
 def requests_by_verb(entries: list[dict]) -> dict[str, int]:
@@ -95,6 +117,8 @@ def isolate_once(sim: Kubesim, observer, wl: Workloads, approach, ns: str, deplo
         "right_state": ok, "state": why,
     }
     result["requests_total"] = sum(result["requests"].values())
+    result["calls"] = approach_calls(entries)
+    result["faults_met"], result["faults_sent_again"] = faults_met(result["calls"])
     if proxy:
         result["load"] = proxy.summary(run.started - 0.3, time.time(), pod, watch.gone_at)
     # Reset for the next run: the isolated pod (released, or half-isolated after a fault) is deleted; a pod its
