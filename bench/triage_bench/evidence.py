@@ -16,6 +16,7 @@ from kubernetes import client
 from kubernetes.stream import stream
 
 from triage_bench.approaches import BENCH_DIR, BIN_DIR, ansible_env, run_command
+from triage_bench.cluster import api_client
 
 MiB = 1024 * 1024
 # Files and heap dumps come in two sizes: "small" for every approach, "large" (issue 14's 1 GiB) for those whose
@@ -43,8 +44,10 @@ def sha256(path: str) -> str:
 class Target:
     """The pods the evidence figures read from, and what a correct copy must contain."""
 
-    def __init__(self, observer: client.ApiClient, workdir: str, sizes: dict, collections: str | None = None):
+    def __init__(self, observer: client.ApiClient, workdir: str, sizes: dict, kubeconfig: str,
+                 collections: str | None = None):
         self.core = client.CoreV1Api(observer)
+        self.kubeconfig = kubeconfig     # the identity the approaches talk as (bench-evidence)
         self.collections = collections   # ANSIBLE_COLLECTIONS_PATH of this collection's copy
         self.workdir = os.path.join(workdir, "evidence")
         os.makedirs(self.workdir, exist_ok=True)
@@ -130,7 +133,7 @@ def measured(run, path: str, check) -> dict:
 
 
 def kubectl(target: Target, sim, argv: list[str], log: str, stdout_to: str | None = None):
-    base = ["kubectl", "--kubeconfig", sim.kubeconfig, "-n", NAMESPACE] + argv
+    base = ["kubectl", "--kubeconfig", target.kubeconfig, "-n", NAMESPACE] + argv
     if stdout_to:
         return run_command(["sh", "-c", '"$@" > "$0"', stdout_to] + base, log)
     return run_command(base, log)
@@ -138,7 +141,7 @@ def kubectl(target: Target, sim, argv: list[str], log: str, stdout_to: str | Non
 
 def k8s_core(target: Target, sim, playbook: str, extra: dict, log: str, workdir: str):
     argv = [os.path.join(BIN_DIR, "ansible-playbook"), os.path.join(BENCH_DIR, "playbooks", playbook),
-            "-e", f"kubeconfig={sim.kubeconfig}", "-e", f"target_namespace={NAMESPACE}"]
+            "-e", f"kubeconfig={target.kubeconfig}", "-e", f"target_namespace={NAMESPACE}"]
     for k, v in extra.items():
         argv += ["-e", f"{k}={v}"]
     return run_command(argv, log, ansible_env(workdir))
@@ -148,7 +151,7 @@ def triage(target: Target, sim, playbook: str, extra: dict, log: str, workdir: s
     """ansible-playbook of one of bench/playbooks/triage_*.yml with this collection's copy on the collections
     path (the same copy the isolation figures run)."""
     argv = [os.path.join(BIN_DIR, "ansible-playbook"), os.path.join(BENCH_DIR, "playbooks", playbook),
-            "-e", f"kubeconfig={sim.kubeconfig}", "-e", f"target_namespace={NAMESPACE}"]
+            "-e", f"kubeconfig={target.kubeconfig}", "-e", f"target_namespace={NAMESPACE}"]
     for k, v in extra.items():
         argv += ["-e", f"{k}={v}"]
     return run_command(argv, log, ansible_env(workdir, target.collections))
@@ -253,7 +256,7 @@ def kubectl_heap(t: Target, sim, workdir, tag, variant):
     script = (f'kubectl --kubeconfig "$0" -n {NAMESPACE} exec {pod} -- jcmd 1 GC.heap_dump {remote} && '
               f'kubectl --kubeconfig "$0" -n {NAMESPACE} cp {pod}:{remote} {dest} && '
               f'kubectl --kubeconfig "$0" -n {NAMESPACE} exec {pod} -- rm -f {remote}')
-    run = run_command(["sh", "-c", script, sim.kubeconfig], os.path.join(workdir, f"{tag}.log"))
+    run = run_command(["sh", "-c", script, t.kubeconfig], os.path.join(workdir, f"{tag}.log"))
     return measured(run, dest, heap_dump(t, variant))
 
 
@@ -321,8 +324,8 @@ def figures_for(sizes: dict) -> dict:
     return {k: v for k, v in FIGURES.items() if sizes.get("large_figures", True) or v[1] != "large"}
 
 
-def count_steps(active, reps: int, sizes: dict) -> int:
-    return len(figures_for(sizes)) * len(active) * reps
+def count_steps(active, reps: int, sizes: dict, left_out: dict) -> int:
+    return sum(reps for figure in figures_for(sizes) for a in active if a.key not in left_out.get(figure, ()))
 
 
 def mib(n: int) -> str:
@@ -344,28 +347,56 @@ def too_slow(results: dict, figure: str, key: str, sizes: dict) -> str | None:
             f"{mib(sizes['large'])} run would take up to {took}, over the {sizes['budget_s']} s budget")
 
 
-def run_all(sim, observer, wl, active, workdir: str, sizes: dict, reps: int, progress) -> dict:
+def run_all(sim, observer, wl, active, workdir: str, sizes: dict, reps: int, progress, user: str,
+            parallel: int = 1, left_out: dict | None = None) -> dict:
+    """Every figure, `reps` times per approach, as `user`. With `parallel` > 1 (quick mode) the runs of one
+    repetition go side by side (figures are independent: own local files, own remote dump names); the full run
+    measures one at a time, so that no figure shares the machine with another. `left_out` (quick mode) names
+    the approaches a figure does not run: {figure: (approach key, ...)}."""
     collections = next((a.collections_path for a in active if a.key == "collection"), None)
-    target = Target(observer, workdir, sizes, collections)
+    # A client of its own: kubernetes.stream swaps the call_api of the client it execs through while it runs,
+    # which would turn the other sections' requests on a shared client into websocket handshakes.
+    target = Target(api_client(sim.observer_kubeconfig), workdir, sizes, sim.kubeconfig_of(user), collections)
     target.create(wl)
     logdir = os.path.join(workdir, "logs")
     results = {"sizes": sizes, "log_lines": target.log_lines, "log_bytes": target.log_bytes, "figures": {}}
     names = {"small": mib(sizes["small"]), "large": mib(sizes["large"]), "log": mib(target.log_bytes)}
-    for figure, (title, variant, throughput, measures, module) in figures_for(sizes).items():
-        per = results["figures"].setdefault(figure, {"title": title.format(**names), "throughput": throughput,
-                                                     "module": module, "runs": {}})
+    figures = figures_for(sizes)
+    for figure, (title, variant, throughput, measures, module) in figures.items():
+        results["figures"][figure] = {"title": title.format(**names), "throughput": throughput, "module": module,
+                                      "runs": {key: {"skipped": "not run in quick mode"}
+                                               for key in (left_out or {}).get(figure, ())}}
+
+    def one(figure, a, i):
+        per = results["figures"][figure]
+        variant, throughput, measures = figures[figure][1], figures[figure][2], figures[figure][3]
+        if isinstance(per["runs"].get(a.key), dict):
+            progress.step(f"{figure} {a.title}: {next(iter(per['runs'][a.key].values()))}")
+            return
+        r = measures[a.key](target, sim, logdir, f"{figure}-{a.key}-{i}", variant)
+        per["runs"].setdefault(a.key, []).append(r)
+        speed = f", {r['mib_s']:.1f} MiB/s" if r["mib_s"] and throughput else ""
+        progress.step(f"{figure} {a.title} #{i + 1}: rc={r['rc']} {r['wall']:.2f} s{speed}, peak RSS "
+                      f"{r['maxrss_kib'] / 1024:.0f} MiB, {r['state']}")
+
+    for figure, (_title, variant, _throughput, _measures, _module) in figures.items():
+        if parallel > 1:
+            continue
+        per = results["figures"][figure]
         for a in active:
             why = too_slow(results, figure, a.key, sizes) if variant == "large" else None
             if why:
                 per["runs"][a.key] = {"skipped": why}
         for i in range(reps):
             for a in active:
-                if isinstance(per["runs"].get(a.key), dict):
-                    progress.step(f"{figure} {a.title}: {next(iter(per['runs'][a.key].values()))}")
-                    continue
-                r = measures[a.key](target, sim, logdir, f"{figure}-{a.key}-{i}", variant)
-                per["runs"].setdefault(a.key, []).append(r)
-                speed = f", {r['mib_s']:.1f} MiB/s" if r["mib_s"] and throughput else ""
-                progress.step(f"{figure} {a.title} #{i + 1}: rc={r['rc']} {r['wall']:.2f} s{speed}, peak RSS "
-                              f"{r['maxrss_kib'] / 1024:.0f} MiB, {r['state']}")
+                one(figure, a, i)
+    if parallel > 1:
+        # The slowest first (kubernetes.core's playbooks, heap dumps), so that they do not start last.
+        order = sorted(((figure, a, i) for i in range(reps) for figure in figures for a in active
+                        if not isinstance(results["figures"][figure]["runs"].get(a.key), dict)),
+                       key=lambda job: (job[1].key != "k8s_core", "dump" not in job[0]))
+        with ThreadPoolExecutor(parallel) as ex:
+            jobs = [ex.submit(one, *job) for job in order]
+            for job in jobs:
+                job.result()
     return results

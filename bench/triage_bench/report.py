@@ -29,7 +29,8 @@ def _row(label: str, group: dict, metric: str, unit: str, digits: int = 2, scale
         runs = _runs(group, key)
         if runs is None:
             skipped = results["approaches"][key]["skipped"] if results else None
-            cells.append(f"skipped: {skipped}" if skipped else "n/a")
+            cells.append(f"skipped: {skipped}" if skipped else "not run (quick)" if results and results.get("quick")
+                         else "n/a")
         else:
             cells.append(cell(runs, metric, unit, digits, scale))
     mine = median(group.get("collection") or [], metric)
@@ -228,8 +229,26 @@ def missing_figures(results) -> list[str]:
     """Every figure of every active approach must have been produced (quick mode asserts this, never a timing)."""
     problems = []
     active = [k for k in ORDER if not results["approaches"][k]["skipped"]]
+    left_out = results.get("left_out") or {}
+
+    def expected(section):
+        return [k for k in active if k not in left_out.get(section, ())]
+    for scenario in ("three_replicas", "last_ready"):
+        if scenario not in results["isolation"]:
+            problems.append(f"isolation {scenario}: not run")
+    if len(results["scale"]) < 2:
+        problems.append("scale: fewer than two namespace sizes")
+    for size, group in results["scale"].items():
+        if not ((group.get("breakdown") or {}).get("collection") or {}).get("reads"):
+            problems.append(f"scale {size}: no replayed reads of the collection ({group.get('breakdown_error')})")
+    if not results["faults"].get("runs"):
+        problems.append("faults: not run")
+    figures = (results.get("evidence") or {}).get("figures") or {}
+    for figure in ("pod_fetch", "pod_logs", "pod_dump", "thread_dump"):
+        if figure not in figures:
+            problems.append(f"evidence {figure}: not run")
     for scenario, group in results["isolation"].items():
-        for key in active:
+        for key in expected(scenario):
             runs = group.get(key) or []
             if not runs:
                 problems.append(f"isolation {scenario} {key}: no run")
@@ -239,11 +258,11 @@ def missing_figures(results) -> list[str]:
             if any(r["rc"] != 0 or not r["right_state"] for r in runs):
                 problems.append(f"isolation {scenario} {key}: a run failed without faults ({runs[-1]['log']})")
     for size, group in results["scale"].items():
-        for key in active:
+        for key in expected("scale"):
             runs = group.get(key) or []
             if not runs or len(values(runs, "wall")) != len(runs) or any(r["rc"] != 0 for r in runs):
                 problems.append(f"scale {size} {key}: no successful run")
-    for key in active:
+    for key in expected("faults"):
         runs = results["faults"].get("runs", {}).get(key) or []
         if not runs:
             problems.append(f"faults {key}: no run")
@@ -428,6 +447,17 @@ def evidence_findings(results) -> list[str]:
     return out
 
 
+def identities(results) -> str:
+    ids = results.get("identities")
+    if not ids:   # a run from before the sections had identities of their own
+        return ("The approaches talk as the kubeconfig's administrator; the harness uses a second token, so the "
+                "audit log's entries of `kubesim-admin` are exactly the approach's requests.")
+    return ("The approaches talk as " + ", ".join(f"`{user}` ({section})" for section, user in ids.items())
+            + " (each in system:masters); the harness uses yet another token, so the audit log's entries of one "
+            "identity are exactly the approach's requests, and the fault rules, which match the fault section's "
+            "identity only, touch nothing else.")
+
+
 def markdown(results, plot_name: str) -> str:
     m = results["machine"]
     head = header(results)
@@ -453,8 +483,7 @@ def markdown(results, plot_name: str) -> str:
              f"{m['versions'].get('ansible-core', '?')}, kubernetes.core bundled), kubernetes client "
              f"{m['versions'].get('kubernetes', '?')}, {m['kubectl']}.",
              f"- kubesim: `{re.sub(r'/[^ ]*/triage-bench-[A-Za-z0-9_]+', '$WORKDIR', m['kubesim'])}` (defaults otherwise: readiness delay 0.2 s, termination delay 0.05 s, "
-             "HTTPS). The approaches talk as the kubeconfig's administrator; the harness uses a second token, so "
-             "the audit log's entries of `kubesim-admin` are exactly the approach's requests.",
+             "HTTPS). " + identities(results),
              "", "What each approach did:", ""]
     for key in ORDER:
         a = results["approaches"][key]
@@ -462,7 +491,9 @@ def markdown(results, plot_name: str) -> str:
     lines += ["",
               "Every approach is run as its user runs it: a whole command (`ansible-playbook ...`, or the shell "
               "script of kubectl calls), so the wall time includes process starts. "
-              + ("" if results["quick"] else "One uncounted warm-up run per approach comes first; ")
+              + ("Quick mode runs the sections side by side (its timings mean nothing); "
+                 if results["quick"] else "One uncounted warm-up run per approach comes first; the sections "
+                 "run one after another and one command at a time; ")
               + "the order of the approaches rotates between repetitions.", ""]
     lines += ["## What the figures say", ""] + [f"- {f}" for f in findings(results)] + [""]
     for title, rows in sections(results):
