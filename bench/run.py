@@ -28,7 +28,9 @@ from triage_bench import evidence, report, scale  # noqa: E402
 from triage_bench.approaches import REPO_ROOT, Collection, KubernetesCore, Kubectl  # noqa: E402
 from triage_bench.cluster import ADMIN_USER, PODS_PER_NODE, Kubesim, Workloads, api_client  # noqa: E402
 
-SCALE_USER, FAULTS_USER, EVIDENCE_USER = "bench-scale", "bench-faults", "bench-evidence"   # cluster.LANE_USERS
+# cluster.LANE_USERS: one identity per section, so that sections side by side (quick mode) never mix in the audit
+LAST_READY_USER, SCALE_USER, FAULTS_USER, EVIDENCE_USER = ("bench-last-ready", "bench-scale", "bench-faults",
+                                                           "bench-evidence")
 from triage_bench.isolation import isolate_once  # noqa: E402
 
 
@@ -127,7 +129,7 @@ def main() -> int:
             print(f"SKIPPED baseline {a.title}: {skipped[a.key]}")
     active = [a for a in approaches if not skipped[a.key]]
 
-    total_pods = sum(s for s, _ in sizes) + 13
+    total_pods = sum(s for s, _ in sizes) + 23
     nodes = max(3, -(-total_pods // PODS_PER_NODE) + 1)
     sim = Kubesim(workdir, nodes)
     started = time.time()
@@ -142,26 +144,25 @@ def main() -> int:
     left_out = {"last_ready": ("k8s_core",), "scale": ("k8s_core",), "faults": ("k8s_core",),
                 "pod_dump": ("k8s_core",)} if quick else {}
     results["left_out"] = {k: list(v) for k, v in left_out.items()}
-    results["identities"] = {"isolation": ADMIN_USER, "scale": SCALE_USER, "faults": FAULTS_USER,
-                             "evidence": EVIDENCE_USER}
+    results["identities"] = {"isolation, 1 of 3 replicas": ADMIN_USER, "isolation, last ready pod": LAST_READY_USER,
+                             "scale": SCALE_USER, "faults": FAULTS_USER, "evidence": EVIDENCE_USER}
     print(f"kubesim: {nodes} nodes; work directory {workdir}", flush=True)
     sim.start()
     clean = False
     try:
         observer = api_client(sim.observer_kubeconfig, pool=16)
         wl = Workloads(observer)
-        # The isolation figures have a namespace of their own (10 pods: web, solo and fillers), the scale figures
-        # one namespace per size, the fault figures one more: so that quick mode can run them side by side.
-        layouts = [("isolation", 10, 2, True)] + [(f"size-{size}", size, services, False)
-                                                  for size, services in sizes] + [("faults", 3, 1, False)]
-        for ns, size, services, solo in layouts:
+        # Each isolation scenario has a namespace of its own (10 pods: its Deployment and fillers), the scale
+        # figures one namespace per size, the fault figures one more: so that quick mode can run them side by side.
+        layouts = ([("isolation", 10, 2, "web", 3), ("isolation-solo", 10, 2, "solo", 1)]
+                   + [(f"size-{size}", size, services, "web", 3) for size, services in sizes]
+                   + [("faults", 3, 1, "web", 3)])
+        for ns, size, services, deployment, replicas in layouts:
             wl.namespace(ns)
-            wl.deployment(ns, "web", 3)
-            if solo:
-                wl.deployment(ns, "solo", 1)
-            wl.filler(ns, size - 3 - int(solo), services - 1 - int(solo))
+            wl.deployment(ns, deployment, replicas)
+            wl.filler(ns, size - replicas, services - 1)
             print(f"namespace {ns}: creating {size} pods and {services} Services ...", flush=True)
-        pods_of = {ns: size for ns, size, _services, _solo in layouts}
+        pods_of = {ns: size for ns, size, _services, _deployment, _replicas in layouts}
         if not quick:
             for ns, size in pods_of.items():
                 wl.wait_pods_running(ns, size)
@@ -180,16 +181,15 @@ def main() -> int:
             lanes = [a for a in active if a.key not in left_out.get(section, ())]
             return lanes[i % len(lanes):] + lanes[:i % len(lanes)]
 
-        def isolation_figures():
-            wl.wait_pods_running("isolation", pods_of["isolation"])   # at once in a full run; quick: per section
-            for scenario, deployment, replicas in (("three_replicas", "web", 3), ("last_ready", "solo", 1)):
-                runs = results["isolation"].setdefault(scenario, {a.key: [] for a in rotated(0, scenario)})
-                for i in range(reps):
-                    for a in rotated(i, scenario):   # the order rotates, so drift on the shared machine hits each alike
-                        r = isolate_once(sim, observer, wl, a, "isolation", deployment, replicas, logdir,
-                                         f"{scenario}-{a.key}-{i}")
-                        runs[a.key].append(r)
-                        progress.step(f"{scenario} {a.title} #{i + 1}: {describe(r)}")
+        def isolation_figures(scenario, ns, deployment, replicas, user):
+            wl.wait_pods_running(ns, pods_of[ns])   # at once in a full run; quick: per section
+            runs = results["isolation"].setdefault(scenario, {a.key: [] for a in rotated(0, scenario)})
+            for i in range(reps):
+                for a in rotated(i, scenario):   # the order rotates, so drift on the shared machine hits each alike
+                    r = isolate_once(sim, observer, wl, a, ns, deployment, replicas, logdir,
+                                     f"{scenario}-{a.key}-{i}", user=user)
+                    runs[a.key].append(r)
+                    progress.step(f"{scenario} {a.title} #{i + 1}: {describe(r)}")
 
         def scale_figures():
             for size, services in sizes:
@@ -220,7 +220,7 @@ def main() -> int:
                 for i in range(fault_runs):
                     for a in rotated(i, "faults"):
                         r = isolate_once(sim, observer, wl, a, "faults", "web", 3, logdir, f"faults-{a.key}-{i}",
-                                         load=False, check_timeout=10, user=FAULTS_USER)
+                                         load=False, check_timeout=5 if quick else 10, user=FAULTS_USER)
                         runs[a.key].append(r)
                         progress.step(f"faults 20% {a.title} #{i + 1}: {describe(r)}")
             finally:
@@ -234,7 +234,17 @@ def main() -> int:
         def kubesim_figures():
             results["kubesim_bench"] = run_kubesim_bench(quick)
 
-        sections = [(name, fn) for name, fn in (("isolation", isolation_figures), ("scale", scale_figures),
+        for scenario in ("three_replicas", "last_ready") if "isolation" in only else ():   # the table's order
+            results["isolation"][scenario] = {a.key: [] for a in rotated(0, scenario)}
+
+        def three_replicas():
+            isolation_figures("three_replicas", "isolation", "web", 3, ADMIN_USER)
+
+        def last_ready():
+            isolation_figures("last_ready", "isolation-solo", "solo", 1, LAST_READY_USER)
+
+        sections = [(name, fn) for name, fn in (("isolation", three_replicas), ("isolation", last_ready),
+                                                ("scale", scale_figures),
                                                 ("faults", fault_figures), ("evidence", evidence_figures),
                                                 ("kubesim", kubesim_figures))
                     if name in only and (quick or name != "kubesim")]

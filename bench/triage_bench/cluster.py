@@ -24,7 +24,7 @@ from kubernetes.client.rest import ApiException
 
 ADMIN_USER = "kubesim-admin"
 OBSERVER_USER = "bench-observer"
-LANE_USERS = ("bench-scale", "bench-faults", "bench-evidence")
+LANE_USERS = ("bench-last-ready", "bench-scale", "bench-faults", "bench-evidence")
 PODS_PER_NODE = 100          # under the kubelet's 110 (--max-pods), so every pod is scheduled
 APP_IMAGE = "kubesim/web:1"  # a real HTTP server behind the Service proxy
 FILLER_IMAGE = "registry.example/app:1"  # a quiet process: a pod that only takes room in the namespace

@@ -139,22 +139,22 @@ def kubectl(target: Target, sim, argv: list[str], log: str, stdout_to: str | Non
     return run_command(base, log)
 
 
-def k8s_core(target: Target, sim, playbook: str, extra: dict, log: str, workdir: str):
-    argv = [os.path.join(BIN_DIR, "ansible-playbook"), os.path.join(BENCH_DIR, "playbooks", playbook),
+def playbook(target: Target, name: str, extra: dict, log: str, workdir: str, collections: str | None = None):
+    """ansible-playbook of bench/playbooks/<name> against the evidence namespace; `collections` puts this
+    collection's copy (the one the isolation figures run) on the collections path."""
+    argv = [os.path.join(BIN_DIR, "ansible-playbook"), os.path.join(BENCH_DIR, "playbooks", name),
             "-e", f"kubeconfig={target.kubeconfig}", "-e", f"target_namespace={NAMESPACE}"]
     for k, v in extra.items():
         argv += ["-e", f"{k}={v}"]
-    return run_command(argv, log, ansible_env(workdir))
+    return run_command(argv, log, ansible_env(workdir, collections))
 
 
-def triage(target: Target, sim, playbook: str, extra: dict, log: str, workdir: str):
-    """ansible-playbook of one of bench/playbooks/triage_*.yml with this collection's copy on the collections
-    path (the same copy the isolation figures run)."""
-    argv = [os.path.join(BIN_DIR, "ansible-playbook"), os.path.join(BENCH_DIR, "playbooks", playbook),
-            "-e", f"kubeconfig={target.kubeconfig}", "-e", f"target_namespace={NAMESPACE}"]
-    for k, v in extra.items():
-        argv += ["-e", f"{k}={v}"]
-    return run_command(argv, log, ansible_env(workdir, target.collections))
+def k8s_core(target: Target, sim, name: str, extra: dict, log: str, workdir: str):
+    return playbook(target, name, extra, log, workdir)
+
+
+def triage(target: Target, sim, name: str, extra: dict, log: str, workdir: str):
+    return playbook(target, name, extra, log, workdir, target.collections)
 
 
 def collected(run, dest: str, pattern: str, check) -> dict:
