@@ -23,15 +23,15 @@ def approach_calls(entries: list[dict], user: str = ADMIN_USER) -> list[dict]:
 
 
 def faults_met(calls: list[dict]) -> tuple[int, int]:
-    """(requests that got a fault, how many of them the approach sent again later in the run). "Again" is the
-    same verb on the same path (a retry, or the next turn of a poll loop); a watch counts when it is opened again
-    on the same path, whatever its resourceVersion."""
+    """(requests that got a fault, how many of them the approach sent again at once). "Again" is its very next
+    request being the same verb on the same path: a retry, the next turn of a poll loop, or a watch opened again;
+    the same read sent later by another step (another module of the playbook) is not counted."""
     met = again = 0
     for i, c in enumerate(calls):
         if c["code"] not in FAULT_CODES:
             continue
         met += 1
-        if any(d["verb"] == c["verb"] and d["path"] == c["path"] for d in calls[i + 1:]):
+        if i + 1 < len(calls) and calls[i + 1]["verb"] == c["verb"] and calls[i + 1]["path"] == c["path"]:
             again += 1
     return met, again
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 import statistics
 
+from triage_bench.isolation import faults_met
 from triage_bench.stats import cell, median, ratio, values
 
 ORDER = ("collection", "k8s_core", "kubectl")
@@ -130,6 +131,13 @@ def breakdown_rows(results, key: str = "collection") -> tuple[list[str], list[li
     return head, rows
 
 
+def _faults(run: dict) -> tuple[int, int]:
+    """(faults met, sent again at once), from the run's own requests where the results keep them."""
+    if run.get("calls") is not None:
+        return faults_met(run["calls"])
+    return run.get("faults_met", 0), run.get("faults_sent_again", 0)
+
+
 def fault_rows(results) -> list[list[str]]:
     runs = results["faults"].get("runs", {})
     rows = [["isolations ending in the right state"], ["... of which the command reported success"],
@@ -149,7 +157,7 @@ def fault_rows(results) -> list[list[str]]:
         rows[2].append(f"{sum(1 for x in r if not x['right_state'] and x['rc'] == 0)}/{n}")
         rows[3].append(f"{sum(1 for x in r if x['rc'] != 0)}/{n}")
         rows[4].append(f"{sum(1 for x in r if x['state'] == HALF_ISOLATED)}/{n}")
-        rows[5].append(f"{sum(x.get('faults_met', 0) for x in r)} / {sum(x.get('faults_sent_again', 0) for x in r)}")
+        rows[5].append(f"{sum(_faults(x)[0] for x in r)} / {sum(_faults(x)[1] for x in r)}")
     for row in rows:
         row += ["", ""]
     return rows
@@ -380,16 +388,15 @@ def findings(results) -> list[str]:
                 parts.append(f"{t[k]} {sum(1 for x in r if x['right_state'])}/{len(r)}")
         half = sum(1 for x in runs.get("collection") or [] if x["state"] == HALF_ISOLATED)
         mine = runs.get("collection") or []
-        met = sum(x.get("faults_met", 0) for x in mine)
-        again = sum(x.get("faults_sent_again", 0) for x in mine)
+        met = sum(_faults(x)[0] for x in mine)
+        again = sum(_faults(x)[1] for x in mine)
         if mine and met and not again:
             retry = (f"{t['collection']} sent none of the {met} requests that met a fault again: the collection on "
                      "this main does not retry transient errors (issue 10), so a 503, 429 or reset on any of its "
                      "requests fails the task; it also sends the most requests, so it meets the most faults.")
         elif mine and met:
-            retry = (f"{t['collection']} sent {again} of the {met} requests that met a fault again (its retries of "
-                     "transient errors, or a watch opened again); a run fails when a request still fails after "
-                     "its retries.")
+            retry = (f"{t['collection']} sent {again} of the {met} requests that met a fault again at once (a "
+                     "retry of a transient error, or a watch opened again); every other fault failed its run.")
         else:
             retry = f"{t['collection']}'s requests met no fault in these runs."
         out.append("Under 20 % faults, isolations ending in the right state: " + ", ".join(parts) + ". " + retry
@@ -554,8 +561,8 @@ def markdown(results, plot_name: str) -> str:
               "- Each evidence figure has one measure function per approach in `bench/triage_bench/evidence.py` "
               "(`triage_fetch`, `k8s_core_fetch`, `kubectl_fetch`, ...).",
               "- Under faults, *requests that met a fault* are the approach's requests answered 503 or 429 or cut "
-              "(the audit log's code 0); *sent again* counts those repeated later in the same run on the same path "
-              "(a retry, a poll loop's next turn, a watch opened again). Whether the collection retries is read "
+              "(the audit log's code 0); *sent again* counts those whose very next request of the approach was the "
+              "same verb on the same path (a retry, a poll loop's next turn, a watch opened again). Whether the collection retries is read "
               "from these figures, not assumed.",
               "", "## kubesim's own figures", "",
               f"`{results['kubesim_bench']['argv']}` (its own kubesim, {results['kubesim_bench']['seconds']:.0f} s):",
