@@ -138,6 +138,49 @@ def _faults(run: dict) -> tuple[int, int]:
     return run.get("faults_met", 0), run.get("faults_sent_again", 0)
 
 
+def _call_label(c: dict) -> str:
+    q = c.get("query") or {}
+    what = c["resource"] + (f"/{c['subresource']}" if c.get("subresource") else "")
+    if c["verb"] in ("list", "watch"):
+        sel = [k for k in ("labelSelector", "fieldSelector") if q.get(k)]
+        return f"{c['verb']} {what}" + (f" ({', '.join(sel)})" if sel else " (all)")
+    return f"{c['verb']} {what}"
+
+
+def timeline(runs: list[dict]) -> list[tuple[str, float]] | None:
+    """The approach's requests in order, each with the median (over the runs) of the seconds between the previous
+    response and its own: the server's time for it plus what the client did before sending it (parsing and
+    matching the previous answer, or waiting in a watch). From the audit log of the runs themselves."""
+    seqs = [[(_call_label(c), c["t"]) for c in r.get("calls") or []] for r in runs if r.get("rc") == 0]
+    seqs = [q for q in seqs if q]
+    if not seqs:
+        return None
+    labels = [label for label, _t in seqs[-1]]
+    same = [q for q in seqs if [label for label, _t in q] == labels]
+    out = []
+    for i, label in enumerate(labels):
+        out.append((label, statistics.median(q[i][1] - q[i - 1][1] for q in same) if i else 0.0))
+    return out
+
+
+def timeline_rows(results, key: str = "collection") -> tuple[list[str], list[list[str]]]:
+    sizes = sorted(results["scale"], key=int)
+    lines = {size: timeline(results["scale"][size].get(key) or []) for size in sizes}
+    base = next((v for v in lines.values() if v), None) or []
+    head = ["request, in the order sent"] + [f"{size} pods" for size in sizes]
+    rows = []
+    for i, (label, _gap) in enumerate(base):
+        cells = [label]
+        for size in sizes:
+            line = lines[size]
+            cells.append(f"{line[i][1] * 1000:.0f} ms" if line and len(line) == len(base) and line[i][0] == label
+                         else "—")
+        rows.append(cells)
+    rows.append(["first request to last response"] + [f"{sum(g for _l, g in lines[size]):.2f} s" if lines[size]
+                                                     else "—" for size in sizes])
+    return head, rows
+
+
 def fault_rows(results) -> list[list[str]]:
     runs = results["faults"].get("runs", {})
     rows = [["isolations ending in the right state"], ["... of which the command reported success"],
@@ -410,22 +453,27 @@ def findings(results) -> list[str]:
 
 
 def scale_findings(results) -> list[str]:
-    """Where the collection's time goes at the largest size, from the replayed reads."""
+    """Where the collection's time goes at the largest size, from the audit log of its runs."""
     sizes = sorted(results["scale"], key=int)
     if len(sizes) < 2:
         return []
-    small = ((results["scale"][sizes[0]].get("breakdown") or {}).get("collection") or {})
-    big = ((results["scale"][sizes[-1]].get("breakdown") or {}).get("collection") or {})
-    if not big.get("reads") or not small.get("reads"):
+    small = timeline(results["scale"][sizes[0]].get("collection") or [])
+    big = timeline(results["scale"][sizes[-1]].get("collection") or [])
+    if not small or not big or [l for l, _g in small] != [l for l, _g in big]:
         return []
-    heavy = sorted(big["reads"], key=lambda r: -(r["seconds"] or 0) * r["count"])[:3]
-    parts = [f"{r['request']} ×{r['count']} ({(r['seconds'] or 0) * 1000:.0f} ms and {_size(r['bytes'])} each)"
-             for r in heavy]
-    return [f"Where the collection's extra time at {sizes[-1]} pods goes: its reads, sent again by the harness "
-            f"on the same namespace, cost {big['read_seconds']:.2f} s of server time and {_size(big['read_bytes'])} "
-            f"there against {small['read_seconds']:.2f} s and {_size(small['read_bytes'])} at {sizes[0]} pods; "
-            "the heaviest: " + "; ".join(parts) + ". Every LIST without a selector grows with the namespace; the "
-            "module also parses each one in Python (the parse column of the table below)."]
+    growth = sorted(((b[1] - a[1], i, b[0]) for i, (a, b) in enumerate(zip(small, big))), reverse=True)[:4]
+    reads = ((results["scale"][sizes[-1]].get("breakdown") or {}).get("collection") or {}).get("reads") or []
+    size_of = {r["request"]: r for r in reads}
+    parts = []
+    for extra, i, label in growth:
+        r = size_of.get(label)
+        parts.append(f"#{i + 1} {label} +{extra:.2f} s" + (f" ({_size(r['bytes'])}, {r['items']} items)"
+                                                           if r and r.get("items") is not None else ""))
+    return [f"Where the collection's extra time at {sizes[-1]} pods goes (its own runs' audit log, median time "
+            "from one response to the next): from its first request to its last response "
+            f"{sum(g for _l, g in big):.2f} s against {sum(g for _l, g in small):.2f} s at {sizes[0]} pods; the "
+            "steps that grew most: " + "; ".join(parts) + ". A step's time is the server's answer plus the "
+            "module parsing and matching the answer before it (a LIST of every pod is parsed in Python whole)."]
 
 
 def evidence_findings(results) -> list[str]:
@@ -506,8 +554,14 @@ def markdown(results, plot_name: str) -> str:
     for title, rows in sections(results):
         lines += [f"## {title}", "", md_table(head, rows), ""]
         if title.startswith("Scale") and len(results["scale"]) > 1:
+            thead, trows = timeline_rows(results)
+            lines += ["Where this collection's time went at each size, request by request: the median, over its "
+                      "scale runs, of the time from the previous response to this one in kubesim's audit log "
+                      "(the server's time for the request plus what the module did before sending it: parsing "
+                      "and matching the previous answer, or waiting in a watch for the replacement).", "",
+                      md_table(thead, trows), ""]
             bhead, brows = breakdown_rows(results)
-            lines += ["What this collection's reads cost at each size: every get/list of its last scale run, sent "
+            lines += ["What its reads cost at each size: every get/list of its last scale run, sent "
                       "again by the harness right after it on the same namespace (3 times, median; server time "
                       "is request to last byte; parse is `json.loads` of the answer in Python, which the module "
                       "does too). Watches are not replayed.", "", md_table(bhead, brows), ""]
