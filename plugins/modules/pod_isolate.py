@@ -51,8 +51,26 @@ description:
   - B(Waiting.) With O(wait=true) the module watches (it never polls with sleeps) until the controller released the
     pod, the replacement is Ready and the pod IP left the Endpoints and EndpointSlices of every Service that selected
     it. O(wait_timeout) bounds the whole wait; per-phase durations come back in RV(timings).
+  - B(Network quarantine.) Relabelling takes the pod out of Services, but it can still open connections. With
+    O(network_quarantine=true), after the traffic cut, the module adds the label C(triage.k8s/quarantine=<pod uid>)
+    and creates a NetworkPolicy C(triage-quarantine-<pod>) that selects exactly this pod by it, with policyTypes
+    C(Ingress) and C(Egress) and only the rules O(quarantine_allow) names (none by default, so every connection to and
+    from the pod is refused). The policy carries the labels C(app.kubernetes.io/managed-by=triage.k8s) and
+    C(triage.k8s/quarantine-of=<pod uid>) and an ownerReference to the pod; the pod's record names it in the
+    annotation C(triage.k8s/network-quarantine). M(triage.k8s.pod_restore) deletes it (never any other policy) and
+    removes the label. A rerun changes nothing; a rerun with other O(quarantine_allow) updates our policy.
+  - NetworkPolicies are additive, so a deny-all policy cannot take away what another policy that selects the pod
+    allows. The quarantine therefore also rewrites the smallest set of label keys that stops every other allowing
+    NetworkPolicy from selecting the pod (RV(network_quarantine.escape_labels)), and reports those it cannot escape
+    (an empty podSelector selects every pod of the namespace; a selection only by a StatefulSet identity label or
+    by an expression such as C(Exists)) with what they still admit, in RV(network_quarantine.unescaped_policies)
+    and the warnings.
+  - Cluster-scoped and CNI-specific policies (AdminNetworkPolicy, BaselineAdminNetworkPolicy, Cilium, Calico) are
+    not evaluated, and may still admit traffic. A NetworkPolicy is only enforced when the cluster's network plugin
+    implements NetworkPolicy.
   - Check mode computes the plan and the diff and sends no mutating request at all (it does not use server-side
-    dry run).
+    dry run). With O(network_quarantine=true) the diff also shows the quarantine labels and the policy that would
+    be created.
 author:
   - triage.k8s contributors (@triage-k8s)
 options:
@@ -120,6 +138,46 @@ options:
       - Who isolates the pod, stored in C(triage.k8s/isolated-by). Defaults to O(impersonate_user) when set,
         otherwise to C(<local user>@<host>) of the machine running the module.
     type: str
+  network_quarantine:
+    description:
+      - After the traffic cut, deny the pod every network connection except those O(quarantine_allow) names, with a
+        NetworkPolicy of its own (see the description). Needs C(get), C(create), C(update) and C(delete) on
+        C(networkpolicies), and a network plugin that enforces NetworkPolicy.
+    type: bool
+    default: false
+  quarantine_allow:
+    description:
+      - The only connections a quarantined pod keeps. Nothing is allowed unless named here.
+    type: dict
+    suboptions:
+      dns:
+        description:
+          - Allow egress to the cluster DNS (pods labelled C(k8s-app=kube-dns) in namespace C(kube-system), port 53
+            UDP and TCP).
+        type: bool
+        default: false
+      ingress_namespaces:
+        description:
+          - Allow ingress from every pod of these namespaces (by their C(kubernetes.io/metadata.name) label), for
+            example a forensics namespace.
+        type: list
+        elements: str
+      egress_namespaces:
+        description:
+          - Allow egress to every pod of these namespaces.
+        type: list
+        elements: str
+      ingress:
+        description:
+          - Further ingress rules, each a NetworkPolicyIngressRule as the Kubernetes API spells it (C(from) with
+            C(podSelector), C(namespaceSelector) or C(ipBlock) peers, C(ports) with C(protocol), C(port), C(endPort)).
+        type: list
+        elements: dict
+      egress:
+        description:
+          - Further egress rules, each a NetworkPolicyEgressRule (C(to), C(ports)).
+        type: list
+        elements: dict
   wait:
     description:
       - Wait until the pod is released, the replacement is Ready and the pod left every Endpoints/EndpointSlice.
@@ -139,7 +197,7 @@ attributes:
     details: Computes the plan and the diff; sends no mutating request.
   diff_mode:
     support: full
-    details: Shows the labels and annotations of the pod before and after.
+    details: Shows the labels and annotations of the pod before and after (and the quarantine NetworkPolicy).
 notes:
   - Label keys containing C(/) are escaped as C(~1) in the JSON-patch paths.
   - An isolated pod has no owner any more, so garbage collection never deletes it. Use
@@ -147,7 +205,7 @@ notes:
   - Required RBAC in the namespace - pods get, list, watch, patch; services, endpoints and
     endpointslices list and watch; replicasets, deployments, statefulsets, daemonsets, jobs, cronjobs get;
     poddisruptionbudgets, horizontalpodautoscalers, networkpolicies list (skipped with a warning when denied);
-    events create.
+    events create. With O(network_quarantine) - networkpolicies get, create, update.
 seealso:
   - module: triage.k8s.pod_restore
 '''
@@ -184,6 +242,21 @@ EXAMPLES = r'''
     keys: [release]
     values:
       release: crashed-login-audit-trail-service
+
+- name: Isolate a compromised pod and cut its network, except DNS and the forensics namespace
+  triage.k8s.pod_isolate:
+    namespace: shop
+    name: web-5d4b8f7c9-x2xkq
+    reason: outbound connections to an unknown host
+    network_quarantine: true
+    quarantine_allow:
+      dns: true
+      ingress_namespaces: [forensics]
+  register: quarantined
+
+- name: Say which policies could not be escaped
+  ansible.builtin.debug:
+    var: quarantined.network_quarantine.unescaped_policies
 
 - name: Isolate at most two pods of the canary track in one go
   triage.k8s.pod_isolate:
@@ -259,6 +332,36 @@ replacement:
   returned: when one pod was handled
   type: str
   sample: web-5d4b8f7c9-q7zlm
+network_quarantine:
+  description: The network quarantine (or, in check mode, what it would be).
+  returned: with O(network_quarantine=true), when one pod was handled
+  type: dict
+  contains:
+    policy: {description: Name of the quarantine NetworkPolicy., type: str}
+    uid: {description: Its uid (null in check mode before it exists)., type: str}
+    created: {description: "Whether this run created it (in check mode, whether it would).", type: bool}
+    updated: {description: Whether this run changed its rules (a new O(quarantine_allow))., type: bool}
+    label: {description: "The label that selects the pod, {triage.k8s/quarantine: <pod uid>}.", type: dict}
+    spec: {description: "The policy's spec (podSelector, policyTypes, ingress, egress).", type: dict}
+    escape_labels:
+      description: "Label keys rewritten so that other allowing NetworkPolicies stop selecting the pod:
+        {key: {from, to}} (restored by M(triage.k8s.pod_restore))."
+      type: dict
+    escaped_policies: {description: The allowing policies those rewrites take the pod out of., type: list, elements: str}
+    unescaped_policies:
+      description: "Allowing policies that still select the pod: each {name, reason, admits} (admits: one sentence
+        per rule)."
+      type: list
+      elements: dict
+    not_evaluated: {description: "What was not evaluated: cluster-scoped and CNI-specific policies.", type: str}
+  sample:
+    policy: triage-quarantine-web-5d4b8f7c9-x2xkq
+    label: {triage.k8s/quarantine: 0b9f5c1e-2d7a-4f63-9a55-1c8e6f1d2b3a}
+    escape_labels: {team: {from: shop, to: quarantined-shop}}
+    unescaped_policies:
+      - name: allow-monitoring
+        reason: its podSelector is empty, so it selects every pod of the namespace
+        admits: ["ingress from namespaces (kubernetes.io/metadata.name=monitoring) on TCP/9090"]
 record:
   description: The existing undo record, when the pod was already isolated.
   returned: when the pod was already isolated
@@ -288,6 +391,7 @@ from ansible_collections.triage.k8s.plugins.module_utils.isolate.plan import STR
 from ansible_collections.triage.k8s.plugins.module_utils.isolate.run import isolate_pod
 from ansible_collections.triage.k8s.plugins.module_utils.kube.reads import list_pods
 from ansible_collections.triage.k8s.plugins.module_utils.model import record
+from ansible_collections.triage.k8s.plugins.module_utils.model.netpol import allow_problems
 from ansible_collections.triage.k8s.plugins.module_utils.model.outcomes import PartialFailure, Refused
 
 
@@ -305,6 +409,14 @@ def argument_spec():
         ticket=dict(type="str"),
         isolated_by=dict(type="str"),
         check_node=dict(type="bool", default=False),
+        network_quarantine=dict(type="bool", default=False),
+        quarantine_allow=dict(type="dict", options=dict(
+            dns=dict(type="bool", default=False),
+            ingress_namespaces=dict(type="list", elements="str"),
+            egress_namespaces=dict(type="list", elements="str"),
+            ingress=dict(type="list", elements="dict"),
+            egress=dict(type="list", elements="dict"),
+        )),
     )
 
 
@@ -336,7 +448,9 @@ def main():
         supports_check_mode=True,
     )
     params = module.params
-    problems = input_problems(params, {"max_pods": 1, "max_isolated": 1})
+    problems = input_problems(params, {"max_pods": 1, "max_isolated": 1}) + allow_problems(params["quarantine_allow"])
+    if any((params["quarantine_allow"] or {}).values()) and not params["network_quarantine"]:
+        problems.append("quarantine_allow needs network_quarantine: true")
     if problems:
         module.fail_json(msg="; ".join(problems))
     options = verb_options(params)
@@ -365,7 +479,7 @@ def main():
     output = dict(changed=any(r["changed"] for r in results), results=results)
     if len(results) == 1:
         output.update(_single(results[0]))
-    diffs = [r["diff"] for r in results if r.get("diff")]
+    diffs = [d for r in results if r.get("diff") for d in (r["diff"] if isinstance(r["diff"], list) else [r["diff"]])]
     if diffs:
         output["diff"] = diffs[0] if len(diffs) == 1 else diffs
     for result in results:
@@ -374,7 +488,7 @@ def main():
 
 
 def _single(result):
-    keys = ("pod", "plan", "replacement", "timings", "record")
+    keys = ("pod", "plan", "replacement", "timings", "record", "network_quarantine")
     return dict((k, result[k]) for k in keys if k in result)
 
 

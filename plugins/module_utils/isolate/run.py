@@ -21,6 +21,7 @@ from ansible_collections.triage.k8s.plugins.module_utils.isolate.plan import (
     plan_isolation,
     plan_service_cut,
 )
+from ansible_collections.triage.k8s.plugins.module_utils.isolate.quarantine import quarantine_after_cut
 from ansible_collections.triage.k8s.plugins.module_utils.kube.errors import Forbidden, NotFound, WaitTimeout
 from ansible_collections.triage.k8s.plugins.module_utils.kube.reads import (
     list_objects,
@@ -261,6 +262,14 @@ def _marked(api_client, pod, options, check_mode, timer, deadline):
 
 
 def isolate_pod(api_client, namespace, name, options, check_mode=False, leaving=()):
+    """Isolate one pod and, with options["network_quarantine"], quarantine it after the traffic cut."""
+    result = _isolate_pod(api_client, namespace, name, options, check_mode=check_mode, leaving=leaving)
+    if options.get("network_quarantine"):
+        result = quarantine_after_cut(api_client, namespace, name, options, result, check_mode=check_mode)
+    return result
+
+
+def _isolate_pod(api_client, namespace, name, options, check_mode=False, leaving=()):
     """Isolate one pod. Returns the per-pod result dict; raises IsolationRefused, PlanError (Refused),
     PartialFailure, or a KubeError (PodNotFound, ApiError, KeptChanging) with messages meant for the user.
 

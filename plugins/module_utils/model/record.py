@@ -23,6 +23,13 @@ annotation triage.k8s/original-labels               JSON object of ALL labels be
                                                     the last pod_hijack (mode image | debug_container | copy)
            triage.k8s/copy-of                       name of the source pod, on a copy made by pod_hijack mode=copy
                                                     (its strategy is `copy`, its original-labels `{}`, no owner)
+label      triage.k8s/quarantine: <pod uid>          pod_isolate network_quarantine: what its NetworkPolicy selects
+annotation triage.k8s/network-quarantine            JSON {policy, escapeLabels, allow}: the policy to delete on restore
+
+On the NetworkPolicy of a quarantine (model/netpol.py builds it; an ownerReference to the pod as well):
+label      app.kubernetes.io/managed-by: triage.k8s
+           triage.k8s/quarantine-of: <pod uid>      only a policy with both, for this pod, is ever deleted
+annotation triage.k8s/quarantine-pod: <pod name>
 """
 
 from __future__ import absolute_import, division, print_function
@@ -47,6 +54,10 @@ HIJACKED_AT = PREFIX + "hijacked-at"
 HIJACKED_BY = PREFIX + "hijacked-by"
 HIJACK_MODE = PREFIX + "hijack-mode"
 COPY_OF = PREFIX + "copy-of"
+QUARANTINE_LABEL = PREFIX + "quarantine"
+NETWORK_QUARANTINE = PREFIX + "network-quarantine"
+QUARANTINE_OF = PREFIX + "quarantine-of"
+QUARANTINE_POD = PREFIX + "quarantine-pod"
 
 # The annotations one pod_hijack writes (and its rollback restores as they were).
 HIJACK_ANNOTATIONS = (ORIGINAL_IMAGES, HIJACKED_AT, HIJACKED_BY, HIJACK_MODE)
@@ -121,6 +132,23 @@ def copy_source(pod):
     return ((pod.get("metadata") or {}).get("annotations") or {}).get(COPY_OF)
 
 
+def network_quarantine(pod):
+    """The network-quarantine record ({policy, escapeLabels, allow}) or None; UndoRecordError when damaged."""
+    annotations = (pod.get("metadata") or {}).get("annotations") or {}
+    if not annotations.get(NETWORK_QUARANTINE):
+        return None
+    value = _load_json(annotations, NETWORK_QUARANTINE, dict)
+    if not isinstance(value.get("policy"), str) or not value["policy"]:
+        raise UndoRecordError("annotation %s names no policy: %r" % (
+            NETWORK_QUARANTINE, annotations[NETWORK_QUARANTINE][:200]))
+    return value
+
+
+def dump_network_quarantine(value):
+    """The network-quarantine annotation value."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
 def record_phase(pod):
     return ((pod.get("metadata") or {}).get("annotations") or {}).get(PHASE)
 
@@ -180,6 +208,7 @@ def parse_record(pod):
         "top_owner": owner.get("top"),
         "services": services,
         "original_images": images,
+        "network_quarantine": network_quarantine(pod),
     }
 
 

@@ -51,6 +51,10 @@ REQUIRED_PERMISSIONS = (
     ('list', 'policy', 'poddisruptionbudgets', ''),
     ('list', 'autoscaling', 'horizontalpodautoscalers', ''),
     ('list', 'networking.k8s.io', 'networkpolicies', ''),
+    ('get', 'networking.k8s.io', 'networkpolicies', ''),
+    ('create', 'networking.k8s.io', 'networkpolicies', ''),
+    ('update', 'networking.k8s.io', 'networkpolicies', ''),
+    ('delete', 'networking.k8s.io', 'networkpolicies', ''),
 )
 
 SELF_SUBJECT_REVIEW_PATH = '/apis/authentication.k8s.io/v1/selfsubjectreviews'

@@ -43,6 +43,7 @@ from ansible_collections.triage.k8s.plugins.module_utils.model.pods import (
     owned_by,
     pod_summary,
 )
+from ansible_collections.triage.k8s.plugins.module_utils.restore.quarantine import merge_released, release_quarantine
 from ansible_collections.triage.k8s.plugins.module_utils.restore.plan import (
     DELETION_COST,
     RestoreRefused,
@@ -125,6 +126,7 @@ def restore_in_service(api_client, namespace, name, options, check_mode=False):
     warnings = []
     reverted_images = {}  # container -> original image put back by this run (the plan is re-made after that)
     state = {}
+    released = []  # the network quarantine's policy, deleted just before the labels go back
 
     def replan(pod):
         state.clear()
@@ -155,6 +157,7 @@ def restore_in_service(api_client, namespace, name, options, check_mode=False):
             state["done"] = {"changed": True, "pod": pod_summary(pod), "restore": plan, "warnings": warnings,
                              "diff": metadata_diff(pod, with_metadata(pod, labels_after, annotations_after), name),
                              "timings": timer.timings}
+            merge_released(state["done"], [release_quarantine(api_client, pod, check_mode=True)])
             return None
         if plan["revert_images"]:
             # The pod is still out of traffic: restart it with its original images first, then let it back in.
@@ -164,6 +167,7 @@ def restore_in_service(api_client, namespace, name, options, check_mode=False):
             body = build_image_revert_patch(pod, containers=sorted(plan["revert_images"]))
             return lambda current: strategic_patch_pod(api_client, current, body)
         state["step"] = "labels"
+        released.append(release_quarantine(api_client, pod))
         if plan["adoption_expected"]:
             pods, _rv = list_pods(api_client, namespace)
             state["owned_before"] = sorted(p["metadata"]["name"] for p in pods if owned_by(p, controller["uid"]))
@@ -194,6 +198,7 @@ def restore_in_service(api_client, namespace, name, options, check_mode=False):
     plan["reverted_images"] = reverted_images
     result = {"changed": True, "pod": pod_summary(pod), "restore": plan, "warnings": warnings,
               "timings": timer.timings, "diff": metadata_diff(before, pod, name)}
+    merge_released(result, released)
     if options["wait"] and plan["adoption_expected"]:
         desired = (replica_set or {}).get("spec", {}).get("replicas") if replica_set else None
         try:
@@ -278,8 +283,9 @@ def delete_isolated(api_client, namespace, name, options, check_mode=False, dead
             return None
         if check_mode:
             summary = pod_summary(pod)
-            state["done"] = {"changed": True, "deleted": [name], "pod": summary, "warnings": warnings,
-                             "timings": timer.timings, "diff": _deletion_diff(name, summary)}
+            state["done"] = merge_released({"changed": True, "deleted": [name], "pod": summary, "warnings": warnings,
+                                            "timings": timer.timings, "diff": _deletion_diff(name, summary)},
+                                           [release_quarantine(api_client, pod, check_mode=True)])
             return None
         return lambda current: delete_pod(api_client, current, grace_period=options["grace_period"]) or current
 
@@ -303,8 +309,15 @@ def delete_isolated(api_client, namespace, name, options, check_mode=False, dead
             raise PartialFailure("pod %s was deleted but is still terminating after wait_timeout: %s" % (name, exc),
                                  {"changed": True, "deleted": [name], "pod": summary})
         timer.mark("gone_%s" % name)
-    return {"changed": True, "deleted": [name], "pod": summary, "warnings": warnings, "timings": timer.timings,
-            "diff": _deletion_diff(name, summary)}
+    result = {"changed": True, "deleted": [name], "pod": summary, "warnings": warnings, "timings": timer.timings,
+              "diff": _deletion_diff(name, summary)}
+    if options["wait"]:
+        # Only once the pod is gone: a terminating pod still runs, and must stay quarantined until it stops.
+        return merge_released(result, [release_quarantine(api_client, pod)])
+    if undo_record.network_quarantine(pod):
+        warnings.append("the network quarantine policy of pod %s stays until the pod is gone (wait=false); the "
+                        "cluster's garbage collector then deletes it through its ownerReference" % name)
+    return result
 
 
 def reap(api_client, namespace, older_than_seconds, options, check_mode=False):

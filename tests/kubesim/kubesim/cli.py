@@ -56,6 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--image-pull-backoff-base", type=_seconds, metavar="SECONDS",
                    help="first ImagePullBackOff delay for images that cannot be pulled, doubled per retry up to "
                         "300 s (default 10, as the kubelet)")
+    s.add_argument("--network-drop-timeout", type=_seconds, metavar="SECONDS",
+                   help="how long a connection NetworkPolicy drops waits before the client sees a timeout "
+                        "(default 1; a real CNI's drop costs the client's whole connect timeout)")
     s.add_argument("--termination-delay", type=_seconds, metavar="SECONDS",
                    help="how long a container takes to stop after SIGTERM, capped by the pod's grace period "
                         "(default 0.05)")
@@ -170,6 +173,8 @@ async def _serve(args, tls_dir: str) -> int:
                           components=tuple(p for p in COMPONENT_PACKAGES if p.rsplit(".", 1)[1] not in args.disable))
     if args.no_isolation:
         opts.extra["no_isolation"] = True
+    if args.network_drop_timeout is not None:
+        opts.extra["network_drop_timeout"] = args.network_drop_timeout
     if args.max_container_processes:
         opts.extra["max_container_processes"] = args.max_container_processes
     ssl_ctx, ca_pem, client_ca = None, None, None

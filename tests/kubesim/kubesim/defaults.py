@@ -261,6 +261,21 @@ def default_pdb(p: dict):
                             "expectedPods": 0})
 
 
+def default_networkpolicy(np: dict):
+    """pkg/apis/networking/v1/defaults.go: every port's protocol is TCP unless given; policyTypes, when empty, is
+    Ingress plus Egress when there are egress rules. podSelector is a struct (never null): {}."""
+    spec = np.setdefault("spec", {})
+    if spec.get("podSelector") is None:
+        spec["podSelector"] = {}
+    for rules in (spec.get("ingress") or [], spec.get("egress") or []):
+        for rule in rules:
+            for port in (rule or {}).get("ports") or []:
+                if isinstance(port, dict) and not port.get("protocol"):
+                    port["protocol"] = "TCP"
+    if not spec.get("policyTypes"):
+        spec["policyTypes"] = ["Ingress", "Egress"] if spec.get("egress") else ["Ingress"]
+
+
 def new_uid() -> str:
     return str(uuid.uuid4())
 
@@ -276,6 +291,7 @@ DEFAULTERS = {
     "persistentvolumes": default_pv,
     "storageclasses.storage.k8s.io": default_storageclass,
     "customresourcedefinitions.apiextensions.k8s.io": default_crd,
+    "networkpolicies.networking.k8s.io": default_networkpolicy,
 }
 
 

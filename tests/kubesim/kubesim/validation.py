@@ -4,6 +4,7 @@ Each function returns a list of errors.FieldError; Api turns a non-empty list in
 """
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 
@@ -380,6 +381,8 @@ def validate_workload(rtype_key: str, obj: dict, old: dict | None) -> list[Field
         errs += _validate_crd(obj, old)
     elif rtype_key == "storageclasses.storage.k8s.io" and not obj.get("provisioner"):
         errs.append(FieldError.required("provisioner"))
+    elif rtype_key == "networkpolicies.networking.k8s.io":
+        errs += validate_networkpolicy_spec(obj.get("spec") or {})
     elif rtype_key == "services":
         spec = obj.get("spec") or {}
         stype = spec.get("type")
@@ -453,4 +456,117 @@ def _validate_crd(obj: dict, old: dict | None) -> list[FieldError]:
     if old is not None:
         if spec.get("group") != (old.get("spec") or {}).get("group"):
             errs.append(FieldError.invalid("spec.group", spec.get("group"), "field is immutable"))
+    return errs
+
+
+# ------------------------------------------------------------------------------------------- network policies
+# pkg/apis/networking/validation: ValidateNetworkPolicySpec, ValidateNetworkPolicyPort, ValidateNetworkPolicyPeer,
+# ValidateIPBlock; the parts a manifest meets. Runs after defaulting (policyTypes and protocols are set).
+
+_PROTOCOLS = ["TCP", "UDP", "SCTP"]
+_POLICY_TYPES = ["Ingress", "Egress"]
+_PORT_NAME_MSG = "must contain at least one letter (a-z)"
+
+
+def _validate_selector(sel, path: str) -> list[FieldError]:
+    if sel is None:
+        return []
+    if not isinstance(sel, dict):
+        return [FieldError.invalid(path, sel, "must be a label selector")]
+    errs = validate_labels(sel.get("matchLabels"), path + ".matchLabels")
+    try:
+        from_label_selector_object(sel)
+    except ValueError as e:
+        errs.append(FieldError.invalid(path + ".matchExpressions", sel.get("matchExpressions"), str(e)))
+    return errs
+
+
+def _parse_cidr(text):
+    if not isinstance(text, str) or "/" not in text:
+        return None
+    try:
+        return ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        return None
+
+
+def _validate_ip_block(block, path: str) -> list[FieldError]:
+    if not isinstance(block, dict) or not block.get("cidr"):
+        return [FieldError.required(path + ".cidr")]
+    cidr = _parse_cidr(block["cidr"])
+    if cidr is None:
+        return [FieldError.invalid(path + ".cidr", block["cidr"], "must be a valid CIDR value, (e.g. 10.9.8.0/24 "
+                                                                   "or 2001:db8::/64)")]
+    errs = []
+    for i, text in enumerate(block.get("except") or []):
+        sub = _parse_cidr(text)
+        if sub is None:
+            errs.append(FieldError.invalid(f"{path}.except[{i}]", text, "must be a valid CIDR value, (e.g. "
+                                                                        "10.9.8.0/24 or 2001:db8::/64)"))
+        elif sub.version != cidr.version or not sub.subnet_of(cidr) or sub.prefixlen <= cidr.prefixlen:
+            errs.append(FieldError.invalid(f"{path}.except[{i}]", text, "must be a strict subset of `cidr`"))
+    return errs
+
+
+def _validate_peer(peer, path: str) -> list[FieldError]:
+    if not isinstance(peer, dict):
+        return [FieldError.required(path, "must specify a peer")]
+    present = [k for k in ("podSelector", "namespaceSelector", "ipBlock") if peer.get(k) is not None]
+    if not present:
+        return [FieldError.required(path, "must specify a peer")]
+    if "ipBlock" in present and len(present) > 1:
+        return [FieldError.forbidden(path, "may not specify both ipBlock and another peer")]
+    errs = _validate_selector(peer.get("podSelector"), path + ".podSelector")
+    errs += _validate_selector(peer.get("namespaceSelector"), path + ".namespaceSelector")
+    if peer.get("ipBlock") is not None:
+        errs += _validate_ip_block(peer["ipBlock"], path + ".ipBlock")
+    return errs
+
+
+def _validate_np_port(port, path: str) -> list[FieldError]:
+    if not isinstance(port, dict):
+        return [FieldError.invalid(path, port, "must be an object")]
+    errs = []
+    protocol = port.get("protocol")
+    if protocol is not None and protocol not in _PROTOCOLS:
+        errs.append(FieldError.not_supported(path + ".protocol", protocol, _PROTOCOLS))
+    value, end = port.get("port"), port.get("endPort")
+    numeric = isinstance(value, int) and not isinstance(value, bool)
+    if value is not None:
+        if numeric:
+            if not 1 <= value <= 65535:
+                errs.append(FieldError.invalid(path + ".port", value, "must be between 1 and 65535, inclusive"))
+        elif not isinstance(value, str) or len(value) > 15 or not _DNS1123_LABEL.match(value) or "--" in value:
+            errs.append(FieldError.invalid(path + ".port", value, "must be no more than 15 characters and an IANA "
+                                                                  "service name"))
+        elif not any(c.isalpha() for c in value):
+            errs.append(FieldError.invalid(path + ".port", value, _PORT_NAME_MSG))
+    if end is not None:
+        if value is None:
+            errs.append(FieldError.required(path + ".port", "must be specified when endPort is specified"))
+        elif not numeric:
+            errs.append(FieldError.invalid(path + ".endPort", end, "may not be specified when `port` is non-numeric"))
+        elif not isinstance(end, int) or isinstance(end, bool) or not 1 <= end <= 65535:
+            errs.append(FieldError.invalid(path + ".endPort", end, "must be between 1 and 65535, inclusive"))
+        elif end < value:
+            errs.append(FieldError.invalid(path + ".endPort", end, "must be greater than or equal to `port`"))
+    return errs
+
+
+def validate_networkpolicy_spec(spec: dict) -> list[FieldError]:
+    errs = _validate_selector(spec.get("podSelector"), "spec.podSelector")
+    for key, peers_key in (("ingress", "from"), ("egress", "to")):
+        for i, rule in enumerate(spec.get(key) or []):
+            rule = rule if isinstance(rule, dict) else {}
+            for j, port in enumerate(rule.get("ports") or []):
+                errs += _validate_np_port(port, f"spec.{key}[{i}].ports[{j}]")
+            for j, peer in enumerate(rule.get(peers_key) or []):
+                errs += _validate_peer(peer, f"spec.{key}[{i}].{peers_key}[{j}]")
+    types = spec.get("policyTypes") or []
+    if len(types) > 2:
+        errs.append(FieldError.invalid("spec.policyTypes", types, "may not specify more than two policyTypes"))
+    else:
+        for i, ptype in enumerate(types):
+            if ptype not in _POLICY_TYPES:
+                errs.append(FieldError.not_supported(f"spec.policyTypes[{i}]", ptype, _POLICY_TYPES))
     return errs

@@ -156,14 +156,14 @@ def test_thread_dump_tools(core, namespace, java_pod):
 
 def test_only_the_java_image_puts_the_jvm_tools_first_on_path(core, namespace, java_pod):
     """The image decides the tools: kubesim/java's jcmd comes first on PATH; other images see the host's PATH
-    only (the host may or may not have a JDK of its own)."""
+    (the host may or may not have a JDK of its own), then the kubesim-curl every image carries, last."""
     start_pod(core, namespace, pod_manifest("plain", image="nginx"))
     java_jcmd, _, code, _ = run(core, namespace, java_pod, ["sh", "-c", "command -v jcmd"])
     assert code == 0 and java_jcmd.strip() == "/opt/java/openjdk/bin/jcmd"   # JAVA_HOME/bin of temurin images
     plain_jcmd, _, _, _ = run(core, namespace, "plain", ["sh", "-c", "command -v jcmd || true"])
     assert plain_jcmd.strip() != java_jcmd.strip()
     plain_path, _, _, _ = run(core, namespace, "plain", ["sh", "-c", "echo $PATH"])
-    assert plain_path.strip() == "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+    assert plain_path.strip() == "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/opt/kubesim/bin"
 
 
 def test_exec_errors_are_the_api_servers(core, namespace, kubesim):

@@ -1,11 +1,13 @@
 """kubesim's nodes: the default scheduler, the kubelets (one component for every Node) and the streaming
-subresources (exec, attach, log, port-forward, pod and service proxy). See images.py for the simulated images."""
+subresources (exec, attach, log, port-forward, pod and service proxy), and the pod network NetworkPolicy governs
+(network.py). See images.py for the simulated images."""
 from __future__ import annotations
 
 from kubesim.kubelet.attach_handler import AttachHandler
 from kubesim.kubelet.exec_handler import ExecHandler
 from kubesim.kubelet.kubelet import Kubelet
 from kubesim.kubelet.logs_handler import LogsHandler
+from kubesim.kubelet.network import PodNetwork
 from kubesim.kubelet.portforward_handler import PortForwardHandler
 from kubesim.kubelet.proxy_handler import ProxyHandler
 from kubesim.kubelet.scheduler import Scheduler
@@ -28,8 +30,10 @@ def register(cluster) -> Kubelet:
     """Add the scheduler and the kubelet to `cluster` and fill `cluster.connect_handlers`."""
     scheduler = Scheduler(cluster)
     kubelet = Kubelet(cluster)
+    network = PodNetwork(cluster, kubelet)
     proxy = ProxyHandler(cluster, kubelet)
     cluster.add_component(scheduler)
+    cluster.add_component(network)
     cluster.add_component(kubelet)
     cluster.add_component(_ProxyComponent(proxy))
     handlers = cluster.connect_handlers

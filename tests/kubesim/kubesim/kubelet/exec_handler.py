@@ -97,7 +97,7 @@ class ExecHandler(PodHandler):
         except (OSError, ValueError) as exc:   # ValueError: a bad mountPath, a volume that cannot be set up
             raise errors.internal(f"error preparing the container's filesystem: {exc}") from None
         return dict(command=command, stdin=stdin, stdout=stdout, stderr=stderr, tty=tty, env=env, root=root,
-                    cwd=cwd)
+                    cwd=cwd, owner=(sandbox.namespace, sandbox.name, sandbox.uid))
 
     async def __call__(self, request: web.BaseRequest, ctx) -> web.StreamResponse:
         plan = self.prepare(ctx)
@@ -111,13 +111,13 @@ class ExecHandler(PodHandler):
         return sock.ws
 
     async def _run(self, request, ctx, sock: channels.ChannelSocket, command, stdin, stdout, stderr, tty, env,
-                   root, cwd):
+                   root, cwd, owner=None):
         first = STDOUT if stdout else STDERR if stderr and not tty else ERROR
         await sock.send(first, b"")
         registry = self.kubelet.process_pids
         try:
             proc = await spawn(
-                command, env=env, root=root, cwd=cwd, registry=registry,
+                command, env=env, root=root, cwd=cwd, registry=registry, owner=owner,
                 stdin=asyncio.subprocess.PIPE if stdin else asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE if stdout or (tty and stderr) else asyncio.subprocess.DEVNULL,
                 stderr=(asyncio.subprocess.STDOUT if tty else asyncio.subprocess.PIPE) if stderr

@@ -43,6 +43,9 @@ any other image without them
     A quiet container (no process) that starts and keeps running until stopped, so real manifests reach
     Running; as an init container it completes at once.
 
+Every image also carries ``kubesim-curl`` in ``/opt/kubesim/bin`` (last on PATH): a curl-like client whose
+connections go through kubesim's pod network, where NetworkPolicy applies (network.py).
+
 Image references are normalised like containerd reports them (``nginx`` -> ``docker.io/library/nginx:latest``)
 and the image ID is a digest reference derived deterministically from the normalised reference
 (``docker.io/library/nginx@sha256:<sha256 of the reference>``).
@@ -65,6 +68,7 @@ JAVA = "java"
 CRASH = "crash"
 EXIT = "exit"
 QUIET = "quiet"
+NETWORK = "network"   # not an image: the tools every image carries (kubesim-curl)
 
 SIMULATED_REPOSITORIES = {
     "docker.io/kubesim/web": WEB,
@@ -331,16 +335,171 @@ sys.exit(main(sys.argv))
 '''
 
 
-def install_tools(root: str, interpreter: str | None = None) -> dict[str, str]:
-    """Write the image tool directories under `root`; returns {image kind: bin dir}. `interpreter` is the
-    Python of their `#!` line as the container sees it (default: kubesim's own)."""
+_CURL = r"""
+# kubesim-curl: a curl-like client whose connections go through kubesim's pod network (kubelet/network.py).
+# Only the few stdlib modules that start fast: it runs once per check, in a fresh interpreter.
+import json, socket, sys, time
+
+SOCKET = "\0__SOCKET__"
+USAGE = ("usage: kubesim-curl [-s] [-S] [-f] [-v] [-m SECONDS] [-X METHOD] URL\n"
+         "  URL: http://HOST[:PORT][/PATH] or tcp://HOST:PORT (connect only; prints 'connected')")
+
+def fail(code, message):
+    sys.stdout.flush()
+    sys.stderr.write("kubesim-curl: (%d) %s\n" % (code, message))
+    sys.exit(code)
+
+def parse(argv):
+    opts = {"max_time": None, "fail": False, "verbose": False, "method": "GET", "url": None}
+    args = list(argv)
+    while args:
+        a = args.pop(0)
+        if a in ("-m", "--max-time", "--connect-timeout") and args:
+            try:
+                opts["max_time"] = float(args.pop(0))
+            except ValueError:
+                fail(2, "option %s: expected a proper numerical parameter" % a)
+        elif a in ("-X", "--request") and args:
+            opts["method"] = args.pop(0)
+        elif a in ("--silent", "--show-error"):
+            continue
+        elif a == "--fail":
+            opts["fail"] = True
+        elif a == "--verbose":
+            opts["verbose"] = True
+        elif a.startswith("-") and len(a) > 1 and not a.startswith("--") and set(a[1:]) <= set("sSfv"):
+            opts["fail"] = opts["fail"] or "f" in a
+            opts["verbose"] = opts["verbose"] or "v" in a
+        elif a.startswith("-") or opts["url"] is not None:
+            fail(2, "option %s: is unknown\n%s" % (a, USAGE))
+        else:
+            opts["url"] = a
+    if opts["url"] is None:
+        fail(2, "no URL specified\n" + USAGE)
+    return opts
+
+def split_url(url):
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        scheme, rest = "http", url
+    if scheme not in ("http", "tcp"):
+        fail(1, 'Protocol "%s" not supported' % scheme)
+    slash = rest.find("/")
+    netloc, path = (rest, "/") if slash < 0 else (rest[:slash], rest[slash:])
+    host, _, port = netloc.rpartition(":") if ":" in netloc else (netloc, "", "")
+    if not host:
+        fail(3, "URL rejected: No host part in the URL")
+    if port:
+        if not port.isdigit() or not 0 < int(port) < 65536:
+            fail(3, "URL rejected: Port number was not a decimal number between 0 and 65535")
+        port = int(port)
+    elif scheme == "http":
+        port = 80
+    else:
+        fail(3, "URL rejected: tcp:// needs a port")
+    return scheme, host, port, path
+
+def read_response(sock):
+    data = b""
+    while True:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    head, sep, body = data.partition(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    parts = lines[0].split(b" ", 2)
+    if not sep or len(parts) < 2 or not parts[0].startswith(b"HTTP/") or not parts[1].isdigit():
+        fail(1, "Received HTTP/0.9 when not allowed")
+    headers = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(b":")
+        headers[name.strip().lower()] = value.strip()
+    if headers.get(b"transfer-encoding", b"").lower() == b"chunked":
+        out, rest = b"", body
+        while rest:
+            size_line, _, rest = rest.partition(b"\r\n")
+            size = int(size_line.split(b";")[0] or b"0", 16)
+            if size == 0:
+                break
+            out, rest = out + rest[:size], rest[size + 2:]
+        body = out
+    elif b"content-length" in headers:
+        body = body[:int(headers[b"content-length"])]
+    return int(parts[1]), body
+
+def main(argv):
+    opts = parse(argv)
+    scheme, host, port, path = split_url(opts["url"])
+    started = time.monotonic()
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.connect(SOCKET)
+    except OSError as exc:
+        fail(7, "Failed to connect to %s port %d: Network is unreachable (%s)" % (host, port, exc))
+    sock.sendall(json.dumps({"host": host, "port": port, "protocol": "TCP",
+                             "timeout": opts["max_time"]}).encode() + b"\n")
+    line = b""
+    while not line.endswith(b"\n"):
+        chunk = sock.recv(1)
+        if not chunk:
+            fail(56, "Failure when receiving data from the peer")
+        line += chunk
+    reply = json.loads(line)
+    elapsed = int((time.monotonic() - started) * 1000)
+    result = reply.get("result")
+    if opts["verbose"]:
+        sys.stderr.write("* kubesim network: %s\n" % json.dumps(reply))
+    if result == "unresolved":
+        fail(6, "Could not resolve host: %s" % host)
+    if result == "timeout":
+        fail(28, "Connection timed out after %d milliseconds" % elapsed)
+    if result == "refused":
+        fail(7, "Failed to connect to %s port %d after %d ms: Connection refused" % (host, port, elapsed))
+    if result != "connected":
+        fail(7, "Failed to connect to %s port %d: %s" % (host, port, reply.get("message", result)))
+    if scheme == "tcp":
+        print("connected")
+        return 0
+    if opts["max_time"] is not None:
+        sock.settimeout(max(0.001, opts["max_time"] - (time.monotonic() - started)))
+    request = "%s %s HTTP/1.1\r\nHost: %s:%d\r\nUser-Agent: kubesim-curl/1\r\nAccept: */*\r\nConnection: close\r\n\r\n"
+    try:
+        sock.sendall((request % (opts["method"], path, host, port)).encode())
+        status, body = read_response(sock)
+    except socket.timeout:
+        fail(28, "Operation timed out after %d milliseconds" % int((time.monotonic() - started) * 1000))
+    except OSError as exc:
+        fail(56, "Failure when receiving data from the peer: %s" % exc)
+    if opts["fail"] and status >= 400:
+        fail(22, "The requested URL returned error: %d" % status)
+    sys.stdout.buffer.write(body)
+    return 0
+
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def _write_tool(path: str, interpreter: str | None, text: str, flags: str = "") -> None:
+    with open(path, "w") as f:
+        f.write(f"#!{interpreter or sys.executable}{flags}\n" + text)
+    os.chmod(path, os.stat(path).st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+
+
+def install_tools(root: str, interpreter: str | None = None, network_socket: str | None = None) -> dict[str, str]:
+    """Write the image tool directories under `root`; returns {image kind: bin dir} (NETWORK: the directory
+    every image has, with kubesim-curl, when `network_socket`, the pod network's abstract socket name, is given).
+    `interpreter` is the Python of their `#!` line as the container sees it (default: kubesim's own)."""
     java_bin = os.path.join(root, "java", "bin")
     os.makedirs(java_bin, exist_ok=True)
-    script = f"#!{interpreter or sys.executable}\n" + _JCMD.replace("__DEFAULT_HEAP_DUMP_BYTES__",
-                                                                     str(DEFAULT_HEAP_DUMP_BYTES))
+    script = _JCMD.replace("__DEFAULT_HEAP_DUMP_BYTES__", str(DEFAULT_HEAP_DUMP_BYTES))
     for name in ("jcmd", "jstack", "jmap"):
-        path = os.path.join(java_bin, name)
-        with open(path, "w") as f:
-            f.write(script)
-        os.chmod(path, os.stat(path).st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
-    return {JAVA: java_bin}
+        _write_tool(os.path.join(java_bin, name), interpreter, script)
+    dirs = {JAVA: java_bin}
+    if network_socket:
+        net_bin = os.path.join(root, "network", "bin")
+        os.makedirs(net_bin, exist_ok=True)
+        _write_tool(os.path.join(net_bin, "kubesim-curl"), interpreter, _CURL.replace("__SOCKET__", network_socket),
+                    " -IS")   # no site: stdlib only, and a faster start
+        dirs[NETWORK] = net_bin
+    return dirs

@@ -13,7 +13,7 @@ does) with, mounted into it:
 - ``/dev`` a small tmpfs with null, zero, full, random, urandom, tty (and ``/dev/shm``); ``/proc`` (the
   machine's process table: there is no PID namespace) and ``/sys`` read-only;
 - the pod's volumes at their ``volumeMounts`` (volumes.py), shared by the pod's containers;
-- image tools (kubesim/java: ``/opt/java/openjdk/bin``).
+- image tools (kubesim/java: ``/opt/java/openjdk/bin``; every image: ``/opt/kubesim/bin/kubesim-curl``).
 
 sandbox_exec.py then puts each process into a copy of that tree and pivot_roots into it.
 """
@@ -34,6 +34,7 @@ PRIVATE_DIRS = {"tmp": 0o1777, "root": 0o700, "var": 0o755, "var/tmp": 0o1777, "
                 "home": 0o755, "opt": 0o755, "mnt": 0o755, "srv": 0o755, "media": 0o755}
 DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
 JAVA_HOME_BIN = "/opt/java/openjdk/bin"
+KUBESIM_BIN = "/opt/kubesim/bin"   # the tools every image carries: kubesim-curl (network.py)
 
 
 class IsolationUnavailable(RuntimeError):
@@ -151,7 +152,7 @@ def tool_python_binds() -> list[str]:
 
 
 def build_root(directory: str, *, hostname: str, pod_ip: str, volume_mounts: list[tuple[str, str, bool]],
-               tools_dir: str | None, working_dir: str) -> str:
+               tools_dir: str | None, working_dir: str, network_tools_dir: str | None = None) -> str:
     """Build a container instance's root under `directory` (its own, fresh); returns the root path.
 
     volume_mounts: (source path on the machine, mountPath in the container, readOnly)."""
@@ -198,10 +199,12 @@ def build_root(directory: str, *, hostname: str, pod_ip: str, volume_mounts: lis
         sysfs = os.path.join(root, "sys")
         os.makedirs(sysfs, exist_ok=True)
         _bind("/sys", sysfs, True)
-        if tools_dir:
-            target = safe_join(root, JAVA_HOME_BIN)
-            os.makedirs(target, exist_ok=True)
-            _bind(tools_dir, target, True)
+        for source, mount_path in ((tools_dir, JAVA_HOME_BIN), (network_tools_dir, KUBESIM_BIN)):
+            if source:
+                target = safe_join(root, mount_path)
+                os.makedirs(target, exist_ok=True)
+                _bind(source, target, True)
+        if tools_dir or network_tools_dir:
             for prefix in tool_python_binds():
                 target = safe_join(root, prefix)
                 os.makedirs(target, exist_ok=True)

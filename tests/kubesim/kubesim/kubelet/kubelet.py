@@ -18,7 +18,7 @@ from kubesim.errors import ApiError
 from kubesim.kubelet.capacity import configured_max_pods
 from kubesim.kubelet import isolation
 from kubesim.kubelet.env import container_environment, expand
-from kubesim.kubelet.images import CRASH, EXIT, JAVA, QUIET, InvalidImageName, install_tools, parse_image
+from kubesim.kubelet.images import CRASH, EXIT, JAVA, NETWORK, QUIET, InvalidImageName, install_tools, parse_image
 from kubesim.kubelet.process import ContainerProcess, close_transport, signal_group, spawn
 from kubesim.kubelet.recorder import EventRecorder
 from kubesim.kubelet.runtime import ContainerInstance, ContainerSlot, PodSandbox
@@ -77,6 +77,7 @@ class Kubelet(WakeWorker):
         self.max_pods = configured_max_pods(self.options)
         self._pulled: set[tuple[str, str]] = set()   # (node, image) already present on the node
         self.tool_dirs: dict[str, str] = {}
+        self.network = None   # the PodNetwork (network.py), set when it is registered with this kubelet
         state_dir = _option(self.options, "state_dir", None) or "/tmp/kubesim-state"
         self.root = os.path.join(str(state_dir), "kubelet")
         self.isolated = not _option(self.options, "no_isolation", False)
@@ -90,18 +91,22 @@ class Kubelet(WakeWorker):
         os.makedirs(self.root, exist_ok=True)
         if self.isolated:
             isolation.enter_own_mount_namespace(os.path.join(self.root, ".probe"))
-            self.tool_dirs = install_tools(os.path.join(self.root, "images"), isolation.tool_interpreter())
+            self.tool_dirs = install_tools(os.path.join(self.root, "images"), isolation.tool_interpreter(),
+                                           self._network_socket())
         else:
             print("kubesim: WARNING: --no-isolation: container processes run on this machine's filesystem, as "
                   "root: /tmp/x in a pod is this machine's /tmp/x, and rm -rf / in a pod is rm -rf / here",
                   file=sys.stderr, flush=True)
-            self.tool_dirs = install_tools(os.path.join(self.root, "images"))
+            self.tool_dirs = install_tools(os.path.join(self.root, "images"), None, self._network_socket())
         self.store.subscribe(self._on_store_event)
         for node in self.store.list("nodes"):
             self._register_node(node["metadata"]["name"])
         for pod in self.store.list("pods"):
             self._dirty.add((pod["metadata"]["namespace"], pod["metadata"]["name"]))
         self.start_worker()
+
+    def _network_socket(self) -> str | None:
+        return self.network.socket_name if self.network is not None else None
 
     async def stop(self) -> None:
         """Every container process ends: SIGTERM, a second to go, then SIGKILL for what is left (exec sessions
@@ -553,7 +558,8 @@ class Kubelet(WakeWorker):
             inst.root = isolation.build_root(
                 inst.directory, hostname=pod["spec"].get("hostname") or pod["metadata"]["name"], pod_ip=sandbox.ip,
                 volume_mounts=container_mounts(spec, sandbox.volume_paths),
-                tools_dir=self.tool_dirs.get(inst.image.kind), working_dir=spec.get("workingDir") or "/")
+                tools_dir=self.tool_dirs.get(inst.image.kind), working_dir=spec.get("workingDir") or "/",
+                network_tools_dir=self.tool_dirs.get(NETWORK))
         return inst.root
 
     def process_plan(self, pod: dict, sandbox: PodSandbox, inst: ContainerInstance, spec: dict,
@@ -566,6 +572,9 @@ class Kubelet(WakeWorker):
         tools = self.tool_dirs.get(inst.image.kind)
         if tools:
             path = (isolation.JAVA_HOME_BIN if root else tools) + ":" + HOST_PATH
+        network_tools = self.tool_dirs.get(NETWORK)
+        if network_tools:   # last: it shadows nothing of the image's
+            path += ":" + (isolation.KUBESIM_BIN if root else network_tools)
         env = {"PATH": path, "HOSTNAME": pod["spec"].get("hostname") or pod["metadata"]["name"],
                "KUBERNETES_SERVICE_HOST": "10.96.0.1", "KUBERNETES_SERVICE_PORT": "443", "LANG": "C.UTF-8"}
         if inst.image.kind == JAVA:
@@ -589,7 +598,8 @@ class Kubelet(WakeWorker):
             # writes to it); otherwise it reads /dev/null.
             stdin = asyncio.subprocess.PIPE if spec.get("stdin") else None
             proc = await spawn(command, env=env, root=root, cwd=cwd, stdin=stdin, stdout=asyncio.subprocess.PIPE,
-                               stderr=asyncio.subprocess.PIPE, registry=self.process_pids)
+                               stderr=asyncio.subprocess.PIPE, registry=self.process_pids,
+                               owner=(sandbox.namespace, sandbox.name, sandbox.uid))
             return ContainerProcess(proc, inst.log.write, self.process_pids)
         return launch
 

@@ -55,9 +55,11 @@ def signal_group(pid: int, sig: int) -> None:
 
 
 async def spawn(command: list[str], *, env: dict, root: str | None, cwd: str, stdin=None, stdout=None,
-                stderr=None, registry: dict | None = None) -> asyncio.subprocess.Process:
+                stderr=None, registry: dict | None = None, owner: tuple | None = None) -> asyncio.subprocess.Process:
     """Start `command` in the container (root None: on the machine, in `cwd`). Raises StartError. `registry`
-    ({pid: process}) holds it while it runs, so that everything can be ended when kubesim stops."""
+    ({pid: process}) holds it while it runs, so that everything can be ended when kubesim stops. `owner`
+    ((namespace, pod name, pod uid)) becomes `proc.kubesim_owner` before the command can run: the pod network
+    finds a connecting process's pod by its session (this process: a session leader)."""
     if not command:
         raise StartError("ENOENT", 'exec: "": executable file not found in $PATH')
     read_fd, write_fd = os.pipe()
@@ -73,6 +75,7 @@ async def spawn(command: list[str], *, env: dict, root: str | None, cwd: str, st
         raise
     finally:
         os.close(write_fd)
+    proc.kubesim_owner = owner
     if registry is not None:
         registry[proc.pid] = proc
     try:

@@ -6,6 +6,9 @@
   Each request goes to the next ready endpoint, round-robin, from the Endpoints object the endpoints controller
   maintains (the EndpointSlices when there is no Endpoints object, else the selector and ready pods), as the
   apiserver does. No ready endpoint: 503 `no endpoints available for service "<name>"`.
+- NetworkPolicy: the proxy is a client outside the cluster (network.OUTSIDE_CLIENT_IP); a pod whose ingress
+  rules do not admit it answers nothing: after the drop timeout, 503 `error trying to reach service: dial tcp
+  <ip>:<port>: i/o timeout`.
 - A pod whose container has no server (any image but kubesim/web and kubesim/java): 503
   `error trying to reach service: dial tcp <ip>:<port>: connect: connection refused`.
 """
@@ -54,6 +57,67 @@ def _ready(pod: dict) -> bool:
                for c in (pod.get("status") or {}).get("conditions") or [])
 
 
+def service_port(service: dict, port: str) -> dict | None:
+    """The Service port named or numbered `port` (default: the first)."""
+    ports = service["spec"].get("ports") or []
+    if not port:
+        return ports[0] if ports else None
+    for p in ports:
+        if p.get("name") == port or str(p.get("port")) == port:
+            return p
+    return None
+
+
+def ready_endpoints(store, service: dict, port: str) -> list[tuple[str, int, str]]:
+    """[(ip, target port, pod name)] of the ready endpoints, in a stable order."""
+    namespace, name = service["metadata"]["namespace"], service["metadata"]["name"]
+    svc_port = service_port(service, port)
+    if svc_port is None:
+        return []
+    port_name = svc_port.get("name", "")
+    out: list[tuple[str, int, str]] = []
+    endpoints = store.get("endpoints", namespace, name)
+    if endpoints is not None:
+        for subset in endpoints.get("subsets") or []:
+            match = [p for p in subset.get("ports") or [] if p.get("name", "") == port_name]
+            if not match:
+                continue
+            for addr in subset.get("addresses") or []:
+                out.append((addr["ip"], int(match[0]["port"]), (addr.get("targetRef") or {}).get("name", "")))
+        return sorted(set(out))
+    slices = [s for s in store.list("endpointslices.discovery.k8s.io", namespace)
+              if (s["metadata"].get("labels") or {}).get("kubernetes.io/service-name") == name]
+    if slices:
+        for s in slices:
+            match = [p for p in s.get("ports") or [] if (p.get("name") or "") == port_name]
+            if not match:
+                continue
+            for ep in s.get("endpoints") or []:
+                if (ep.get("conditions") or {}).get("ready") is False:
+                    continue
+                for ip in ep.get("addresses") or []:
+                    out.append((ip, int(match[0]["port"]), (ep.get("targetRef") or {}).get("name", "")))
+        return sorted(set(out))
+    selector = service["spec"].get("selector")
+    if not selector:
+        return []
+    for pod in store.list("pods", namespace):
+        labels = pod["metadata"].get("labels") or {}
+        if any(labels.get(k) != v for k, v in selector.items()):
+            continue
+        ip = (pod.get("status") or {}).get("podIP")
+        if not ip or pod["metadata"].get("deletionTimestamp") or not _ready(pod):
+            continue
+        target = svc_port.get("targetPort", svc_port.get("port"))
+        try:
+            number = int(target) if not isinstance(target, str) or target.isdigit() else \
+                resolve_pod_port(pod, target)
+        except errors.ApiError:
+            continue
+        out.append((ip, number, pod["metadata"]["name"]))
+    return sorted(set(out))
+
+
 class ProxyHandler:
     def __init__(self, cluster, kubelet):
         self.cluster = cluster
@@ -88,7 +152,7 @@ class ProxyHandler:
         service = store.get("services", ctx.namespace, name)
         if service is None:
             raise errors.not_found("services", name)
-        endpoints = self._ready_endpoints(service, port)
+        endpoints = ready_endpoints(store, service, port)
         if not endpoints:
             raise errors.service_unavailable(f'no endpoints available for service "{name}"')
         counter = self._round_robin.setdefault((ctx.namespace, name, port), itertools.count())
@@ -96,67 +160,10 @@ class ProxyHandler:
         pod = store.get("pods", ctx.namespace, pod_ref) if pod_ref else None
         return await self._forward(request, ctx, pod, ip, target_port)
 
-    def _service_port(self, service: dict, port: str) -> dict | None:
-        ports = service["spec"].get("ports") or []
-        if not port:
-            return ports[0] if ports else None
-        for p in ports:
-            if p.get("name") == port or str(p.get("port")) == port:
-                return p
-        return None
-
-    def _ready_endpoints(self, service: dict, port: str) -> list[tuple[str, int, str]]:
-        """[(ip, target port, pod name)] of the ready endpoints, in a stable order."""
-        store = self.cluster.store
-        namespace, name = service["metadata"]["namespace"], service["metadata"]["name"]
-        svc_port = self._service_port(service, port)
-        if svc_port is None:
-            return []
-        port_name = svc_port.get("name", "")
-        out: list[tuple[str, int, str]] = []
-        endpoints = store.get("endpoints", namespace, name)
-        if endpoints is not None:
-            for subset in endpoints.get("subsets") or []:
-                match = [p for p in subset.get("ports") or [] if p.get("name", "") == port_name]
-                if not match:
-                    continue
-                for addr in subset.get("addresses") or []:
-                    out.append((addr["ip"], int(match[0]["port"]), (addr.get("targetRef") or {}).get("name", "")))
-            return sorted(set(out))
-        slices = [s for s in store.list("endpointslices.discovery.k8s.io", namespace)
-                  if (s["metadata"].get("labels") or {}).get("kubernetes.io/service-name") == name]
-        if slices:
-            for s in slices:
-                match = [p for p in s.get("ports") or [] if (p.get("name") or "") == port_name]
-                if not match:
-                    continue
-                for ep in s.get("endpoints") or []:
-                    if (ep.get("conditions") or {}).get("ready") is False:
-                        continue
-                    for ip in ep.get("addresses") or []:
-                        out.append((ip, int(match[0]["port"]), (ep.get("targetRef") or {}).get("name", "")))
-            return sorted(set(out))
-        selector = service["spec"].get("selector")
-        if not selector:
-            return []
-        for pod in store.list("pods", namespace):
-            labels = pod["metadata"].get("labels") or {}
-            if any(labels.get(k) != v for k, v in selector.items()):
-                continue
-            ip = (pod.get("status") or {}).get("podIP")
-            if not ip or pod["metadata"].get("deletionTimestamp") or not _ready(pod):
-                continue
-            target = svc_port.get("targetPort", svc_port.get("port"))
-            try:
-                number = int(target) if not isinstance(target, str) or target.isdigit() else \
-                    resolve_pod_port(pod, target)
-            except errors.ApiError:
-                continue
-            out.append((ip, number, pod["metadata"]["name"]))
-        return sorted(set(out))
-
     # ---------------------------------------------------------------------------------------------- forwarding
     async def _forward(self, request: web.BaseRequest, ctx, pod: dict | None, ip: str, port: int):
+        if self.kubelet.network is not None:   # the API server is a client outside the cluster: ingress applies
+            await self.kubelet.network.admit_from_outside(ip, port)
         sandbox = self.kubelet.sandbox_by_ip(ip)
         server = sandbox.server_for_port(port) if sandbox else None
         try:

@@ -1,10 +1,14 @@
 """A hostile `tar` for the pod_fetch traversal suite: ignores what it is asked and writes a crafted archive.
 
 The case is the last argument (`./<case>`, what pod_fetch asks for with `tar cf - -C <dir> ./<case>`). Every
-name meant to escape contains `triage-escape-`, so a scan of the filesystem can find any file that got out.
+name meant to escape starts with the run's mark (env ESCAPE_MARK, `triage-escape-<number>`), so a scan of the
+filesystem can find any file that got out, and only this run's.
 """
+import os
 import sys
 import tarfile
+
+mark = os.environ.get("ESCAPE_MARK", "triage-escape")
 
 out = sys.stdout.buffer
 case = sys.argv[-1].lstrip("./")
@@ -27,16 +31,16 @@ def end():
 prefix = "./" + case + "/"
 if case == "dotdot":
     regular(prefix + "ok.txt", b"fine\n")
-    regular(prefix + "../../../../triage-escape-dotdot", b"escaped\n")
-    regular("../../triage-escape-dotdot2", b"escaped\n")
+    regular(prefix + "../../../../" + mark + "-dotdot", b"escaped\n")
+    regular("../../" + mark + "-dotdot2", b"escaped\n")
     end()
 elif case == "absolute":
-    regular("/etc/triage-escape-absolute", b"escaped\n")
-    regular("/tmp/triage-escape-absolute", b"escaped\n")
+    regular("/etc/" + mark + "-absolute", b"escaped\n")
+    regular("/tmp/" + mark + "-absolute", b"escaped\n")
     end()
 elif case == "symlink":
     out.write(header(prefix + "root", kind=tarfile.SYMTYPE, target="/"))
-    regular(prefix + "root/tmp/triage-escape-symlink", b"through the link\n")
+    regular(prefix + "root/tmp/" + mark + "-symlink", b"through the link\n")
     end()
 elif case == "hardlink":
     out.write(header(prefix + "passwd", kind=tarfile.LNKTYPE, target="/etc/passwd"))
