@@ -18,25 +18,32 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from triage_bench import evidence, report  # noqa: E402
+from triage_bench import evidence, report, scale  # noqa: E402
 from triage_bench.approaches import REPO_ROOT, Collection, KubernetesCore, Kubectl  # noqa: E402
-from triage_bench.cluster import PODS_PER_NODE, Kubesim, Workloads, api_client  # noqa: E402
+from triage_bench.cluster import ADMIN_USER, PODS_PER_NODE, Kubesim, Workloads, api_client  # noqa: E402
+
+# cluster.LANE_USERS: one identity per section, so that sections side by side (quick mode) never mix in the audit
+LAST_READY_USER, SCALE_USER, FAULTS_USER, EVIDENCE_USER = ("bench-last-ready", "bench-scale", "bench-faults",
+                                                           "bench-evidence")
 from triage_bench.isolation import isolate_once  # noqa: E402
 
-FAULT_CODES = ("503", "429", "reset")
 
 
 class Progress:
     def __init__(self, total: int):
         self.total, self.done, self.start = total, 0, time.monotonic()
+        self.lock = threading.Lock()   # quick mode's sections report from their own threads
 
     def step(self, text: str) -> None:
-        self.done += 1
-        print(f"[{self.done:3d}/{self.total} {time.monotonic() - self.start:6.0f}s] {text}", flush=True)
+        with self.lock:
+            self.done += 1
+            print(f"[{self.done:3d}/{self.total} {time.monotonic() - self.start:6.0f}s] {text}", flush=True)
 
 
 def describe(r: dict) -> str:
@@ -51,11 +58,11 @@ def describe(r: dict) -> str:
     return ", ".join(parts)
 
 
-def fault_rules(share: float) -> list[dict]:
+def fault_rules(share: float, user: str) -> list[dict]:
     """Three rules on the approach's identity only, each firing on p of the requests, so that one request in
     `share` gets one of 503, 429 (Retry-After: 1) or a reset connection: 1 - (1 - p)^3 = share."""
     p = 1 - (1 - share) ** (1 / 3)
-    base = {"user": "kubesim-admin", "fraction": round(p, 4)}
+    base = {"user": user, "fraction": round(p, 4)}
     return [dict(base, action="error", code=503), dict(base, action="error", code=429, retry_after=1),
             dict(base, action="reset")]
 
@@ -122,7 +129,7 @@ def main() -> int:
             print(f"SKIPPED baseline {a.title}: {skipped[a.key]}")
     active = [a for a in approaches if not skipped[a.key]]
 
-    total_pods = sum(s for s, _ in sizes) + 4
+    total_pods = sum(s for s, _ in sizes) + 23
     nodes = max(3, -(-total_pods // PODS_PER_NODE) + 1)
     sim = Kubesim(workdir, nodes)
     started = time.time()
@@ -130,76 +137,126 @@ def main() -> int:
                      "approaches": {a.key: {"title": a.title, "does": a.does, "skipped": skipped[a.key]}
                                     for a in approaches},
                      "isolation": {}, "scale": {}, "faults": {}, "evidence": {}}
+    # Quick mode runs kubernetes.core (whose every module start costs tens of seconds here) once per module it
+    # uses: its isolation playbook in the 1-of-3 figure, k8s_cp, k8s_log and k8s_exec in the fetch, log and
+    # thread-dump figures. The figures that only repeat those (last ready pod, scale, faults; the heap dump is
+    # k8s_exec + k8s_cp + k8s_exec) run the collection and kubectl only.
+    left_out = {"last_ready": ("k8s_core",), "scale": ("k8s_core",), "faults": ("k8s_core",),
+                "pod_dump": ("k8s_core",)} if quick else {}
+    results["left_out"] = {k: list(v) for k, v in left_out.items()}
+    results["identities"] = {"isolation, 1 of 3 replicas": ADMIN_USER, "isolation, last ready pod": LAST_READY_USER,
+                             "scale": SCALE_USER, "faults": FAULTS_USER, "evidence": EVIDENCE_USER}
     print(f"kubesim: {nodes} nodes; work directory {workdir}", flush=True)
     sim.start()
     clean = False
     try:
-        observer = api_client(sim.observer_kubeconfig)
+        observer = api_client(sim.observer_kubeconfig, pool=16)
         wl = Workloads(observer)
-        # One namespace per size; the smallest also holds the 1-replica Deployment and hosts the isolation runs.
-        for size, services in sizes:
-            ns = f"size-{size}"
+        # Each isolation scenario has a namespace of its own (10 pods: its Deployment and fillers), the scale
+        # figures one namespace per size, the fault figures one more: so that quick mode can run them side by side.
+        layouts = ([("isolation", 10, 2, "web", 3), ("isolation-solo", 10, 2, "solo", 1)]
+                   + [(f"size-{size}", size, services, "web", 3) for size, services in sizes]
+                   + [("faults", 3, 1, "web", 3)])
+        for ns, size, services, deployment, replicas in layouts:
             wl.namespace(ns)
-            wl.deployment(ns, "web", 3)
-            extra = 3
-            if size == sizes[0][0]:
-                wl.deployment(ns, "solo", 1)
-                extra += 1
-            wl.filler(ns, size - extra, services - (2 if size == sizes[0][0] else 1))
+            wl.deployment(ns, deployment, replicas)
+            wl.filler(ns, size - replicas, services - 1)
             print(f"namespace {ns}: creating {size} pods and {services} Services ...", flush=True)
-            wl.wait_pods_running(ns, size)
-        small = f"size-{sizes[0][0]}"
-        wl.namespace("faults")
-        wl.deployment("faults", "web", 3)
-        wl.wait_pods_running("faults", 3)
+        pods_of = {ns: size for ns, size, _services, _deployment, _replicas in layouts}
+        if not quick:
+            for ns, size in pods_of.items():
+                wl.wait_pods_running(ns, size)
 
-        steps = (len(active) * (int(not quick) + reps * (2 + len(sizes)) + fault_runs)
-                 + evidence.count_steps(active, evidence_reps))
+        def lanes(section):
+            return sum(1 for a in active if a.key not in left_out.get(section, ()))
+        steps = (len(active) * int(not quick) + reps * (lanes("three_replicas") + lanes("last_ready")
+                                                        + len(sizes) * lanes("scale"))
+                 + fault_runs * lanes("faults") + evidence.count_steps(active, evidence_reps, evidence_sizes, left_out))
         progress = Progress(steps)
         for a in active if not quick else ():   # warm-up: first process start, discovery cache; not counted
-            r = isolate_once(sim, observer, wl, a, small, "web", 3, logdir, f"warmup-{a.key}", load=False)
+            r = isolate_once(sim, observer, wl, a, "isolation", "web", 3, logdir, f"warmup-{a.key}", load=False)
             progress.step(f"warm-up {a.title}: {describe(r)}")
 
-        def rotated(i):
-            return active[i % len(active):] + active[:i % len(active)]
+        def rotated(i, section=""):
+            lanes = [a for a in active if a.key not in left_out.get(section, ())]
+            return lanes[i % len(lanes):] + lanes[:i % len(lanes)]
 
-        for scenario, deployment, replicas in (("three_replicas", "web", 3), ("last_ready", "solo", 1)) * (
-                "isolation" in only):
-            runs = results["isolation"].setdefault(scenario, {a.key: [] for a in active})
+        def isolation_figures(scenario, ns, deployment, replicas, user):
+            wl.wait_pods_running(ns, pods_of[ns])   # at once in a full run; quick: per section
+            runs = results["isolation"].setdefault(scenario, {a.key: [] for a in rotated(0, scenario)})
             for i in range(reps):
-                for a in rotated(i):   # the order rotates, so drift on the shared machine hits each alike
-                    r = isolate_once(sim, observer, wl, a, small, deployment, replicas, logdir,
-                                     f"{scenario}-{a.key}-{i}")
+                for a in rotated(i, scenario):   # the order rotates, so drift on the shared machine hits each alike
+                    r = isolate_once(sim, observer, wl, a, ns, deployment, replicas, logdir,
+                                     f"{scenario}-{a.key}-{i}", user=user)
                     runs[a.key].append(r)
                     progress.step(f"{scenario} {a.title} #{i + 1}: {describe(r)}")
 
-        for size, services in sizes * ("scale" in only):
-            runs = results["scale"].setdefault(str(size), {a.key: [] for a in active})
-            results["scale"][str(size)]["services"] = services
-            for i in range(reps):
-                for a in rotated(i):
-                    r = isolate_once(sim, observer, wl, a, f"size-{size}", "web", 3, logdir,
-                                     f"scale-{size}-{a.key}-{i}", load=False)
-                    runs[a.key].append(r)
-                    progress.step(f"scale {size} pods/{services} Services {a.title} #{i + 1}: {describe(r)}")
+        def scale_figures():
+            for size, services in sizes:
+                wl.wait_pods_running(f"size-{size}", size)
+                runs = results["scale"].setdefault(str(size), {a.key: [] for a in rotated(0, "scale")})
+                results["scale"][str(size)]["services"] = services
+                for i in range(reps):
+                    for a in rotated(i, "scale"):
+                        r = isolate_once(sim, observer, wl, a, f"size-{size}", "web", 3, logdir,
+                                         f"scale-{size}-{a.key}-{i}", load=False, user=SCALE_USER)
+                        runs[a.key].append(r)
+                        progress.step(f"scale {size} pods/{services} Services {a.title} #{i + 1}: {describe(r)}")
+                # Which requests cost what at this size: the reads of each approach's last run, sent again.
+                try:
+                    results["scale"][str(size)]["breakdown"] = {a.key: scale.breakdown(observer, runs[a.key])
+                                                                for a in rotated(0, "scale")}
+                except Exception as err:  # noqa: BLE001 (the figures above stand without it; the report says so)
+                    results["scale"][str(size)]["breakdown_error"] = repr(err)
+                    print(f"scale {size}: the replay of the reads failed: {err!r}", flush=True)
 
-        rules = fault_rules(0.2)
-        results["faults"]["rules"] = rules
-        post_faults(observer, rules)
-        try:
-            runs = results["faults"].setdefault("runs", {a.key: [] for a in active})
-            for i in range(fault_runs * ("faults" in only)):
-                for a in rotated(i):
-                    r = isolate_once(sim, observer, wl, a, "faults", "web", 3, logdir, f"faults-{a.key}-{i}",
-                                     load=False, check_timeout=10)
-                    runs[a.key].append(r)
-                    progress.step(f"faults 20% {a.title} #{i + 1}: {describe(r)}")
-        finally:
-            post_faults(observer, None)
+        def fault_figures():
+            wl.wait_pods_running("faults", pods_of["faults"])
+            rules = fault_rules(0.2, FAULTS_USER)
+            results["faults"]["rules"] = rules
+            post_faults(observer, rules)
+            try:
+                runs = results["faults"].setdefault("runs", {a.key: [] for a in rotated(0, "faults")})
+                for i in range(fault_runs):
+                    for a in rotated(i, "faults"):
+                        r = isolate_once(sim, observer, wl, a, "faults", "web", 3, logdir, f"faults-{a.key}-{i}",
+                                         load=False, check_timeout=5 if quick else 10, user=FAULTS_USER)
+                        runs[a.key].append(r)
+                        progress.step(f"faults 20% {a.title} #{i + 1}: {describe(r)}")
+            finally:
+                post_faults(observer, None)
 
-        if "evidence" in only:
-            results["evidence"] = evidence.run_all(sim, observer, wl, active, workdir, evidence_sizes,
-                                                   evidence_reps, progress)
+        def evidence_figures():
+            results["evidence"] = evidence.run_all(sim, observer, wl, active, workdir, evidence_sizes, evidence_reps,
+                                                   progress, EVIDENCE_USER, parallel=6 if quick else 1,
+                                                   left_out=left_out)
+
+        def kubesim_figures():
+            results["kubesim_bench"] = run_kubesim_bench(quick)
+
+        for scenario in ("three_replicas", "last_ready") if "isolation" in only else ():   # the table's order
+            results["isolation"][scenario] = {a.key: [] for a in rotated(0, scenario)}
+
+        def three_replicas():
+            isolation_figures("three_replicas", "isolation", "web", 3, ADMIN_USER)
+
+        def last_ready():
+            isolation_figures("last_ready", "isolation-solo", "solo", 1, LAST_READY_USER)
+
+        sections = [(name, fn) for name, fn in (("isolation", three_replicas), ("isolation", last_ready),
+                                                ("scale", scale_figures),
+                                                ("faults", fault_figures), ("evidence", evidence_figures),
+                                                ("kubesim", kubesim_figures))
+                    if name in only and (quick or name != "kubesim")]
+        if quick:
+            # Quick mode only shows that every figure is produced (its timings mean nothing): the sections run
+            # side by side, each in its own namespace and as its own identity, so that `make test` stays short.
+            with ThreadPoolExecutor(len(sections) or 1) as ex:
+                for job in [ex.submit(fn) for _name, fn in sections]:
+                    job.result()
+        else:
+            for _name, fn in sections:
+                fn()
     finally:
         clean = sim.stop()
         # What was measured survives a failure later in the run (bench/run.py --report-from it).
@@ -208,8 +265,9 @@ def main() -> int:
     results["kubesim_clean"] = clean
     results["duration"] = time.time() - started
     results["machine"] = machine(sim)
-    results["kubesim_bench"] = run_kubesim_bench(quick) if "kubesim" in only else {"argv": "", "rc": None,
-                                                                                     "output": "", "seconds": 0}
+    if not quick and "kubesim" in only:   # the full run measures the emulator alone, after its own kubesim stopped
+        results["kubesim_bench"] = run_kubesim_bench(quick)
+    results.setdefault("kubesim_bench", {"argv": "", "rc": None, "output": "", "seconds": 0})
     with open(os.path.join(workdir, "results.json"), "w", encoding="utf-8") as f:
         json.dump(results, f, indent=1, default=str)
 

@@ -2,7 +2,8 @@
 # `make bench [QUICK=1]`: this collection against kubernetes.core and the seeds' kubectl runbook, on one kubesim
 # (bench/run.py; docs/benchmarks.md says what it measures). The baselines live in their own venv, .venv-bench
 # (bench/requirements.txt: the `ansible` package, which bundles kubernetes.core, and matplotlib), never in .venv.
-# QUICK=1 (what `make test` runs): every benchmark once at small sizes, asserting each figure was produced;
+# QUICK=1 (what `make test` runs): every benchmark at small sizes, the sections side by side (bench/run.py),
+# asserting each figure was produced;
 # its report goes to .tmp/bench/benchmarks-quick.md, never over docs/benchmarks.md.
 set -euo pipefail
 # The collection as ansible-playbook finds it (ansible_collections/triage/k8s), in a place of its own so that a

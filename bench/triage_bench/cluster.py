@@ -1,8 +1,11 @@
 """One kubesim for the whole run: its process, the two identities, the audit log, and the workloads.
 
-The approaches under test talk as the kubeconfig's administrator (`kubesim-admin`); everything the harness itself
-sends (setup, the Endpoints watch, the Service-proxy load, state checks) uses a second token, `bench-observer`, so
-that the audit log's entries of `kubesim-admin` are exactly the requests of the approach being measured.
+The approaches under test talk as the kubeconfig's administrator (`kubesim-admin`) for the isolation figures, and
+as an identity of their own for the scale, fault and evidence figures (LANE_USERS, all in system:masters);
+everything the harness itself sends (setup, the Endpoints watch, the Service-proxy load, state checks) uses another
+token, `bench-observer`, so that the audit log's entries of one identity are exactly the requests of the approach
+being measured, even when quick mode runs the sections side by side, and a fault rule on one identity touches no
+other section.
 """
 from __future__ import annotations
 
@@ -21,7 +24,7 @@ from kubernetes.client.rest import ApiException
 
 ADMIN_USER = "kubesim-admin"
 OBSERVER_USER = "bench-observer"
-OBSERVER_TOKEN = "bench-observer-token"
+LANE_USERS = ("bench-last-ready", "bench-scale", "bench-faults", "bench-evidence")
 PODS_PER_NODE = 100          # under the kubelet's 110 (--max-pods), so every pod is scheduled
 APP_IMAGE = "kubesim/web:1"  # a real HTTP server behind the Service proxy
 FILLER_IMAGE = "registry.example/app:1"  # a quiet process: a pod that only takes room in the namespace
@@ -49,8 +52,8 @@ class Kubesim:
     def start(self) -> None:
         rbac = os.path.join(self.workdir, "rbac.yml")
         with open(rbac, "w", encoding="utf-8") as f:
-            yaml.safe_dump({"tokens": [{"token": OBSERVER_TOKEN, "user": OBSERVER_USER,
-                                        "groups": ["system:masters"]}]}, f)
+            yaml.safe_dump({"tokens": [{"token": f"{user}-token", "user": user, "groups": ["system:masters"]}
+                                       for user in (OBSERVER_USER,) + LANE_USERS]}, f)
         self.argv = [sys.executable, "-m", "kubesim", "serve", "--host", "127.0.0.1", "--port", "0",
                      "--kubeconfig", self.kubeconfig, "--audit-log", self.audit_path, "--rbac", rbac,
                      "--nodes", str(self.nodes)]
@@ -63,13 +66,25 @@ class Kubesim:
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"kubesim did not start; see {self.stderr_path}")
             time.sleep(0.05)
+        for user in (OBSERVER_USER,) + LANE_USERS:
+            self._token_kubeconfig(user)
+
+    def _token_kubeconfig(self, user: str) -> None:
         with open(self.kubeconfig, encoding="utf-8") as f:
             kc = yaml.safe_load(f)
-        for user in kc["users"]:
-            user["user"] = {"token": OBSERVER_TOKEN}
-        fd = os.open(self.observer_kubeconfig, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        for entry in kc["users"]:
+            entry["user"] = {"token": f"{user}-token"}
+        fd = os.open(self.kubeconfig_of(user), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             yaml.safe_dump(kc, f)
+
+    def kubeconfig_of(self, user: str) -> str:
+        """The kubeconfig an approach uses to talk as `user` (ADMIN_USER: kubesim's own kubeconfig)."""
+        if user == ADMIN_USER:
+            return self.kubeconfig
+        if user == OBSERVER_USER:
+            return self.observer_kubeconfig
+        return os.path.join(self.workdir, f"{user}.kubeconfig")
 
     @property
     def server(self) -> str:

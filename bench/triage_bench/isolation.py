@@ -12,15 +12,36 @@ from triage_bench.observe import AddressWatch, ProxyLoad
 
 ENDPOINT_RESOURCES = ("endpoints", "endpointslices")
 MUTATING = ("create", "update", "patch", "delete", "deletecollection")
+FAULT_CODES = (429, 503, 0)   # what the fault rules answer (0: kubesim's audit code of a reset connection)
 
 
-def requests_by_verb(entries: list[dict]) -> dict[str, int]:
-    counts = collections.Counter(e["verb"] for e in entries
-                                 if e["stage"] == "ResponseComplete" and e["user"] == ADMIN_USER)
+def approach_calls(entries: list[dict], user: str = ADMIN_USER) -> list[dict]:
+    """The approach's own requests, in order: what scale.py replays and faults_met() reads."""
+    return [{"verb": e["verb"], "resource": e["resource"], "subresource": e.get("subresource") or "",
+             "path": e.get("path") or "", "query": e.get("query") or {}, "code": e["code"], "t": e["t"]}
+            for e in entries if e["stage"] == "ResponseComplete" and e["user"] == user]
+
+
+def faults_met(calls: list[dict]) -> tuple[int, int]:
+    """(requests that got a fault, how many of them the approach sent again at once). "Again" is its very next
+    request being the same verb on the same path: a retry, the next turn of a poll loop, or a watch opened again;
+    the same read sent later by another step (another module of the playbook) is not counted."""
+    met = again = 0
+    for i, c in enumerate(calls):
+        if c["code"] not in FAULT_CODES:
+            continue
+        met += 1
+        if i + 1 < len(calls) and calls[i + 1]["verb"] == c["verb"] and calls[i + 1]["path"] == c["path"]:
+            again += 1
+    return met, again
+
+
+def requests_by_verb(calls: list[dict]) -> dict[str, int]:
+    counts = collections.Counter(c["verb"] for c in calls)
     return dict(sorted(counts.items()))
 
 
-def drain_detection(entries: list[dict], namespace: str, gone_at: float | None) -> float | None:
+def drain_detection(entries: list[dict], calls: list[dict], namespace: str, gone_at: float | None) -> float | None:
     """Seconds from the controller's Endpoints/EndpointSlice write that removed the IP (the last internal write in
     the namespace before the harness's watch saw the IP gone) to the approach noticing it: the end of its first
     request on endpoints or endpointslices that completed after that write (a poll's GET, or the watch it closes
@@ -32,8 +53,7 @@ def drain_detection(entries: list[dict], namespace: str, gone_at: float | None) 
     if not writes:
         return None
     removed = max(writes)
-    seen = [e["t"] for e in entries if e["stage"] == "ResponseComplete" and e["user"] == ADMIN_USER
-            and e["resource"] in ENDPOINT_RESOURCES and e["t"] >= removed]
+    seen = [c["t"] for c in calls if c["resource"] in ENDPOINT_RESOURCES and c["t"] >= removed]
     return (min(seen) - removed) if seen else None
 
 
@@ -65,7 +85,8 @@ def right_state(wl: Workloads, ns: str, deployment: str, replicas: int, pod: dic
 
 
 def isolate_once(sim: Kubesim, observer, wl: Workloads, approach, ns: str, deployment: str, replicas: int,
-                 logdir: str, tag: str, load: bool = True, check_timeout: float = 15) -> dict:
+                 logdir: str, tag: str, load: bool = True, check_timeout: float = 15, user: str = ADMIN_USER) -> dict:
+    """`user` is the identity the approach talks as (its kubeconfig from the Kubesim); only its requests count."""
     ready = wl.wait_serving(ns, deployment, replicas)
     target = ready[0]
     pod, ip = target["metadata"]["name"], target["status"]["podIP"]
@@ -76,7 +97,7 @@ def isolate_once(sim: Kubesim, observer, wl: Workloads, approach, ns: str, deplo
         proxy.start()
         time.sleep(0.3)   # the load is running before the isolation starts
     offset = sim.audit_offset()
-    run = approach.isolate(sim.kubeconfig, ns, pod, deployment, "release", os.path.join(logdir, f"{tag}.log"))
+    run = approach.isolate(sim.kubeconfig_of(user), ns, pod, deployment, "release", os.path.join(logdir, f"{tag}.log"))
     watch.gone.wait(30)
     ok, why = right_state(wl, ns, deployment, replicas, target, check_timeout)
     if proxy:
@@ -85,16 +106,18 @@ def isolate_once(sim: Kubesim, observer, wl: Workloads, approach, ns: str, deplo
     watch.stop()
     time.sleep(0.05)      # the audit entries of the watches just closed are written
     entries = sim.audit_since(offset)
+    calls = approach_calls(entries, user)
     result = {
         "rc": run.rc, "wall": run.wall, "maxrss_kib": run.maxrss_kib, "log": run.log,
-        "requests": requests_by_verb(entries),
-        "mutating": sum(1 for e in entries if e["stage"] == "ResponseComplete" and e["user"] == ADMIN_USER
-                        and e["verb"] in MUTATING),
+        "requests": requests_by_verb(calls),
+        "mutating": sum(1 for c in calls if c["verb"] in MUTATING),
         "ip_gone": (watch.gone_at - run.started) if watch.gone_at else None,
-        "drain_detect": drain_detection(entries, ns, watch.gone_at),
+        "drain_detect": drain_detection(entries, calls, ns, watch.gone_at),
         "right_state": ok, "state": why,
     }
     result["requests_total"] = sum(result["requests"].values())
+    result["calls"] = calls
+    result["faults_met"], result["faults_sent_again"] = faults_met(result["calls"])
     if proxy:
         result["load"] = proxy.summary(run.started - 0.3, time.time(), pod, watch.gone_at)
     # Reset for the next run: the isolated pod (released, or half-isolated after a fault) is deleted; a pod its
