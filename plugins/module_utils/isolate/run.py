@@ -84,7 +84,7 @@ def read_view(api_client, pod, warnings, check_node=False):
     resources add to ``warnings``."""
     namespace = pod["metadata"]["namespace"]
     services, _rv = list_objects(api_client, "api/v1", "services", namespace, "Service")
-    pods, _rv = list_pods(api_client, namespace)
+    pods, pods_rv = list_pods(api_client, namespace)
     controller, top = read_owner_chain(api_client, pod)
     if check_node:
         warnings.extend(node_hazards(pod, read_node_if_readable(api_client, (pod.get("spec") or {}).get("nodeName"))))
@@ -92,6 +92,9 @@ def read_view(api_client, pod, warnings, check_node=False):
         "pod": pod,
         "services": services,
         "pods": pods,
+        # The wait for the replacement watches from here instead of listing every pod again (in a namespace of
+        # 5,000 pods that second LIST was the largest avoidable cost of an isolation: docs/benchmarks.md).
+        "pods_resource_version": pods_rv,
         "controller": controller,
         "top_owner": top,
         "pdbs": list_optional(api_client, namespace, ["apis/policy/v1"], "PodDisruptionBudget",
@@ -103,8 +106,10 @@ def read_view(api_client, pod, warnings, check_node=False):
     }
 
 
-def wait_for_replacement(api_client, pod, controller, pods_before, since, deadline):
-    """Wait until the controller released `pod` and a new pod it owns is Ready; return that pod's name."""
+def wait_for_replacement(api_client, pod, controller, pods_before, since, deadline, start=None):
+    """Wait until the controller released `pod` and a new pod it owns is Ready; return that pod's name.
+
+    ``start``: ``(pods_by_name, resourceVersion)`` of a LIST already made; the watch begins there."""
     namespace, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
     uid = controller.get("uid")
     since_time = parse_rfc3339(since) if since else None
@@ -138,7 +143,7 @@ def wait_for_replacement(api_client, pod, controller, pods_before, since, deadli
         return "the replacement pod(s) %s of %s %s are not Ready yet" % (
             ", ".join(new), controller.get("kind"), controller.get("name"))
 
-    return watch_until(api_client, "api/v1", "pods", namespace, condition, deadline, describe)
+    return watch_until(api_client, "api/v1", "pods", namespace, condition, deadline, describe, start=start)
 
 
 def wait_for_endpoints_drained(api_client, pod, services, deadline, notes):
@@ -152,19 +157,19 @@ def wait_for_endpoints_drained(api_client, pod, services, deadline, notes):
     def listed(address):
         return (address.get("targetRef") or {}).get("uid") == uid or (ip and address.get("ip") == ip)
 
-    def endpoints_holding(objects):
-        holding = []
-        for service in services:
-            endpoints = objects.get(service) or {}
-            for subset in endpoints.get("subsets") or []:
-                if any(listed(a) for a in (subset.get("addresses") or []) + (subset.get("notReadyAddresses") or [])):
-                    holding.append(service)
-                    break
-        return holding
+    def holds(endpoints):
+        for subset in (endpoints or {}).get("subsets") or []:
+            if any(listed(a) for a in (subset.get("addresses") or []) + (subset.get("notReadyAddresses") or [])):
+                return True
+        return False
 
-    watch_until(api_client, "api/v1", "endpoints", namespace, lambda objs: not endpoints_holding(objs), deadline,
-                lambda objs: "pod %s is still an endpoint of Service(s) %s" % (
-                    pod["metadata"]["name"], ", ".join(endpoints_holding(objs))))
+    # One Endpoints object per Service, read by name (a field selector), not every Endpoints of the namespace:
+    # with 1,000 Services that LIST was 10 MB for the one or two objects that matter.
+    for service in sorted(services):
+        watch_until(api_client, "api/v1", "endpoints", namespace, lambda objs, s=service: not holds(objs.get(s)),
+                    deadline, lambda objs, s=service: "pod %s is still an endpoint of Service %s" % (
+                        pod["metadata"]["name"], s),
+                    field_selector="metadata.name=%s" % service)
 
     def slices_holding(objects):
         holding = set()
@@ -335,7 +340,9 @@ def _isolate_pod(api_client, namespace, name, options, check_mode=False, leaving
         new_labels = dict((k, c["to"]) for k, c in first_changes.items())
         new_labels[undo_record.ISOLATED_LABEL] = "true"
         ops = set_metadata_ops(pod, "labels", new_labels) + set_metadata_ops(pod, "annotations", annotations)
-        state.update(plan=plan, warnings=warnings, pods_before=set(p["metadata"]["name"] for p in view["pods"]))
+        state.update(plan=plan, warnings=warnings, pods_before=set(p["metadata"]["name"] for p in view["pods"]),
+                     pods_start=(dict((p["metadata"]["name"], p) for p in view["pods"]),
+                                 view["pods_resource_version"]))
         if check_mode:
             final_annotations = dict(annotations)
             final_annotations[undo_record.PHASE] = undo_record.PHASE_ISOLATED
@@ -368,14 +375,15 @@ def _isolate_pod(api_client, namespace, name, options, check_mode=False, leaving
     record = undo_record.parse_record(pod)
     if plan["strategy"] == "replace-first":
         return _finish_replace_first(api_client, pod, record, state["pods_before"], options, timer, deadline,
-                                     warnings, plan, changed=True, before=before, run_id=run_id)
+                                     warnings, plan, changed=True, before=before, run_id=run_id,
+                                     pods_start=state["pods_start"])
     replacement = None
     notes = []
     try:
         if options["wait"]:
             if plan["replacement_expected"]:
                 replacement = wait_for_replacement(api_client, pod, plan["controller"], state["pods_before"],
-                                                   record["isolated_at"], deadline)
+                                                   record["isolated_at"], deadline, start=state["pods_start"])
                 timer.mark("replacement_ready")
             wait_for_endpoints_drained(api_client, pod, plan["services"], deadline, notes)
             timer.mark("endpoints_drained")
@@ -450,7 +458,7 @@ def _serving_state(pod, record, controller, marked):
 
 
 def _finish_replace_first(api_client, pod, record, pods_before, options, timer, deadline, warnings, plan, changed,
-                          before=None, run_id=None):
+                          before=None, run_id=None, pods_start=None):
     """Phase 2 of replace-first: wait for the Ready replacement, then cut the Service labels.
 
     Any failure before the cut is written marks the record interrupted (when it can) and says that the pod still
@@ -475,7 +483,7 @@ def _finish_replace_first(api_client, pod, record, pods_before, options, timer, 
     try:
         if controller:
             replacement = wait_for_replacement(api_client, pod, controller, pods_before, record.get("isolated_at"),
-                                               deadline)
+                                               deadline, start=pods_start)
         timer.mark("replacement_ready")
         written, current = write_with_replan(lambda: read_pod(api_client, namespace, name), replan,
                                              "cutting the Service labels of pod %s in namespace %s" % (
