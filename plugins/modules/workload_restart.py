@@ -72,6 +72,8 @@ options:
     description:
       - Name of one of the workload's pods; the workload is found from its ownerReferences (or, for a pod this
         collection isolated, from its isolation record). Mutually exclusive with O(name).
+      - A restart replaces every pod, so a rerun of a task that names a pod fails with the pod not found; use
+        O(kind) and O(name) in a task that may run twice.
     type: str
   mode:
     description:
