@@ -5,7 +5,9 @@
 # 1. start kubesim (from .venv) with its own kubeconfig in a temporary directory;
 # 2. deploy a 3-replica Java service (kubesim/java) behind a Service, as in the seed;
 # 3. start traffic through the Service proxy in the background, counting every answer and every failure;
-# 4. show the misbehaving pod's log (the seed's pod logs an OutOfMemoryError: see the note printed there);
+# 4. make one pod run out of memory as in the seed (kubesim/java's /kubesim/oom: the JVM logs
+#    java.lang.OutOfMemoryError: unable to create native thread, exits with code 3, and is restarted), and show
+#    the trace in its previous log;
 # 5. run the runbook: preflight, isolate (replace-first), thread dump and heap dump into a bundle, probe the
 #    isolated pod directly, close and verify the bundle, print the summary; then restore (DEMO_AFTER=delete to
 #    delete the pod instead, DEMO_AFTER=keep to keep it isolated);
@@ -98,6 +100,27 @@ if action == "deploy":
         print("  %-48s %-12s %s" % (p["metadata"]["name"], p["status"].get("podIP"), p["spec"].get("nodeName")))
 elif action == "victim":
     print(sorted(p["metadata"]["name"] for p in pods())[0])
+elif action == "oom":
+    # The leak of the seed, on demand: kubesim/java's /kubesim/oom makes this one JVM run out of threads; it
+    # exits with code 3 (-XX:+ExitOnOutOfMemoryError) and the kubelet restarts the container.
+    name = sys.argv[3]
+    try:
+        client.CoreV1Api(api).connect_get_namespaced_pod_proxy_with_path(name + ":8080", NS, "kubesim/oom")
+        sys.exit("the pod answered its OOM request without an error")
+    except client.exceptions.ApiException as exc:
+        print("  GET /kubesim/oom -> HTTP %s: %s" % (exc.status, (exc.body or "").strip()))
+    deadline = time.time() + 30
+    while time.time() < deadline:  # demo setup only
+        pod = call("GET", "/api/v1/namespaces/%s/pods/%s" % (NS, name))
+        status = (pod.get("status", {}).get("containerStatuses") or [{}])[0]
+        if status.get("restartCount", 0) >= 1 and status.get("ready"):
+            last = status.get("lastState", {}).get("terminated", {})
+            print("  restartCount %d, last exit code %s (%s): the kubelet restarted the JVM" % (
+                status["restartCount"], last.get("exitCode"), last.get("reason")))
+            break
+        time.sleep(0.2)
+    else:
+        sys.exit("the pod did not restart within 30 s")
 elif action == "load":
     # Until the stop file exists: GET through the Service proxy (what the seed's clients do), count who answered.
     stop, out = sys.argv[3], sys.argv[4]
@@ -132,15 +155,15 @@ step "deploying login-audit-trail-service: 3 replicas of kubesim/java behind a S
 demo_client deploy
 
 victim="$(demo_client victim)"
+step "the broken pod: ${victim} runs out of memory, as in the seed"
+demo_client oom "${victim}"
+echo "  the log of the container that died (pod_logs previous=true):"
+ansible localhost -m triage.k8s.pod_logs -a "name=${victim} namespace=shop kubeconfig=${kubeconfig} dest=${run_dir}/peek previous=true" >/dev/null
+grep -h -A2 'OutOfMemoryError' "${run_dir}"/peek/logs/*.log | head -n 4 | sed 's/^/    /'
+
 step "traffic through the Service runs in the background from now on (counted until the end)"
 demo_client load "${run_dir}/stop" "${run_dir}/load.json" &
 load_pid=$!
-
-step "the broken pod: ${victim}"
-echo "  kubesim's Java image cannot yet fail with an OutOfMemoryError or restart on its own; in the seed, the"
-echo "  log ends in 'java.lang.OutOfMemoryError: unable to create native thread'. Its log here:"
-ansible localhost -o -m triage.k8s.pod_logs -a "name=${victim} namespace=shop kubeconfig=${kubeconfig} dest=${run_dir}/peek previous=false" >/dev/null
-sed 's/^/    /' "${run_dir}/peek/logs/app.log" | head -n 2
 
 step "the runbook: ansible-playbook triage.k8s.runbook -e pod=${victim} -e ns=shop -e heap_dump=true -e probe_path=/healthz -e after=${after}"
 echo "  (the change review first would be the same command with --check --diff)"

@@ -28,6 +28,12 @@ own); only `exec` starts real processes. The image reference decides the behavio
       ``jcmd 1 help`` and ``jcmd 1 help GC.heap_dump`` (its options) work too;
     - ``KUBESIM_JVMS="1=/app/app.jar,7=com.example.Batch"`` makes the tools see several JVMs (default one, pid 1).
       The JVMs are names only: no process of that pid exists in the container (kubesim has no PID namespace).
+
+    A request for ``/kubesim/oom`` (through the pod proxy, a port-forward or a Service) makes the JVM run out of
+    memory: it answers 500, logs ``java.lang.OutOfMemoryError: unable to create native thread`` with a stack
+    trace, and exits with code 3 as ``-XX:+ExitOnOutOfMemoryError`` does, so the kubelet restarts it
+    (``restartCount``, ``lastState.terminated.exitCode: 3``, the trace in ``logs --previous``).
+    ``KUBESIM_EXIT_ON_OOM=false`` keeps it running instead.
 ``kubesim/crash:<tag>``
     Logs a few lines, then exits with code 1 (``KUBESIM_EXIT_CODE`` in the container env overrides it) after
     ``KUBESIM_CRASH_AFTER_SECONDS`` (default 0.1). restartPolicy Always/OnFailure gives CrashLoopBackOff with the

@@ -56,8 +56,9 @@ class ContainerInstance:
         elif image.kind in (WEB, JAVA):
             ports = [p["containerPort"] for p in spec.get("ports") or []
                      if p.get("protocol", "TCP") == "TCP" and isinstance(p.get("containerPort"), int)]
+            on_oom = self._out_of_memory if image.kind == JAVA else None
             for port in ports or [DEFAULT_WEB_PORT]:
-                self.servers[port] = ContainerHttpServer(port, describe, self.log.write)
+                self.servers[port] = ContainerHttpServer(port, describe, self.log.write, on_oom)
             self.log.write(f"kubesim {image.kind} server {image.tag} listening on "
                            f"{', '.join(':%d' % p for p in self.servers)}\n")
             if image.kind == JAVA:
@@ -68,6 +69,24 @@ class ContainerInstance:
     @property
     def running(self) -> bool:
         return self.exit_code is None
+
+    def _out_of_memory(self) -> None:
+        """kubesim/java after a request for /kubesim/oom: the trace a JVM logs when it cannot start a thread, then,
+        as with -XX:+ExitOnOutOfMemoryError (what container images usually set), exit code 3 and a restart by
+        the kubelet. KUBESIM_EXIT_ON_OOM=false keeps it running, answering 500 to that path each time."""
+        if not self.running:
+            return
+        self.log.write('Exception in thread "http-nio-8080-exec-7" java.lang.OutOfMemoryError: unable to create '
+                       'native thread: possibly out of memory or process/resource limits reached\n')
+        for frame in ("java.base/java.lang.Thread.start0(Native Method)",
+                      "java.base/java.lang.Thread.start(Thread.java:1553)",
+                      "org.apache.tomcat.util.threads.ThreadPoolExecutor.addWorker(ThreadPoolExecutor.java:906)"):
+            self.log.write("\tat %s\n" % frame)
+        if container_env(self.spec).get("KUBESIM_EXIT_ON_OOM", "true").lower() == "false":
+            return
+        self.log.write("Terminating due to java.lang.OutOfMemoryError: unable to create native thread\n")
+        self._finish(3)
+        self._on_exit(self)
 
     async def _run_to_exit(self, env: dict) -> None:
         crash = self.image.kind == CRASH

@@ -12,13 +12,19 @@ import time
 from aiohttp import web
 
 
+# kubesim/java's path that makes the simulated JVM run out of memory (see images.py): what a leak does to a real
+# service after hours, on demand, so that the seed-004 story can be told in a test or a demo.
+OOM_PATH = "/kubesim/oom"
+
+
 class ContainerHttpServer:
-    def __init__(self, container_port: int, describe, log):
+    def __init__(self, container_port: int, describe, log, on_oom=None):
         """`describe()` returns the dict the server reports (pod, namespace, image, ...); `log(line)` appends to
-        the container log."""
+        the container log; `on_oom()` (kubesim/java only) is called after answering a request for OOM_PATH."""
         self.container_port = container_port
         self._describe = describe
         self._log = log
+        self._on_oom = on_oom
         self._server: asyncio.base_events.Server | None = None
         self._lock = asyncio.Lock()
         self.local_port: int | None = None
@@ -50,7 +56,12 @@ class ContainerHttpServer:
         path = request.path
         if request.body_exists:
             await request.read()
-        if path == "/healthz":
+        status = 200
+        if path == OOM_PATH and self._on_oom is not None:
+            body, ctype, status = "java.lang.OutOfMemoryError: unable to create native thread\n", "text/plain", 500
+            # After the answer went out: the JVM's end must not take the request that caused it down with it.
+            asyncio.get_running_loop().call_later(0.05, self._on_oom)
+        elif path == "/healthz":
             body, ctype = "ok\n", "text/plain"
         elif path == "/json" or "application/json" in request.headers.get("Accept", ""):
             info.update(path=request.path_qs, method=request.method)
@@ -58,12 +69,12 @@ class ContainerHttpServer:
         else:
             body = (f"pod={info['pod']} namespace={info['namespace']} image={info['image']} tag={info['tag']}\n")
             ctype = "text/plain"
-        response = web.Response(text=body, content_type=ctype)
+        response = web.Response(text=body, content_type=ctype, status=status)
         response.headers["X-Kubesim-Pod"] = info["pod"]
         peer = request.transport.get_extra_info("peername") if request.transport else None
         client = peer[0] if peer else "-"
         stamp = time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime())
         agent = request.headers.get("User-Agent", "-")
         self._log(f'{client} - - [{stamp}] "{request.method} {request.path_qs} HTTP/{request.version.major}.'
-                  f'{request.version.minor}" 200 {len(body.encode())} "-" "{agent}"\n')
+                  f'{request.version.minor}" {status} {len(body.encode())} "-" "{agent}"\n')
         return response
