@@ -230,8 +230,8 @@ def test_restore_leaves_a_policy_that_is_not_ours_alone(fake_api, clean_env, mod
     assert undo_record.QUARANTINE_LABEL not in cluster.pods[NAME]["metadata"]["labels"]
 
 
-def test_a_rerun_with_other_allowed_rules_updates_our_policy_on_its_resource_version(fake_api, clean_env,
-                                                                                      module_runner):
+def test_a_rerun_with_other_allowed_rules_updates_our_policy_on_its_resource_version(
+        fake_api, clean_env, module_runner):
     _cluster, store = setup(fake_api, team=False)
     result, failed = module_runner(pod_isolate.main, isolate_args(fake_api))
     assert not failed, result
