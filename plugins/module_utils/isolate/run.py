@@ -106,13 +106,16 @@ def read_view(api_client, pod, warnings, check_node=False):
     }
 
 
-def wait_for_replacement(api_client, pod, controller, pods_before, since, deadline, start=None):
+def wait_for_replacement(api_client, pod, controller, since, deadline, start=None):
     """Wait until the controller released `pod` and a new pod it owns is Ready; return that pod's name.
 
-    ``start``: ``(pods_by_name, resourceVersion)`` of a LIST already made; the watch begins there."""
+    ``start``: ``(pods_by_name, resourceVersion)`` of the LIST the plan was made from; the watch begins there,
+    and a pod is new when that LIST did not have it. Without it (a rerun finishing another run's work), a pod is
+    new when it was created at or after ``since``."""
     namespace, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
     uid = controller.get("uid")
     since_time = parse_rfc3339(since) if since else None
+    pods_before = set(start[0]) if start is not None else None
 
     def is_new(candidate):
         if pods_before is not None:
@@ -286,7 +289,7 @@ def _marked(api_client, pod, options, check_mode, timer, deadline):
             return {"changed": True, "pod": pod_summary(pod), "plan": {"resume": True, "record": record},
                     "warnings": ["pod %s is in the middle of a replace-first isolation; a real run resumes "
                                  "it" % name], "timings": timer.timings}
-        return _finish_replace_first(api_client, pod, record, None, options, timer, deadline, [],
+        return _finish_replace_first(api_client, pod, record, options, timer, deadline, [],
                                      {"resume": True, "record": record}, changed=False)
     return {"changed": False, "pod": pod_summary(pod), "record": record,
             "plan": {"already_isolated": True, "record": record}, "warnings": [], "timings": timer.timings}
@@ -340,7 +343,7 @@ def _isolate_pod(api_client, namespace, name, options, check_mode=False, leaving
         new_labels = dict((k, c["to"]) for k, c in first_changes.items())
         new_labels[undo_record.ISOLATED_LABEL] = "true"
         ops = set_metadata_ops(pod, "labels", new_labels) + set_metadata_ops(pod, "annotations", annotations)
-        state.update(plan=plan, warnings=warnings, pods_before=set(p["metadata"]["name"] for p in view["pods"]),
+        state.update(plan=plan, warnings=warnings,
                      pods_start=(dict((p["metadata"]["name"], p) for p in view["pods"]),
                                  view["pods_resource_version"]))
         if check_mode:
@@ -374,16 +377,15 @@ def _isolate_pod(api_client, namespace, name, options, check_mode=False, leaving
     plan, warnings = state["plan"], state["warnings"]
     record = undo_record.parse_record(pod)
     if plan["strategy"] == "replace-first":
-        return _finish_replace_first(api_client, pod, record, state["pods_before"], options, timer, deadline,
-                                     warnings, plan, changed=True, before=before, run_id=run_id,
-                                     pods_start=state["pods_start"])
+        return _finish_replace_first(api_client, pod, record, options, timer, deadline, warnings, plan,
+                                     changed=True, before=before, run_id=run_id, pods_start=state["pods_start"])
     replacement = None
     notes = []
     try:
         if options["wait"]:
             if plan["replacement_expected"]:
-                replacement = wait_for_replacement(api_client, pod, plan["controller"], state["pods_before"],
-                                                   record["isolated_at"], deadline, start=state["pods_start"])
+                replacement = wait_for_replacement(api_client, pod, plan["controller"], record["isolated_at"],
+                                                   deadline, start=state["pods_start"])
                 timer.mark("replacement_ready")
             wait_for_endpoints_drained(api_client, pod, plan["services"], deadline, notes)
             timer.mark("endpoints_drained")
@@ -457,7 +459,7 @@ def _serving_state(pod, record, controller, marked):
                 "" if marked else " (once this run's deadline in the record has passed)"))
 
 
-def _finish_replace_first(api_client, pod, record, pods_before, options, timer, deadline, warnings, plan, changed,
+def _finish_replace_first(api_client, pod, record, options, timer, deadline, warnings, plan, changed,
                           before=None, run_id=None, pods_start=None):
     """Phase 2 of replace-first: wait for the Ready replacement, then cut the Service labels.
 
@@ -482,8 +484,8 @@ def _finish_replace_first(api_client, pod, record, pods_before, options, timer, 
 
     try:
         if controller:
-            replacement = wait_for_replacement(api_client, pod, controller, pods_before, record.get("isolated_at"),
-                                               deadline, start=pods_start)
+            replacement = wait_for_replacement(api_client, pod, controller, record.get("isolated_at"), deadline,
+                                               start=pods_start)
         timer.mark("replacement_ready")
         written, current = write_with_replan(lambda: read_pod(api_client, namespace, name), replan,
                                              "cutting the Service labels of pod %s in namespace %s" % (
