@@ -94,15 +94,25 @@ def _strategy(obj):
     return (obj.get("spec") or {}).get("updateStrategy") or {}
 
 
+def _on_delete(obj, kind_words):
+    """The RolloutStatus of a StatefulSet or DaemonSet whose strategy is not RollingUpdate (kubectl's verdict, and
+    why a restart will not roll), or None when it rolls."""
+    strategy = _strategy(obj)
+    if (strategy.get("type") or "RollingUpdate") == "RollingUpdate":
+        return None
+    return RolloutStatus(True, "rollout status is only available for RollingUpdate strategy type",
+                         failure="%s %s has updateStrategy %s: its pods are replaced only when they are deleted, so "
+                                 "no rollout follows a restart" % (kind_words, metadata(obj).get("name"),
+                                                                   strategy.get("type")),
+                         reason="OnDelete")
+
+
 def _statefulset_status(obj):
     status = obj.get("status") or {}
     strategy = _strategy(obj)
-    if (strategy.get("type") or "RollingUpdate") != "RollingUpdate":
-        return RolloutStatus(True, "rollout status is only available for RollingUpdate strategy type",
-                             failure="statefulset %s has updateStrategy %s: its pods are replaced only when they "
-                                     "are deleted, so no rollout follows a restart" % (
-                                         metadata(obj).get("name"), strategy.get("type")),
-                             reason="OnDelete")
+    on_delete = _on_delete(obj, "statefulset")
+    if on_delete is not None:
+        return on_delete
     if not _int(status.get("observedGeneration")) or not _generation_observed(obj):
         return RolloutStatus(False, "Waiting for statefulset spec update to be observed")
     replicas, ready = _replicas(obj), _int(status.get("readyReplicas"))
@@ -126,12 +136,9 @@ def _statefulset_status(obj):
 def _daemonset_status(obj):
     name = metadata(obj).get("name")
     status = obj.get("status") or {}
-    strategy = _strategy(obj)
-    if (strategy.get("type") or "RollingUpdate") != "RollingUpdate":
-        return RolloutStatus(True, "rollout status is only available for RollingUpdate strategy type",
-                             failure="daemon set %s has updateStrategy %s: its pods are replaced only when they "
-                                     "are deleted, so no rollout follows a restart" % (name, strategy.get("type")),
-                             reason="OnDelete")
+    on_delete = _on_delete(obj, "daemon set")
+    if on_delete is not None:
+        return on_delete
     if not _generation_observed(obj):
         return RolloutStatus(False, "Waiting for daemon set spec update to be observed")
     desired = _int(status.get("desiredNumberScheduled"))
