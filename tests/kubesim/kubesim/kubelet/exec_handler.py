@@ -59,14 +59,28 @@ def should_drop(cluster, ctx):
         return None
 
 
-async def drop_later(request: web.BaseRequest, decision, on_drop) -> None:
+def drop_now(request: web.BaseRequest, on_drop) -> None:
     """Reset the connection (no close frame, no status), as a broken network would."""
-    delay = float(getattr(decision, "after_seconds", 0) or 0)
-    await asyncio.sleep(delay)
     on_drop()
     transport = request.transport
     if transport is not None:
         transport.abort()
+
+
+async def flushed(request: web.BaseRequest, limit: float = 1.0) -> None:
+    """Wait (at most `limit` seconds) until what was sent left the process: abort() discards the write buffer,
+    and a cut after N bytes must deliver those N bytes."""
+    transport = request.transport
+    deadline = asyncio.get_running_loop().time() + limit
+    while transport is not None and transport.get_write_buffer_size() and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.005)
+
+
+async def drop_later(request: web.BaseRequest, decision, on_drop) -> None:
+    """drop_now() once the rule's `after_seconds` have passed."""
+    delay = float(getattr(decision, "after_seconds", 0) or 0)
+    await asyncio.sleep(delay)
+    drop_now(request, on_drop)
 
 
 class ExecHandler(PodHandler):
@@ -137,11 +151,6 @@ class ExecHandler(PodHandler):
         # stdout and stderr): the cut lands at the same offset on a fast machine and a loaded one.
         byte_budget = [getattr(decision, "after_bytes", None) if decision else None]
 
-        def cut_now():
-            kill()
-            if request.transport is not None:
-                request.transport.abort()
-
         async def pump(stream, channel):
             while True:
                 chunk = await stream.read(65536)
@@ -151,7 +160,8 @@ class ExecHandler(PodHandler):
                     if len(chunk) >= byte_budget[0]:
                         if byte_budget[0]:
                             await sock.send(channel, chunk[:byte_budget[0]])
-                        cut_now()
+                        await flushed(request)
+                        drop_now(request, kill)
                         return
                     byte_budget[0] -= len(chunk)
                 await sock.send(channel, chunk)
