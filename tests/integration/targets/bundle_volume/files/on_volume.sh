@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# on_volume.sh SIZE VOLUME REPORT COMMAND...: run COMMAND in a private mount namespace (unshare -m) where
-#   VOLUME is a tmpfs of SIZE (the evidence volume, as a PVC mounted into an AWX job's container), and
-#   TMPDIR, Ansible's local and remote temp directories, /tmp and /var/tmp take at most 8 MiB of new data each:
-#   the machine's temp dirs are overlays whose writes land on a small tmpfs, so a file of the bundle staged or
-#   left there either fails (no space) or is found afterwards.
-# Then REPORT (JSON, outside every mount) says what COMMAND left: its exit code, the volume's st_dev, every file
-# and directory under the volume with st_dev and mode, and every file left in the temp dirs.
-# The mounts exist only in this namespace and end with it; nothing outside sees them.
+# on_volume.sh SIZE VOLUME REPORT COMMAND...: run COMMAND in a private mount namespace (unshare -m; needs root) where
+#   VOLUME is a tmpfs of SIZE (the evidence volume, as a PVC mounted into an AWX job's container), and TMPDIR,
+#   Ansible's local and remote temp directories and whatever is written to /tmp and /var/tmp (overlays whose upper
+#   layer is there) share one 8 MiB tmpfs: a bundle file staged in a temp dir either fails for lack of room or is
+#   found there afterwards. write_audit/sitecustomize.py logs every write, mkdir and rename of every Python process
+#   (ansible-playbook and its modules) to REPORT.writes.
+# Then REPORT (JSON, outside every mount) says what COMMAND left: its exit code, every file and directory under the
+# volume with st_dev and mode, what each bundle's manifest says, every file left in the temp dirs, and from the
+# audit log the renames that cross the volume's boundary and the writes elsewhere of a file named like one of the
+# bundle's. The mounts exist only in this namespace and end with it; nothing outside sees them.
 set -euo pipefail
 if [[ -z "${TRIAGE_IN_MOUNT_NS:-}" ]]; then
     TRIAGE_IN_MOUNT_NS=1 exec unshare --mount --propagation private -- "$0" "$@"
@@ -30,7 +32,8 @@ mount -t tmpfs -o "size=${size},mode=0755" triage-evidence "${volume}"
 export TMPDIR="${scratch}/tmp" ANSIBLE_LOCAL_TEMP="${scratch}/ansible-local" ANSIBLE_REMOTE_TMP="${scratch}/ansible-remote"
 # Every write, mkdir and rename of every Python process below, to ${report}.writes (write_audit/sitecustomize.py).
 export TRIAGE_WRITE_LOG="${report}.writes"
-export PYTHONPATH="$(cd "$(dirname "$0")" && pwd)/write_audit${PYTHONPATH:+:${PYTHONPATH}}"
+audit_dir="$(cd "$(dirname "$0")" && pwd)/write_audit"
+export PYTHONPATH="${audit_dir}${PYTHONPATH:+:${PYTHONPATH}}"
 rm -f "${TRIAGE_WRITE_LOG}"
 rc=0
 "$@" || rc=$?
