@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # on_volume.sh SIZE VOLUME REPORT COMMAND...: run COMMAND in a private mount namespace (unshare -m; needs root) where
 #   VOLUME is a tmpfs of SIZE (the evidence volume, as a PVC mounted into an AWX job's container), and TMPDIR,
-#   Ansible's local and remote temp directories and whatever is written to /tmp and /var/tmp (overlays whose upper
+#   Ansible's local and remote temp directories, /var/tmp and whatever is written to /tmp (an overlay whose upper
 #   layer is there) share one 8 MiB tmpfs: a bundle file staged in a temp dir either fails for lack of room or is
 #   found there afterwards. write_audit/sitecustomize.py logs every write, mkdir and rename of every Python process
 #   (ansible-playbook and its modules) to REPORT.writes.
@@ -18,15 +18,12 @@ shift 3
 case "$(realpath "$(dirname "${report}")")/" in
     /tmp/*|/var/tmp/*) echo "on_volume.sh: put REPORT outside /tmp and /var/tmp (they are overlaid here)" >&2; exit 2 ;;
 esac
-scratch="$(mktemp -d "${report}.scratch.XXXXXX")"
-mount -t tmpfs -o size=8m,mode=0700 triage-scratch "${scratch}"
-for dir in /tmp /var/tmp; do
-    name="${dir#/}"
-    name="${name//\//-}"
-    mkdir -p "${scratch}/upper-${name}" "${scratch}/work-${name}"
-    mount -t overlay "triage-${name}" \
-        -o "lowerdir=${dir},upperdir=${scratch}/upper-${name},workdir=${scratch}/work-${name}" "${dir}"
-done
+# The scratch tmpfs replaces /var/tmp here (short paths: ansible-core 2.21 puts a Unix socket under TMPDIR, and a
+# socket path has at most 107 bytes); /tmp becomes an overlay whose upper layer is on it.
+scratch=/var/tmp
+mount -t tmpfs -o size=8m,mode=1777 triage-scratch "${scratch}"
+mkdir -p "${scratch}/upper-tmp" "${scratch}/work-tmp"
+mount -t overlay triage-tmp -o "lowerdir=/tmp,upperdir=${scratch}/upper-tmp,workdir=${scratch}/work-tmp" /tmp
 mkdir -p "${scratch}/tmp" "${scratch}/ansible-local" "${scratch}/ansible-remote" "${volume}"
 mount -t tmpfs -o "size=${size},mode=0755" triage-evidence "${volume}"
 export TMPDIR="${scratch}/tmp" ANSIBLE_LOCAL_TEMP="${scratch}/ansible-local" ANSIBLE_REMOTE_TMP="${scratch}/ansible-remote"
