@@ -284,7 +284,8 @@ class Kubelet(WakeWorker):
         self._schedule_wake(sandbox, now)
 
     def evict(self, pod: dict, sandbox: PodSandbox, message: str) -> None:
-        """evictPod (eviction_manager.go): kill every container now (grace 0), then the pod is Failed/Evicted."""
+        """evictPod (eviction_manager.go): kill every container now (grace 0, which the runtime raises to its
+        minimum of 2 s), and the pod is Failed/Evicted from then on."""
         sandbox.evicted = message
         self.events.pod_event(pod, "Warning", "Evicted", message, host=sandbox.node)
         sandbox.stop_all(grace=MINIMUM_GRACE)
@@ -634,8 +635,8 @@ class Kubelet(WakeWorker):
         PID namespaces, as containerd gives them: a kubesim/java container's main process is pid 1 of a namespace
         of its own; an ephemeral container's joins its targetContainerName's namespace (a target without one
         keeps it on the machine's process table, as the target is; no target: a namespace of its own), as does
-        everything exec'd into a container that has one. Containers of the other
-        images keep the machine's process table (no namespace). The user: runAsUser/runAsGroup of the container,
+        everything exec'd into a container that has one. Containers of the other images keep the machine's
+        process table (no namespace). The user: runAsUser/runAsGroup of the container,
         else of the pod (default root), for kubesim/java, kubesim/jattach and ephemeral containers."""
         if not self.isolated:
             return {}
