@@ -26,6 +26,11 @@ description:
     writes C(report.md) (pod state, timeline, artifacts, failures, how to verify) and C(SHA256SUMS), and packs a
     deterministic C(.tar.gz) next to the directory (sorted names, fixed mtimes, numeric owners 0, no gzip name or
     time) with a C(.sha256) file beside it. Closing again is a no-op while everything is intact.
+  - V(closed) holds the bundle's lock throughout, and first deletes the temp files (C(<archive>.<pid>.tmp)) that
+    a killed close of the same bundle left beside the archive. A close that fails (a full volume) deletes its own
+    temp file; when it had written anything it returns C(changed=true) with RV(written), RV(bundle_state) and
+    RV(rerun_finishes), and its message names the bundle, the step and what it left. Running V(closed) again once
+    there is room finishes the job: it writes a missing C(SHA256SUMS) and packs the missing archive.
   - V(verified) re-hashes a bundle directory or an archive someone received (without extracting it) and returns
     RV(intact) with the files that differ.
 author:
@@ -131,9 +136,30 @@ incident:
   returned: state=present or state=verified
   type: dict
 archive:
-  description: The C(.tar.gz) next to the bundle directory.
+  description: The C(.tar.gz) next to the bundle directory; after a failed close, the archive it left (null
+    when none).
   returned: state=closed
   type: str
+written:
+  description: After a failed close, the files it wrote before it failed (C(report.md), C(manifest.json),
+    C(SHA256SUMS), ...), absolute paths.
+  returned: when state=closed failed
+  type: list
+  elements: str
+rerun_finishes:
+  description: After a failed close, whether running O(state=closed) again (once there is room) finishes it.
+  returned: when state=closed failed
+  type: bool
+temp_files_left:
+  description: After a failed close, the archive temp files still beside it (none unless deleting failed).
+  returned: when state=closed failed
+  type: list
+  elements: str
+removed_temp_files:
+  description: The temp files of a killed earlier close of this bundle that this close deleted.
+  returned: when state=closed deleted any, or failed
+  type: list
+  elements: str
 archive_sha256:
   description: sha256 of the archive (also in the C(.sha256) file beside it). Null in check mode.
   returned: state=closed, state=verified of an archive
@@ -155,8 +181,8 @@ problems:
   elements: dict
 bundle_state:
   description: V(open) or V(closed), as the manifest says (Ansible's own C(state), C(mode), C(owner) keys
-    describe the file at RV(path)).
-  returned: state=verified
+    describe the file at RV(path)). After a failed close, the state the manifest was left in.
+  returned: state=verified, or when state=closed failed
   type: str
 failures:
   description: The collector failures the manifest records.
@@ -207,6 +233,9 @@ def main():
             result = incident.close_bundle(params["path"], module.check_mode)
         else:
             result = incident.verify(params["path"])
+    except incident.CloseFailed as exc:
+        # a close that wrote before it failed says so (changed) and what it left
+        module.fail_json(msg=str(exc), **exc.result)
     except BUNDLE_ERRORS as exc:
         module.fail_json(msg=describe(exc))
     for warning in result.pop("warnings", []):

@@ -20,6 +20,7 @@ __metaclass__ = type
 import gzip
 import hashlib
 import os
+import re
 import tarfile
 import zlib
 
@@ -67,33 +68,75 @@ def _header(name, mtime, size=0, directory=False):
     return info
 
 
+def temp_path(archive_path):
+    """Where pack writes the archive before the rename: <archive>.<pid>.tmp beside it."""
+    return archive_path + ".%d.tmp" % os.getpid()
+
+
+def temp_files(archive_path):
+    """The temp files of earlier packs beside archive_path: <archive>.<digits>.tmp, regular files, not links."""
+    directory, base = os.path.split(archive_path)
+    pattern = re.compile(r"^%s\.[0-9]+\.tmp$" % re.escape(base))
+    found = []
+    for name in sorted(os.listdir(directory)):
+        path = os.path.join(directory, name)
+        if pattern.match(name) and os.path.isfile(path) and not os.path.islink(path):
+            found.append(path)
+    return found
+
+
+def remove_stale_temps(archive_path):
+    """Delete the temp files a killed pack left beside archive_path; returns their paths.
+
+    The caller must hold the bundle's lock (manifest.locked): pack runs only under it, so no other close of this
+    bundle is writing one now, and each of temp_files() is provably the remainder of an earlier pack of this very
+    bundle (the archive's name is the bundle's), whatever process or host wrote it. Nothing else is touched."""
+    removed = temp_files(archive_path)
+    for path in removed:
+        os.unlink(path)
+    return removed
+
+
 def pack(bundle_dir, archive_path, mtime):
-    """Write archive_path (atomically, 0600) from bundle_dir; returns its sha256."""
+    """Write archive_path (atomically, 0600) from bundle_dir; returns its sha256.
+
+    On any failure (a full disk, an unreadable file, an interrupt) the temp file is deleted before the error goes
+    on: a failed pack leaves no archive and takes no room."""
     top = os.path.basename(os.path.normpath(bundle_dir))
     dirs, files = _members(bundle_dir)
-    temp = archive_path + ".%d.tmp" % os.getpid()
+    temp = temp_path(archive_path)
     if os.path.lexists(temp):
         os.unlink(temp)
-    with create_private_file(temp) as raw:
-        hashing = HashingWriter(raw)
-        with gzip.GzipFile(filename="", mode="wb", fileobj=hashing, mtime=0) as gz:
-            with tarfile.open(fileobj=gz, mode="w|", format=tarfile.PAX_FORMAT) as tar:
-                tar.addfile(_header(top, mtime, directory=True))
-                entries = [(d, True) for d in dirs] + [(f, False) for f in files]
-                for rel, is_dir in sorted(entries):
-                    full = os.path.join(bundle_dir, rel)
-                    if os.path.islink(full):
-                        continue  # a bundle never holds links; nothing is followed
-                    if is_dir:
-                        tar.addfile(_header("%s/%s" % (top, rel), mtime, directory=True))
-                    else:
-                        with open(full, "rb") as handle:
-                            size = os.fstat(handle.fileno()).st_size
-                            tar.addfile(_header("%s/%s" % (top, rel), mtime, size=size), _Limited(handle, size))
-        raw.flush()
-        os.fsync(raw.fileno())
-    os.rename(temp, archive_path)
+    try:
+        with create_private_file(temp) as raw:
+            hashing = HashingWriter(raw)
+            _write_tar(bundle_dir, top, dirs, files, mtime, hashing)
+            raw.flush()
+            os.fsync(raw.fileno())
+        os.rename(temp, archive_path)
+    except BaseException:
+        # the with block has closed the file (also when its close failed); the data it held is freed only now
+        if os.path.lexists(temp):
+            os.unlink(temp)
+        raise
     return hashing.hexdigest()
+
+
+def _write_tar(bundle_dir, top, dirs, files, mtime, out):
+    with gzip.GzipFile(filename="", mode="wb", fileobj=out, mtime=0) as gz:
+        with tarfile.open(fileobj=gz, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+            tar.addfile(_header(top, mtime, directory=True))
+            entries = [(d, True) for d in dirs] + [(f, False) for f in files]
+            for rel, is_dir in sorted(entries):
+                full = os.path.join(bundle_dir, rel)
+                if os.path.islink(full):
+                    continue  # a bundle never holds links; nothing is followed
+                if is_dir:
+                    tar.addfile(_header("%s/%s" % (top, rel), mtime, directory=True))
+                else:
+                    with open(full, "rb") as handle:
+                        size = os.fstat(handle.fileno()).st_size
+                        tar.addfile(_header("%s/%s" % (top, rel), mtime, size=size), _Limited(handle, size))
 
 
 class _Limited(object):

@@ -65,15 +65,22 @@ def create_private_file(path):
 
 
 def atomic_write(path, data):
-    """Replace path with data in one rename (a reader sees the old or the new file, never half of one)."""
+    """Replace path with data in one rename (a reader sees the old or the new file, never half of one); on failure
+    the temp file is deleted and path is left as it was."""
     temp = "%s.%d.tmp" % (path, os.getpid())
     if os.path.lexists(temp):
         os.unlink(temp)
-    with create_private_file(temp) as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.rename(temp, path)
+    try:
+        with create_private_file(temp) as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.rename(temp, path)
+    except BaseException:
+        # a full disk must not leave a half-written temp file (in a bundle it would be an unlisted file)
+        if os.path.lexists(temp):
+            os.unlink(temp)
+        raise
 
 
 def sha256_file(path):

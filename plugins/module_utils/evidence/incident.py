@@ -112,13 +112,59 @@ def archive_paths(bundle_dir):
     return path, path + ".sha256"
 
 
+class CloseFailed(BundleError):
+    """Closing failed; the message names the bundle, the step and what the run left. `result` is the module's
+    return for it: changed (true when anything was written or deleted), written, bundle_state, archive,
+    temp_files_left, rerun_finishes."""
+
+    def __init__(self, message, result):
+        BundleError.__init__(self, message)
+        self.result = result
+
+
+class _Progress(object):
+    """What a close has done so far, for the report of a close that fails halfway."""
+
+    def __init__(self):
+        self.step = "reading the manifest"
+        self.written = []
+        self.removed = []
+
+    def wrote(self, path):
+        self.written.append(path)
+
+
 def close_bundle(bundle_dir, check_mode):
-    """Result dict of state=closed: verify, write report.md and SHA256SUMS, pack, hash."""
+    """Result dict of state=closed: verify, write report.md and SHA256SUMS, pack, hash.
+
+    The whole close holds the bundle's lock: no collector adds to the bundle meanwhile, no second close runs at
+    once, and so a temp file of this bundle's archive found beside it is a killed pack's and is deleted first."""
     bundle_dir = os.path.abspath(bundle_dir)
     manifest = manifest_file.load(bundle_dir)
-    archive_path, sha_path = archive_paths(bundle_dir)
+    archive_path, _sha_path = archive_paths(bundle_dir)
+    if check_mode:
+        return _close(bundle_dir, manifest, archive_path, True, _Progress())
+    progress = _Progress()
+    try:
+        with manifest_file.locked(bundle_dir):
+            manifest = manifest_file.load(bundle_dir)
+            progress.step = "deleting the temp files of an earlier close"
+            progress.removed = archive.remove_stale_temps(archive_path)
+            result = _close(bundle_dir, manifest, archive_path, False, progress)
+    except (OSError, BundleError, manifest_file.ManifestError, archive.ArchiveError) as exc:
+        if not isinstance(exc, OSError) and not (progress.written or progress.removed):
+            raise  # refused before anything was written: the message names the bundle already
+        raise _close_failed(bundle_dir, archive_path, progress, exc)
+    if progress.removed:
+        result["changed"] = True
+        result["removed_temp_files"] = progress.removed
+    return result
+
+
+def _close(bundle_dir, manifest, archive_path, check_mode, progress):
     if manifest.get("state") == manifest_file.STATE_CLOSED:
-        return _closed_again(bundle_dir, manifest, archive_path, check_mode)
+        return _closed_again(bundle_dir, manifest, archive_path, check_mode, progress)
+    progress.step = "verifying the bundle"
     _manifest, problems = manifest_file.verify_dir(bundle_dir)
     # report.md, SHA256SUMS and a previous archive are re-made; anything else that differs is a real problem.
     problems = [p for p in problems if p["path"] not in (manifest_file.REPORT,)]
@@ -133,35 +179,56 @@ def close_bundle(bundle_dir, check_mode):
     manifest["closed_at"] = closed_at
     text = report.render(manifest, events, archive_name=os.path.basename(archive_path))
     report_path = os.path.join(bundle_dir, manifest_file.REPORT)
+    progress.step = "writing %s" % report_path
     atomic_write(report_path, text.encode("utf-8"))
+    progress.wrote(report_path)
     digest, size = sha256_file(report_path)
+    manifest["artifacts"] = [a for a in manifest["artifacts"] if a["path"] != manifest_file.REPORT] + [{
+        "path": manifest_file.REPORT, "size": size, "sha256": digest, "module": MODULE, "options": {},
+        "started": closed_at, "ended": closed_at, "complete": True}]
+    manifest["state"] = manifest_file.STATE_CLOSED
+    manifest["closed_at"] = closed_at
+    progress.step = "marking the manifest closed"
+    manifest_file.save(bundle_dir, manifest)  # under the lock close_bundle holds
+    progress.wrote(manifest_file.manifest_path(bundle_dir))
+    _write_sums(bundle_dir, manifest, progress)
+    return _pack(bundle_dir, manifest, archive_path, progress)
 
-    def close(current):
-        current["artifacts"] = [a for a in current["artifacts"] if a["path"] != manifest_file.REPORT] + [{
-            "path": manifest_file.REPORT, "size": size, "sha256": digest, "module": MODULE, "options": {},
-            "started": closed_at, "ended": closed_at, "complete": True}]
-        current["state"] = manifest_file.STATE_CLOSED
-        current["closed_at"] = closed_at
-    manifest = manifest_file.update(bundle_dir, close)
+
+def _write_sums(bundle_dir, manifest, progress):
+    """SHA256SUMS from the closed manifest (its content follows from the manifest alone)."""
+    path = os.path.join(bundle_dir, manifest_file.SHA256SUMS)
     sums = manifest_file.sha256sums(manifest["artifacts"] + [{
         "path": manifest_file.MANIFEST, "sha256": sha256_file(manifest_file.manifest_path(bundle_dir))[0]}])
-    atomic_write(os.path.join(bundle_dir, manifest_file.SHA256SUMS), sums.encode("utf-8"))
-    mtime = _epoch(manifest["incident"].get("opened_at"))
-    archive_sha = archive.pack(bundle_dir, archive_path, mtime)
-    archive.write_sha256_file(archive_path, archive_sha)
-    return {"changed": True, "path": bundle_dir, "archive": archive_path, "archive_sha256": archive_sha,
-            "sha256_file": sha_path, "report": report_path, "intact": True, "problems": []}
+    progress.step = "writing %s" % path
+    atomic_write(path, sums.encode("utf-8"))
+    progress.wrote(path)
 
 
-def _closed_again(bundle_dir, manifest, archive_path, check_mode):
-    """A second close: nothing to do when the bundle and its archive are intact; the archive is packed again
-    when it is missing or damaged (a run that died after closing the manifest)."""
+def _pack(bundle_dir, manifest, archive_path, progress):
+    progress.step = "writing the archive %s" % archive_path
+    digest = archive.pack(bundle_dir, archive_path, _epoch(manifest["incident"].get("opened_at")))
+    progress.wrote(archive_path)
+    progress.step = "writing %s.sha256" % archive_path
+    sha_path = archive.write_sha256_file(archive_path, digest)
+    progress.wrote(sha_path)
+    return {"changed": True, "path": bundle_dir, "archive": archive_path, "archive_sha256": digest,
+            "sha256_file": sha_path, "report": os.path.join(bundle_dir, manifest_file.REPORT), "intact": True,
+            "problems": []}
+
+
+def _closed_again(bundle_dir, manifest, archive_path, check_mode, progress):
+    """A second close: nothing to do when the bundle and its archive are intact; SHA256SUMS is written when it
+    is missing, and the archive is packed again when it is missing or damaged (a run that died or ran out of
+    room after closing the manifest)."""
+    progress.step = "verifying the closed bundle"
     _manifest, problems = manifest_file.verify_dir(bundle_dir)
     if problems:
         raise BundleError("the bundle %s is closed but no longer matches its manifest: %s" % (
             bundle_dir, "; ".join("%s: %s" % (p["path"], p["problem"]) for p in problems)))
     report_path = os.path.join(bundle_dir, manifest_file.REPORT)
-    if os.path.exists(archive_path):
+    sums_missing = not os.path.exists(os.path.join(bundle_dir, manifest_file.SHA256SUMS))
+    if os.path.exists(archive_path) and not sums_missing:
         try:
             _m, archive_problems, digest = archive.verify_archive(archive_path)
         except archive.ArchiveError:
@@ -173,10 +240,40 @@ def _closed_again(bundle_dir, manifest, archive_path, check_mode):
     if check_mode:
         return {"changed": True, "path": bundle_dir, "archive": archive_path, "archive_sha256": None,
                 "report": report_path, "intact": True, "problems": []}
-    digest = archive.pack(bundle_dir, archive_path, _epoch(manifest["incident"].get("opened_at")))
-    archive.write_sha256_file(archive_path, digest)
-    return {"changed": True, "path": bundle_dir, "archive": archive_path, "archive_sha256": digest,
-            "sha256_file": archive_path + ".sha256", "report": report_path, "intact": True, "problems": []}
+    if sums_missing:
+        _write_sums(bundle_dir, manifest, progress)
+    return _pack(bundle_dir, manifest, archive_path, progress)
+
+
+def _close_failed(bundle_dir, archive_path, progress, exc):
+    """CloseFailed saying what the failed close left: the files it wrote, the manifest's state, the archive."""
+    if isinstance(exc, OSError):
+        reason = "%s%s" % (exc.strerror or exc, " (%s)" % exc.filename if exc.filename else "")
+    else:
+        reason = str(exc)
+    try:
+        state = manifest_file.load(bundle_dir).get("state")
+    except manifest_file.ManifestError:
+        state = None
+    archive_left = archive_path if os.path.exists(archive_path) else None
+    temps_left = archive.temp_files(archive_path)
+    changed = bool(progress.written or progress.removed)
+    parts = ["closing the bundle %s failed while %s: %s." % (bundle_dir, progress.step, reason)]
+    if progress.written:
+        parts.append("It wrote %s." % ", ".join(os.path.basename(p) for p in progress.written))
+    else:
+        parts.append("It wrote nothing.")
+    parts.append("The manifest says %s; %s; %s." % (
+        state or "nothing readable",
+        "the archive %s is there" % archive_left if archive_left else "no archive was left",
+        "temp files left: %s" % ", ".join(temps_left) if temps_left else "no temp file was left"))
+    if state in (manifest_file.STATE_OPEN, manifest_file.STATE_CLOSED):
+        parts.append("Free room in %s and run state=closed on it again: it finishes the close."
+                     % os.path.dirname(bundle_dir))
+    return CloseFailed(" ".join(parts), {
+        "changed": changed, "path": bundle_dir, "written": progress.written, "bundle_state": state,
+        "archive": archive_left, "temp_files_left": temps_left, "removed_temp_files": progress.removed,
+        "rerun_finishes": state in (manifest_file.STATE_OPEN, manifest_file.STATE_CLOSED)})
 
 
 def _epoch(stamp):
