@@ -127,3 +127,27 @@ def test_present_without_list_events_still_opens_and_records_it(cluster, module_
         manifest = json.load(handle)
     assert manifest['artifacts'] == []
     assert manifest['failures'][0]['what'] == 'events of the pod at opening'
+
+
+def test_a_close_that_fails_after_writing_is_changed_and_says_what_it_left(cluster, module_runner, tmp_path,
+                                                                             monkeypatch):
+    import errno
+    from ansible_collections.triage.k8s.plugins.module_utils.evidence import archive
+    opened, failed = module_runner(incident_bundle.main, args(cluster, evidence_dir=str(tmp_path / 'e')))
+    assert not failed
+
+    real_pack = archive.pack
+
+    def no_room(*_args):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    monkeypatch.setattr(archive, 'pack', no_room)
+    closed, failed = module_runner(incident_bundle.main, {'state': 'closed', 'path': opened['path']})
+    assert failed and closed['changed'] is True
+    assert opened['path'] in closed['msg'] and 'No space left on device' in closed['msg']
+    assert closed['bundle_state'] == 'closed' and closed['rerun_finishes'] is True and closed['archive'] is None
+    assert [os.path.basename(p) for p in closed['written']] == ['report.md', 'manifest.json', 'SHA256SUMS']
+    monkeypatch.setattr(archive, 'pack', real_pack)  # room again (undo() would also undo the fixtures' patches)
+    again, failed = module_runner(incident_bundle.main, {'state': 'closed', 'path': opened['path']})
+    assert not failed and again['changed'] and again['intact']
+    verified, failed = module_runner(incident_bundle.main, {'state': 'verified', 'path': again['archive']})
+    assert not failed and verified['intact']

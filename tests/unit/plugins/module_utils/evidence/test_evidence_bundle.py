@@ -10,6 +10,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import errno
+import fcntl
 import json
 import os
 import re
@@ -20,6 +22,7 @@ import pytest
 
 from ansible_collections.triage.k8s.plugins.module_utils.evidence import archive
 from ansible_collections.triage.k8s.plugins.module_utils.evidence import bundle as bundle_mod
+from ansible_collections.triage.k8s.plugins.module_utils.evidence import files
 from ansible_collections.triage.k8s.plugins.module_utils.evidence import incident
 from ansible_collections.triage.k8s.plugins.module_utils.evidence import manifest as manifest_file
 from ansible_collections.triage.k8s.plugins.module_utils.evidence.files import EvidencePathError
@@ -320,3 +323,138 @@ def test_manifest_json_is_plain_and_sorted(tmp_path):
     path = make_bundle(tmp_path)
     data = json.load(open(manifest_file.manifest_path(path)))
     assert data["format"] == manifest_file.FORMAT and data["state"] == "open"
+
+
+class _FullDisk(object):
+    """Replaces archive.HashingWriter: the archive's file takes `room` bytes, then ENOSPC (a full volume)."""
+
+    def __init__(self, room):
+        self.room = room
+
+    def __call__(self, raw):
+        room = self.room
+
+        class Writer(files.HashingWriter):
+            def write(self, data):
+                if self.size + len(data) > room:
+                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+                return files.HashingWriter.write(self, data)
+        return Writer(raw)
+
+
+def temp_names(directory):
+    return [n for n in os.listdir(str(directory)) if n.endswith(".tmp")]
+
+
+def test_a_pack_that_runs_out_of_room_deletes_its_temp_file(tmp_path, monkeypatch):
+    path = make_bundle(tmp_path)
+    write(bundle_mod.BundleTarget(path), "big.bin", os.urandom(300000))
+    monkeypatch.setattr(archive, "HashingWriter", _FullDisk(100000))
+    with pytest.raises(OSError) as caught:
+        archive.pack(path, str(tmp_path / "a.tar.gz"), 1000)
+    assert caught.value.errno == errno.ENOSPC
+    assert os.listdir(str(tmp_path)) == ["evidence"]
+
+
+def test_atomic_write_that_fails_leaves_the_old_file_and_no_temp(tmp_path, monkeypatch):
+    target = str(tmp_path / "report.md")
+    files.atomic_write(target, b"old\n")
+
+    def no_room(_fd):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    monkeypatch.setattr(files.os, "fsync", no_room)
+    with pytest.raises(OSError):
+        files.atomic_write(target, b"new\n")
+    monkeypatch.undo()
+    assert os.listdir(str(tmp_path)) == ["report.md"]
+    with open(target, "rb") as handle:
+        assert handle.read() == b"old\n"
+
+
+def test_a_close_that_runs_out_of_room_says_changed_and_what_it_left_and_a_re_close_finishes(tmp_path, monkeypatch):
+    path = make_bundle(tmp_path)
+    write(bundle_mod.BundleTarget(path), "files/big.bin", os.urandom(300000))
+    monkeypatch.setattr(archive, "HashingWriter", _FullDisk(100000))
+    with pytest.raises(incident.CloseFailed) as caught:
+        incident.close_bundle(path, check_mode=False)
+    failed = caught.value.result
+    message = str(caught.value)
+    assert failed["changed"] is True
+    assert failed["written"] == [os.path.join(path, n) for n in ("report.md", "manifest.json", "SHA256SUMS")]
+    assert failed["bundle_state"] == "closed" and failed["rerun_finishes"] is True
+    assert failed["archive"] is None and failed["temp_files_left"] == []
+    assert path in message and "writing the archive" in message and "No space left on device" in message
+    assert "report.md, manifest.json, SHA256SUMS" in message and "run state=closed on it again" in message
+    assert temp_names(tmp_path / "evidence") == [] and not os.path.exists(path + ".tar.gz")
+    monkeypatch.undo()  # room again
+    again = incident.close_bundle(path, check_mode=False)
+    assert again["changed"] and again["intact"]
+    _manifest, problems, digest = archive.verify_archive(again["archive"])
+    assert problems == [] and digest == again["archive_sha256"]
+    assert "files/big.bin" in manifest_file.listed_files(_manifest)
+    third = incident.close_bundle(path, check_mode=False)
+    assert third["changed"] is False and third["archive_sha256"] == digest
+
+
+def test_a_close_that_fails_before_any_write_is_not_changed_and_names_the_bundle(tmp_path, monkeypatch):
+    path = make_bundle(tmp_path)
+
+    def no_room(_path, _data):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), _path + ".1.tmp")
+    monkeypatch.setattr(incident, "atomic_write", no_room)
+    with pytest.raises(incident.CloseFailed) as caught:
+        incident.close_bundle(path, check_mode=False)
+    assert caught.value.result["changed"] is False and caught.value.result["written"] == []
+    assert caught.value.result["bundle_state"] == "open" and caught.value.result["rerun_finishes"]
+    assert path in str(caught.value) and "It wrote nothing" in str(caught.value)
+    monkeypatch.undo()
+    assert incident.close_bundle(path, check_mode=False)["intact"]
+
+
+def test_sha256sums_lost_after_the_manifest_closed_is_written_by_the_re_close(tmp_path):
+    path = make_bundle(tmp_path)
+    first = incident.close_bundle(path, check_mode=False)
+    os.unlink(os.path.join(path, "SHA256SUMS"))
+    os.unlink(first["archive"])
+    again = incident.close_bundle(path, check_mode=False)
+    assert again["changed"] and again["archive_sha256"] == first["archive_sha256"]
+    assert archive.verify_archive(again["archive"])[1] == []
+
+
+def test_a_killed_close_leaves_temp_files_only_that_bundles_next_close_deletes(tmp_path):
+    path = make_bundle(tmp_path)
+    evidence = os.path.dirname(path)
+    ours = [path + ".tar.gz.4242.tmp", path + ".tar.gz.1.tmp"]
+    others = [path + ".tar.gz.x.tmp", path + "-other.tar.gz.4242.tmp", os.path.join(evidence, "notes.tmp")]
+    for name in ours + others:
+        with open(name, "wb") as handle:
+            handle.write(b"half an archive")
+    os.symlink(others[0], path + ".tar.gz.7.tmp")  # a link is never deleted
+    result = incident.close_bundle(path, check_mode=False)
+    assert result["changed"] and sorted(result["removed_temp_files"]) == sorted(ours)
+    assert sorted(temp_names(evidence)) == sorted(os.path.basename(n) for n in others + [path + ".tar.gz.7.tmp"])
+    os.unlink(path + ".tar.gz.7.tmp")
+    with open(ours[0], "wb") as handle:
+        handle.write(b"half an archive")
+    again = incident.close_bundle(path, check_mode=False)  # nothing else to do, but it deleted a file
+    assert again["changed"] and again["removed_temp_files"] == [ours[0]]
+    assert incident.close_bundle(path, check_mode=False)["changed"] is False
+
+
+def test_close_holds_the_bundle_lock_while_it_packs(tmp_path, monkeypatch):
+    path = make_bundle(tmp_path)
+    real_pack = archive.pack
+    seen = []
+
+    def pack(*args):
+        fd = os.open(os.path.join(path, manifest_file.LOCK), os.O_RDWR)
+        try:
+            with pytest.raises(BlockingIOError):
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            seen.append(True)
+        finally:
+            os.close(fd)
+        return real_pack(*args)
+    monkeypatch.setattr(archive, "pack", pack)
+    incident.close_bundle(path, check_mode=False)
+    assert seen == [True]
