@@ -29,7 +29,7 @@ from ansible_collections.triage.k8s.plugins.module_utils.evidence.files import (
     CHUNK,
     HashingWriter,
     atomic_write,
-    create_private_file,
+    replacing,
 )
 
 
@@ -68,11 +68,6 @@ def _header(name, mtime, size=0, directory=False):
     return info
 
 
-def temp_path(archive_path):
-    """Where pack writes the archive before the rename: <archive>.<pid>.tmp beside it."""
-    return archive_path + ".%d.tmp" % os.getpid()
-
-
 def temp_files(archive_path):
     """The temp files of earlier packs beside archive_path: <archive>.<digits>.tmp, regular files, not links."""
     directory, base = os.path.split(archive_path)
@@ -100,25 +95,13 @@ def remove_stale_temps(archive_path):
 def pack(bundle_dir, archive_path, mtime):
     """Write archive_path (atomically, 0600) from bundle_dir; returns its sha256.
 
-    On any failure (a full disk, an unreadable file, an interrupt) the temp file is deleted before the error goes
-    on: a failed pack leaves no archive and takes no room."""
+    On any failure (a full disk, an unreadable file, an interrupt) its temp file <archive>.<pid>.tmp is deleted
+    before the error goes on (files.replacing): a failed pack leaves no archive and takes no room."""
     top = os.path.basename(os.path.normpath(bundle_dir))
     dirs, files = _members(bundle_dir)
-    temp = temp_path(archive_path)
-    if os.path.lexists(temp):
-        os.unlink(temp)
-    try:
-        with create_private_file(temp) as raw:
-            hashing = HashingWriter(raw)
-            _write_tar(bundle_dir, top, dirs, files, mtime, hashing)
-            raw.flush()
-            os.fsync(raw.fileno())
-        os.rename(temp, archive_path)
-    except BaseException:
-        # the with block has closed the file (also when its close failed); the data it held is freed only now
-        if os.path.lexists(temp):
-            os.unlink(temp)
-        raise
+    with replacing(archive_path) as raw:
+        hashing = HashingWriter(raw)
+        _write_tar(bundle_dir, top, dirs, files, mtime, hashing)
     return hashing.hexdigest()
 
 

@@ -10,6 +10,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import contextlib
 import errno
 import hashlib
 import os
@@ -64,23 +65,30 @@ def create_private_file(path):
     return os.fdopen(fd, "wb")
 
 
-def atomic_write(path, data):
-    """Replace path with data in one rename (a reader sees the old or the new file, never half of one); on failure
-    the temp file is deleted and path is left as it was."""
+@contextlib.contextmanager
+def replacing(path):
+    """A new 0600 file <path>.<pid>.tmp to write into; when the block ends it is flushed, fsynced and renamed over
+    path (a reader sees the old or the new file, never half of one). On any failure (a full disk, an interrupt)
+    the temp file is deleted and path is left as it was: a failed write takes no room and leaves nothing."""
     temp = "%s.%d.tmp" % (path, os.getpid())
     if os.path.lexists(temp):
         os.unlink(temp)
     try:
         with create_private_file(temp) as handle:
-            handle.write(data)
+            yield handle
             handle.flush()
             os.fsync(handle.fileno())
         os.rename(temp, path)
     except BaseException:
-        # a full disk must not leave a half-written temp file (in a bundle it would be an unlisted file)
         if os.path.lexists(temp):
             os.unlink(temp)
         raise
+
+
+def atomic_write(path, data):
+    """Replace path with data in one rename (see replacing)."""
+    with replacing(path) as handle:
+        handle.write(data)
 
 
 def sha256_file(path):
