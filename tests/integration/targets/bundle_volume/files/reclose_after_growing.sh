@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # reclose_after_growing.sh VOLUME SIZE OUT COMMAND...: run inside on_volume.sh's mount namespace. COMMAND is a run
-#   whose close fails on the full VOLUME. Then OUT.after-failure.txt lists what it left on the volume (relative
-#   paths), the volume's tmpfs grows to SIZE (room freed, as when a PVC is expanded), and every bundle on it is
+#   whose close fails on the full VOLUME. Then OUT.after-failure.txt lists what it left on the volume (paths relative
+#   to VOLUME), the volume's tmpfs grows to SIZE (room freed, as when a PVC is expanded), and every bundle on it is
 #   closed twice more and its archive verified; the one-line results go to OUT.reclose.txt. Exits with COMMAND's code.
 set -uo pipefail
 volume="$1" size="$2" out="$3"
