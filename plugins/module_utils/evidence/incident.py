@@ -13,6 +13,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import errno
 import json
 import os
 
@@ -268,8 +269,9 @@ def _close_failed(bundle_dir, archive_path, progress, exc):
         "the archive %s is there" % archive_left if archive_left else "no archive was left",
         "temp files left: %s" % ", ".join(temps_left) if temps_left else "no temp file was left"))
     if state in (manifest_file.STATE_OPEN, manifest_file.STATE_CLOSED):
-        parts.append("Free room in %s and run state=closed on it again: it finishes the close."
-                     % os.path.dirname(bundle_dir))
+        parts.append("%s and run state=closed on it again: it finishes the close." % (
+            "Free room in %s" % os.path.dirname(bundle_dir) if getattr(exc, "errno", None) == errno.ENOSPC
+            else "Fix the cause"))
     return CloseFailed(" ".join(parts), {
         "changed": changed, "path": bundle_dir, "written": progress.written, "bundle_state": state,
         "archive": archive_left, "temp_files_left": temps_left, "removed_temp_files": progress.removed,
