@@ -30,7 +30,7 @@ description:
     a killed close of the same bundle left beside the archive. A close that fails (a full volume) deletes its own
     temp file; when it had written anything it returns C(changed=true) with RV(written), RV(bundle_state) and
     RV(rerun_finishes), and its message names the bundle, the step and what it left. Running V(closed) again once
-    there is room finishes the job: it writes a missing C(SHA256SUMS) and packs the missing archive.
+    there is room finishes the job, writing a missing C(SHA256SUMS) and packing the missing archive.
   - V(verified) re-hashes a bundle directory or an archive someone received (without extracting it) and returns
     RV(intact) with the files that differ.
 author:

@@ -11,10 +11,12 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import errno
 import os
 
 import pytest
 
+from ansible_collections.triage.k8s.plugins.module_utils.evidence import archive
 from ansible_collections.triage.k8s.plugins.modules import incident_bundle, pod_exec, pod_logs, pod_snapshot
 
 POD_PATH = '/api/v1/namespaces/shop/pods/web-1'
@@ -129,10 +131,8 @@ def test_present_without_list_events_still_opens_and_records_it(cluster, module_
     assert manifest['failures'][0]['what'] == 'events of the pod at opening'
 
 
-def test_a_close_that_fails_after_writing_is_changed_and_says_what_it_left(cluster, module_runner, tmp_path,
-                                                                             monkeypatch):
-    import errno
-    from ansible_collections.triage.k8s.plugins.module_utils.evidence import archive
+def test_a_close_that_fails_after_writing_is_changed_and_says_what_it_left(
+        cluster, module_runner, tmp_path, monkeypatch):
     opened, failed = module_runner(incident_bundle.main, args(cluster, evidence_dir=str(tmp_path / 'e')))
     assert not failed
 
