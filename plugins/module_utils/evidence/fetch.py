@@ -430,21 +430,24 @@ def _fetch_one(api_client, target, pod, container, remote, hint, tools, method, 
 
 
 def fetch_file(api_client, target, pod, container, remote, local_rel, caps, tools, params, result,
-               expected_size=None, meta=None):
+               expected_size=None, meta=None, exec_container=None):
     """One regular file with cat (resumed when cut), checked against expected_size and the container's sha256,
-    placed at local_rel in the target and listed in the manifest with meta; appends to result["files"]."""
+    placed at local_rel in the target and listed in the manifest with meta; appends to result["files"].
+    ``exec_container``: the container the commands run in when it is not ``container`` (a debug container that
+    reads ``remote`` at /proc/PID/root/...); the manifest still names ``container``."""
     namespace, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
+    runs_in = exec_container or container["name"]
     started = now_rfc3339()
     staging_root = os.path.join(target.work_dir, "fetch-%s" % uuid.uuid4().hex)
     make_private_dir(staging_root)
     try:
         leaf = posixpath.basename(remote)
-        sink, resumes = _file_into(api_client, namespace, name, container["name"], remote, staging_root, leaf,
+        sink, resumes = _file_into(api_client, namespace, name, runs_in, remote, staging_root, leaf,
                                    min(caps["member"], caps["total"]), tools, params["timeout"], params["retries"])
         result["resumes"] += resumes
         expected = None
         if "sha256sum" in tools:
-            expected = remote_sha256(api_client, namespace, name, container["name"], posixpath.dirname(remote),
+            expected = remote_sha256(api_client, namespace, name, runs_in, posixpath.dirname(remote),
                                      [leaf], min(params["timeout"], 600)).get(leaf)
         try:
             record = sink.commit(expected_size=expected_size, expected_sha256=expected)
