@@ -44,8 +44,7 @@ description:
     The JVM writes the dump in its own filesystem. The debug container checks the free space there and reads,
     hashes and deletes the dump at C(/proc/PID/root/<path>). The manifest records the via, the debug
     container's name and its image.
-  - An ephemeral container can never be removed from a pod. The debug container stays in the pod spec (RV(debug_container)
-    says so), and the run reports C(changed=true) once it was added, whatever fails after.
+  - The debug container is never removed: see the notes.
   - Long commands run detached in the container (in a session of their own, output and exit code in files
     beside the dump) and are polled with short execs, bounded by O(timeout), because proxies and load balancers cut a
     silent exec stream after 20 s to 10 min.
@@ -69,20 +68,9 @@ options:
       - The image of the debug container, required with O(via=debug_container). It needs C(/bin/sh), C(grep),
         C(cat), C(df) and C(sha256sum), and either C(jattach) (any JVM version) or a JDK of the JVM's major
         version (C(jcmd)).
-      - It must run as root or as the JVM's user. HotSpot accepts an attach only from its own user or root, and
-        C(/proc/PID/root) and C(/proc/PID/maps) of another user's process are closed to it. When the pod spec sets
-        C(runAsUser)/C(runAsGroup) on O(container), the debug container gets the same. The pod's own settings
-        apply to it anyway.
+      - It must run as root or as the JVM's user (see the notes): HotSpot accepts an attach only from its own user
+        or root.
     type: str
-  debug_name:
-    description: The name of the debug container. By default C(triage-debug-<hash of container and image>),
-      then C(-2), C(-3)... when an earlier one has ended or is about to. A named one that cannot be reused is an
-      error.
-    type: str
-  debug_timeout:
-    description: Seconds to wait for the debug container to run (image pull included).
-    type: int
-    default: 120
   kind:
     description: What to dump.
     type: str
@@ -153,6 +141,7 @@ options:
 extends_documentation_fragment:
   - triage.k8s.k8s_auth
   - triage.k8s.evidence
+  - triage.k8s.debug_container
 attributes:
   check_mode:
     support: full
@@ -166,8 +155,7 @@ attributes:
     membership: [triage.k8s.pods]
     description: Use C(group/triage.k8s.pods) in C(module_defaults) to set the connection options.
 notes:
-  - Needs C(get) on C(pods) and C(create) on C(pods/exec) (the shipped Role grants them); O(via=debug_container)
-    also C(patch) on C(pods/ephemeralcontainers) and C(watch) on C(pods).
+  - Needs C(get) on C(pods) and C(create) on C(pods/exec) (the shipped Role grants them).
   - With O(via=debug_container) and O(kind=custom), O(command) runs in the debug container and O(output_path) is
     a path of the debug container's own filesystem.
 '''
@@ -297,8 +285,6 @@ def main():
             container=dict(type="str"),
             via=dict(type="str", default="exec", choices=["exec", "debug_container"]),
             debug_image=dict(type="str"),
-            debug_name=dict(type="str"),
-            debug_timeout=dict(type="int", default=120),
             kind=dict(type="str", required=True, choices=["heap", "threads", "custom"]),
             runtime=dict(type="str", default="jvm", choices=["jvm"]),
             pid=dict(type="int"),
@@ -316,6 +302,7 @@ def main():
             timeout=dict(type="int", default=1800),
             retries=dict(type="int", default=3),
             max_bytes=dict(type="int", default=64 * 1024 ** 3),
+            **module_support.DEBUG_OPTIONS
         ),
         mutually_exclusive=module_support.COLLECTOR_MUTUALLY_EXCLUSIVE,
         required_one_of=module_support.COLLECTOR_REQUIRED_ONE_OF,

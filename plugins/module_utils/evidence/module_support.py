@@ -34,6 +34,12 @@ def collector_argument_spec(**extra):
     return spec
 
 
+# The debug container's options other than debug_image (documented by the triage.k8s.debug_container fragment).
+DEBUG_OPTIONS = dict(
+    debug_name=dict(type="str"),
+    debug_timeout=dict(type="int", default=120),
+)
+
 COLLECTOR_MUTUALLY_EXCLUSIVE = [("bundle", "dest")]
 COLLECTOR_REQUIRED_ONE_OF = [("bundle", "dest")]
 

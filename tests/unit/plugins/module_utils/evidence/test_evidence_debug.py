@@ -258,3 +258,64 @@ def test_a_debug_image_without_jattach_and_jcmd_is_a_clear_error(tmp_path, debug
     message = str(info.value)
     assert "neither jattach nor jcmd" in message and "pod web-1 in namespace shop" in message
     assert "triage-debug-x" in message
+
+
+# ---------------------------------------------------------------------------- pod_fetch through the debug container
+
+@pytest.fixture
+def distroless(tmp_path, monkeypatch):
+    """Container app has a shell but neither tar nor cat; the debug container "dbg" has the machine's tools and
+    reaches the target's root (a directory of the test) as /proc/1/root."""
+    from ansible_collections.triage.k8s.plugins.module_utils.evidence import fetch
+    empty = tmp_path / "empty-path"
+    empty.mkdir()
+    root = tmp_path / "target-root"
+    (root / "var" / "log").mkdir(parents=True)
+    (root / "var" / "log" / "app.log").write_bytes(b"line 1\nline 2\n")
+    os.symlink("/etc/passwd", str(root / "var" / "log" / "passwd-link"))
+    os.symlink("/var/log", str(root / "logs"))
+    local = LocalContainer()
+    local.paths["app"] = str(empty)
+    monkeypatch.setattr(exec_run, "run", local.run)
+    monkeypatch.setattr(debug, "proc_root", lambda pid, path: str(root) + path)
+    added = []
+
+    def ensure(api_client, pod, target_container, image, debug_name, needed, timeout, now, result):
+        added.append((target_container, image))
+        result["debug_container"] = {"name": "dbg", "image": image, "added": True}
+        result["changed"] = True
+        return pod, "dbg"
+    monkeypatch.setattr(debug, "ensure", ensure)
+    monkeypatch.setattr(debug, "find_target_pid", lambda api_client, namespace, pod, name, timeout=30: 1)
+    local.root, local.added, local.fetch = str(root), added, fetch
+    return local
+
+
+def test_a_container_without_tar_and_cat_is_read_through_the_debug_container(tmp_path, distroless):
+    fetch = distroless.fetch
+    target = bundle_mod.BundleTarget(make_bundle(tmp_path))
+    params = {"max_bytes": 1024 ** 2, "max_total_bytes": 2 * 1024 ** 2, "timeout": 60, "retries": 3,
+              "method": "auto", "debug_image": IMAGE, "debug_name": None, "debug_timeout": 30}
+    result = fetch.fetch(None, target, POD, CONTAINER, ["/var/log", "/logs/app.log"], params)
+    assert distroless.added == [("app", IMAGE)] and result["changed"]
+    assert [f["path"] for f in result["files"]] == ["files/app/var/log/app.log"]
+    assert result["files"][0]["remote_path"] == "/var/log/app.log" and result["files"][0]["verified"]
+    # The link in the archive is recorded, never created; the path through a linked directory is refused.
+    assert [(s["type"], s["target"]) for s in result["skipped_members"]] == [("symlink", "/etc/passwd")]
+    assert not os.path.lexists(os.path.join(target.root, "files/app/var/log/passwd-link"))
+    assert len(result["failures"]) == 1 and "/logs is a symbolic link" in result["failures"][0]["error"]
+    entry = [a for a in manifest_file.load(target.root)["artifacts"] if a["path"] == "files/app/var/log/app.log"][0]
+    assert entry["via"] == "debug_container" and entry["debug_container"] == "dbg" and entry["debug_image"] == IMAGE
+    assert entry["container"]["name"] == "app" and entry["remote_path"] == "/var/log/app.log"
+    # Only the debug container ran the transfers.
+    assert any(call[:1] == ["tar"] for call in distroless.calls)
+
+
+def test_without_a_debug_image_such_a_container_stays_a_clear_error(tmp_path, distroless):
+    fetch = distroless.fetch
+    target = bundle_mod.BundleTarget(make_bundle(tmp_path))
+    params = {"max_bytes": 1024 ** 2, "max_total_bytes": 2 * 1024 ** 2, "timeout": 60, "retries": 3,
+              "method": "auto", "debug_image": None, "debug_name": None, "debug_timeout": 30}
+    result = fetch.fetch(None, target, POD, CONTAINER, [distroless.root + "/var/log/app.log"], params)
+    assert distroless.added == [] and not result["changed"]
+    assert "neither tar nor cat" in result["failures"][0]["error"]
