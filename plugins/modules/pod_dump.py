@@ -38,13 +38,13 @@ description:
     O(debug_image) is added to the pod with C(targetContainerName) set to O(container), so it shares that
     container's PID namespace. It runs a bounded C(sleep) (it ends by itself), and a later run reuses it while it
     is running with the same image and has time left for that run. Everything then runs in it. The JVM is found
-    in C(/proc): processes whose mount namespace is not the debug container's own. It must be proved a JVM
+    in C(/proc), among the processes whose mount namespace is not the debug container's own. It must be proved a JVM
     (C(libjvm.so) mapped, or its executable a java launcher) before anything is signalled. Then
     C(jattach PID jcmd "GC.heap_dump ...") or C(jattach PID threaddump -l) runs, else the image's C(jcmd).
     The JVM writes the dump in its own filesystem. The debug container checks the free space there and reads,
     hashes and deletes the dump at C(/proc/PID/root/<path>). The manifest records the via, the debug
     container's name and its image.
-  - The debug container is never removed: see the notes.
+  - The debug container is never removed (see the notes).
   - Long commands run detached in the container (in a session of their own, output and exit code in files
     beside the dump) and are polled with short execs, bounded by O(timeout), because proxies and load balancers cut a
     silent exec stream after 20 s to 10 min.
@@ -68,8 +68,8 @@ options:
       - The image of the debug container, required with O(via=debug_container). It needs C(/bin/sh), C(grep),
         C(cat), C(df) and C(sha256sum), and either C(jattach) (any JVM version) or a JDK of the JVM's major
         version (C(jcmd)).
-      - It must run as root or as the JVM's user (see the notes): HotSpot accepts an attach only from its own user
-        or root.
+      - It must run as root or as the JVM's user (see the notes), because HotSpot accepts an attach only from its
+        own user or root.
     type: str
   kind:
     description: What to dump.
@@ -339,8 +339,9 @@ def main():
                                                                    params["debug_image"]), body=choice["container"])
             doing = "%s the debug container %s first; no patch and no exec in check mode" % (
                 "adding" if choice["action"] == "add" else "reusing", choice["name"])
-        module.exit_json(would_run="%s dump of %s in container %s (%s)" % (params["kind"], params["name"],
-                                                                            container["name"], doing), **result)
+        result["would_run"] = "%s dump of %s in container %s (%s)" % (params["kind"], params["name"],
+                                                                      container["name"], doing)
+        module.exit_json(**result)
     target = module_support.open_target(module)
     result = {"changed": False, "container": identity, "warnings": [], "commands": [], "failures": []}
     try:

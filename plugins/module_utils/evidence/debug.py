@@ -203,15 +203,15 @@ def ensure(api_client, pod, target_container, image, debug_name, needed, timeout
     info.update(state=detail.get("state"), reason=detail.get("reason"), wait_seconds=round(seconds, 3))
     if outcome == DONE:
         return latest, name
+    reason = ", " + detail["reason"] if detail.get("reason") else ""
+    message = ": " + detail["message"] if detail.get("message") else ""
     if outcome == TIMEOUT:
-        why = "did not start within %ds (last state %s%s)" % (timeout, detail.get("state"),
-                                                               ", " + detail["reason"] if detail.get("reason") else "")
+        why = "did not start within %ds (last state %s%s)" % (timeout, detail.get("state"), reason)
     else:
-        why = "cannot run: %s%s" % (detail.get("reason") or detail.get("state"),
-                                     ": " + detail["message"] if detail.get("message") else "")
-    raise DebugError("the debug container %s (image %s) in %s %s. %s" % (
-        name, image, _where(pod), why, REMAINS % (name, pod["metadata"]["name"], pod["metadata"]["namespace"])
-        if info["added"] else "").strip())
+        why = "cannot run: %s%s" % (detail.get("reason") or detail.get("state"), message)
+    remains = info["remains"] if info["added"] else ""
+    raise DebugError(("the debug container %s (image %s) in %s %s. %s" % (name, image, _where(pod), why,
+                                                                          remains)).strip())
 
 
 # ---------------------------------------------------------------- from inside the debug container

@@ -74,4 +74,3 @@ def wait_ephemeral(api_client, pod, name, timeout, running_only=False):
     ``(outcome, detail, latest_pod, seconds)`` as watch_pod returns them."""
     return watch_pod(api_client, pod["metadata"]["namespace"], pod["metadata"]["name"], pod,
                      lambda current: ephemeral_verdict(current, name, running_only=running_only), timeout)
-
