@@ -6,8 +6,9 @@ filesystem (isolation.py; built on the first exec into a container that runs no 
   valueFrom) and HOSTNAME=<pod name>. With --no-isolation: the old per-container directory on the machine.
 - output is streamed: a chunk is read from the process only after the previous one was handed to the websocket,
   so a command writing GiBs costs kubesim no more memory than a few chunks.
-- not emulated: no user or PID namespace (the machine's process table is visible), and a TTY is not a real pty
-  (stderr is merged into stdout).
+- PID namespace and user (kubelet.process_isolation): an exec into a container with a PID namespace (kubesim/java,
+  ephemeral containers) joins it and runs as the container's user; into the other containers it sees the
+  machine's process table, as root. No user namespace; a TTY is not a real pty (stderr is merged into stdout).
 - protocol: websocket v5/v4/v1 (+ base64 variants) channel framing from channels.py, the initial empty frame on
   the lowest writable channel, the exit Status on channel 3, then the websocket closes.
 """
@@ -111,7 +112,10 @@ class ExecHandler(PodHandler):
         except (OSError, ValueError) as exc:   # ValueError: a bad mountPath, a volume that cannot be set up
             raise errors.internal(f"error preparing the container's filesystem: {exc}") from None
         return dict(command=command, stdin=stdin, stdout=stdout, stderr=stderr, tty=tty, env=env, root=root,
-                    cwd=cwd, owner=(sandbox.namespace, sandbox.name, sandbox.uid))
+                    cwd=cwd, owner=(sandbox.namespace, sandbox.name, sandbox.uid),
+                    instance=slot.current,
+                    isolation=lambda inst=slot.current: self.kubelet.process_isolation(pod, sandbox, inst, spec,
+                                                                                       main=False))
 
     async def __call__(self, request: web.BaseRequest, ctx) -> web.StreamResponse:
         plan = self.prepare(ctx)
@@ -125,13 +129,15 @@ class ExecHandler(PodHandler):
         return sock.ws
 
     async def _run(self, request, ctx, sock: channels.ChannelSocket, command, stdin, stdout, stderr, tty, env,
-                   root, cwd, owner=None):
+                   root, cwd, owner=None, instance=None, isolation=dict):
         first = STDOUT if stdout else STDERR if stderr and not tty else ERROR
         await sock.send(first, b"")
         registry = self.kubelet.process_pids
         try:
+            if instance is not None:
+                await instance.wait_started()
             proc = await spawn(
-                command, env=env, root=root, cwd=cwd, registry=registry, owner=owner,
+                command, env=env, root=root, cwd=cwd, registry=registry, owner=owner, **isolation(),
                 stdin=asyncio.subprocess.PIPE if stdin else asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE if stdout or (tty and stderr) else asyncio.subprocess.DEVNULL,
                 stderr=(asyncio.subprocess.STDOUT if tty else asyncio.subprocess.PIPE) if stderr

@@ -65,6 +65,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import shutil
 import stat
 import sys
 from dataclasses import dataclass
@@ -74,6 +75,8 @@ JAVA = "java"
 CRASH = "crash"
 EXIT = "exit"
 QUIET = "quiet"
+JATTACH = "jattach"
+JAVA_JRE = "java-jre"   # not a kind: the tools of a kubesim/java image whose tag ends in -jre
 NETWORK = "network"   # not an image: the tools every image carries (kubesim-curl)
 
 SIMULATED_REPOSITORIES = {
@@ -81,9 +84,11 @@ SIMULATED_REPOSITORIES = {
     "docker.io/kubesim/java": JAVA,
     "docker.io/kubesim/crash": CRASH,
     "docker.io/kubesim/exit": EXIT,
+    "docker.io/kubesim/jattach": JATTACH,
 }
 
-DEFAULT_HEAP_DUMP_BYTES = 4 * 1024 * 1024
+LIBJVM_BYTES = 64 * 1024
+CONTAINER_TOOLS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "container_tools")
 
 
 @dataclass(frozen=True)
@@ -117,6 +122,13 @@ class ImageRef:
     @property
     def kind(self) -> str:
         return SIMULATED_REPOSITORIES.get(self.name, QUIET)
+
+    @property
+    def tools(self) -> str:
+        """Which image directory (install_tools) this image's containers get."""
+        if self.kind == JAVA and self.tag.endswith("-jre"):
+            return JAVA_JRE
+        return self.kind
 
     @property
     def pullable(self) -> bool:
@@ -165,181 +177,6 @@ def parse_image(image: str) -> ImageRef:
 
 
 # ------------------------------------------------------------------------------------------------ exec tools
-
-_JCMD = r'''
-import os, sys, time, random
-
-def thread_dump():
-    now = time.strftime("%Y-%m-%d %H:%M:%S")
-    print(now)
-    print("Full thread dump OpenJDK 64-Bit Server VM (21.0.5+11-LTS mixed mode, sharing):")
-    print()
-    threads = [("main", 1, "RUNNABLE"), ("Reference Handler", 9, "RUNNABLE"), ("Finalizer", 10, "WAITING"),
-               ("Signal Dispatcher", 11, "RUNNABLE"), ("http-nio-8080-exec-1", 31, "TIMED_WAITING"),
-               ("http-nio-8080-exec-2", 32, "TIMED_WAITING"), ("GC Thread#0", 5, "RUNNABLE")]
-    for name, nid, state in threads:
-        print('"%s" #%d prio=5 os_prio=0 cpu=%.2fms elapsed=%.2fs tid=0x00007f%08x nid=%d %s' % (
-            name, nid, random.random() * 100, random.random() * 1000, nid * 4096, nid,
-            "runnable" if state == "RUNNABLE" else "waiting on condition"))
-        print("   java.lang.Thread.State: %s" % state)
-        if state != "RUNNABLE":
-            print("\tat jdk.internal.misc.Unsafe.park(java.base@21.0.5/Native Method)")
-            print("\tat java.util.concurrent.locks.LockSupport.parkNanos(java.base@21.0.5/LockSupport.java:269)")
-        else:
-            print("\tat java.lang.Thread.run(java.base@21.0.5/Thread.java:1583)")
-        print()
-    print("JNI global refs: 21, weak refs: 0")
-
-def jvms():
-    """The simulated JVMs: KUBESIM_JVMS "pid=main,pid=main" (container env), default one JVM, pid 1."""
-    listed = {}
-    for item in os.environ.get("KUBESIM_JVMS", "1=/app/app.jar").split(","):
-        pid, _, main = item.strip().partition("=")
-        if pid.isdigit():
-            listed[pid] = main
-    return listed
-
-def heap_sizes():
-    dump = int(os.environ.get("KUBESIM_HEAP_DUMP_BYTES", "__DEFAULT_HEAP_DUMP_BYTES__"))
-    used = int(os.environ.get("KUBESIM_HEAP_USED_BYTES", str(dump)))
-    maximum = int(os.environ.get("KUBESIM_HEAP_MAX_BYTES", str(max(used * 2, 256 * 1024 * 1024))))
-    return dump, used, maximum
-
-def heap_info():
-    _dump, used, maximum = heap_sizes()
-    print(" garbage-first heap   total %dK, used %dK [0x00000000f0000000, 0x0000000100000000)"
-          % (maximum // 1024, used // 1024))
-    print("  region size 1024K, 4 young (4096K), 0 survivors (0K)")
-    print(" Metaspace       used 12345K, committed 12800K, reserved 1114112K")
-    print("  class space    used 1234K, committed 1408K, reserved 1048576K")
-
-def heap_content(size):
-    """HPROF header, then a repeating pattern: size bytes, in blocks."""
-    header = b"JAVA PROFILE 1.0.2\0"
-    block = bytes(range(256)) * 4096
-    yield header[:size]
-    written = min(len(header), size)
-    while written < size:
-        part = block[:size - written]
-        written += len(part)
-        yield part
-
-def heap_dump(path, gz=None, overwrite=False):
-    size = heap_sizes()[0]
-    started = time.time()
-    if os.path.exists(path) and not overwrite:
-        print("File exists")
-        return 1
-    print("Dumping heap to %s ..." % path)
-    sys.stdout.flush()
-    time.sleep(float(os.environ.get("KUBESIM_HEAP_DUMP_SECONDS", "0")))
-    try:
-        if gz:
-            import gzip
-            with open(path, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=gz, mtime=0) as f:
-                for part in heap_content(size):
-                    f.write(part)
-        else:
-            with open(path, "wb") as f:
-                for part in heap_content(size):
-                    f.write(part)
-    except OSError as exc:
-        print("Dump file is incomplete: %s" % exc.strerror)
-        return 1
-    print("Heap dump file created [%d bytes in %.3f secs]" % (os.path.getsize(path), time.time() - started))
-    return 0
-
-HEAP_DUMP_HELP = """GC.heap_dump
-Generate a HPROF format dump of the Java heap.
-
-Impact: High: Depends on Java heap size and content. Request a full GC unless the '-all' option is specified.
-
-Syntax : GC.heap_dump [options] <filename>
-
-Arguments:
-\tfilename : Name of the dump file (STRING, no default value)
-
-Options: (options must be specified using the <key> or <key>=<value> syntax)
-\t-all : [optional] Dump all objects, including unreachable objects (BOOLEAN, false)
-\t-gz : [optional] If specified, the heap dump is written in gzipped format using the given compression level. 1 (recommended) is the fastest, 9 the strongest compression. (INT, 1)
-\t-overwrite : [optional] If specified, the dump file will be overwritten if it exists (BOOLEAN, false)
-\t-parallel : [optional] Number of parallel threads to use for heap dump. The VM will try to use the specified number of threads, but might use fewer. (INT, 1)"""
-
-def jmap(argv):
-    spec = [a for a in argv[1:] if a.startswith("-dump:")]
-    pids = [a for a in argv[1:] if a.isdigit()]
-    if not spec or not pids:
-        print("Usage:\n    jmap -dump:<dump-options> <pid>", file=sys.stderr)
-        return 1
-    if pids[0] not in jvms():
-        print("java.io.IOException: No such process", file=sys.stderr)
-        return 1
-    options = dict(o.partition("=")[::2] for o in spec[0][len("-dump:"):].split(","))
-    if "file" not in options:
-        print("Unknown option or missing file", file=sys.stderr)
-        return 1
-    return heap_dump(options["file"], gz=int(options["gz"]) if options.get("gz") else None)
-
-def main(argv):
-    prog = os.path.basename(argv[0])
-    if prog == "jstack":
-        if len(argv) < 2:
-            print("Usage:\n    jstack [-l][-e] <pid>", file=sys.stderr)
-            return 1
-        thread_dump()
-        return 0
-    if prog == "jmap":
-        return jmap(argv)
-    if len(argv) < 2 or argv[1] == "-l":
-        for pid, main_class in jvms().items():
-            print("%s %s" % (pid, main_class))
-        print("%d jdk.jcmd/sun.tools.jcmd.JCmd -l" % os.getpid())
-        return 0
-    pid = argv[1]
-    if pid not in jvms() and pid != "0":
-        print("java.io.IOException: No such process", file=sys.stderr)
-        return 1
-    command = argv[2:]
-    print("%s:" % pid)
-    if not command or command[0] == "help":
-        if command[1:2] == ["GC.heap_dump"]:
-            print(HEAP_DUMP_HELP)
-            return 0
-        print("The following commands are available:\nGC.heap_dump\nGC.heap_info\nThread.print\nVM.flags\n"
-              "VM.version\nhelp\n\nFor more information about a specific command use 'help <command>'.")
-        return 0
-    if command[0] == "Thread.print":
-        thread_dump()
-        return 0
-    if command[0] == "GC.heap_info":
-        heap_info()
-        return 0
-    if command[0] == "VM.flags":
-        print("-XX:+UseG1GC -XX:MaxHeapSize=%d -XX:+UseCompressedOops" % heap_sizes()[2])
-        return 0
-    if command[0] == "GC.heap_dump":
-        files = [a for a in command[1:] if not a.startswith("-")]
-        if not files:
-            print("java.lang.IllegalArgumentException: The argument 'filename' is mandatory.")
-            return 1
-        gz = None
-        for option in command[1:]:
-            if option.startswith("-gz"):
-                level = option.partition("=")[2] or "1"
-                if not level.isdigit() or not 1 <= int(level) <= 9:
-                    print("java.lang.IllegalArgumentException: Compression level out of range (1-9): " + level)
-                    return 1
-                gz = int(level)
-        return heap_dump(files[0], gz=gz, overwrite="-overwrite" in command[1:])
-    if command[0] == "VM.version":
-        print("OpenJDK 64-Bit Server VM version 21.0.5+11-LTS\nJDK 21.0.5")
-        return 0
-    print("java.lang.IllegalArgumentException: Unknown diagnostic command")
-    return 1
-
-sys.exit(main(sys.argv))
-'''
-
 
 _CURL = r"""
 # kubesim-curl: a curl-like client whose connections go through kubesim's pod network (kubelet/network.py).
@@ -492,16 +329,55 @@ def _write_tool(path: str, interpreter: str | None, text: str, flags: str = "") 
     os.chmod(path, os.stat(path).st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
 
 
+def _container_tool(name: str) -> str:
+    with open(os.path.join(CONTAINER_TOOLS, name), encoding="utf-8") as f:
+        return f.read()
+
+
+def _install_java_home(home: str, interpreter: str, jdk: bool) -> None:
+    """$JAVA_HOME of an eclipse-temurin-like image: bin/java (the interpreter's own binary under that name, so
+    the JVM's /proc/<pid>/exe is .../bin/java; pyvenv.cfg tells it where its stdlib is), lib/kubesim/jvm.py (what
+    the JVM runs), lib/server/libjvm.so (mapped by the JVM), and in a JDK the attach clients jcmd, jstack, jmap."""
+    for sub in ("bin", "lib/kubesim", "lib/server"):
+        os.makedirs(os.path.join(home, sub), exist_ok=True)
+    real = os.path.realpath(interpreter)
+    shutil.copy2(real, os.path.join(home, "bin", "java"))
+    with open(os.path.join(home, "pyvenv.cfg"), "w") as f:
+        f.write(f"home = {os.path.dirname(real)}\n")
+    with open(os.path.join(home, "lib", "kubesim", "jvm.py"), "w") as f:
+        f.write(_container_tool("jvm.py"))
+    with open(os.path.join(home, "lib", "server", "libjvm.so"), "wb") as f:
+        f.write(b"\x7fELF\x02\x01\x01" + b"\0" * (LIBJVM_BYTES - 7))
+    with open(os.path.join(home, "release"), "w") as f:
+        f.write('IMPLEMENTOR="Eclipse Adoptium"\nJAVA_VERSION="21.0.5"\nIMAGE_TYPE="%s"\n' % ("JDK" if jdk else "JRE"))
+    if jdk:
+        client = _container_tool("attach.py")
+        for name in ("jcmd", "jstack", "jmap"):
+            _write_tool(os.path.join(home, "bin", name), interpreter, client, " -IS")
+
+
+def jvm_command(home: str, options: list[str], main: str) -> list[str]:
+    """The argv a kubesim/java container's main process is started with: the JVM program under the name `java`
+    (found on PATH, as an image's entrypoint is); it shows itself as `java <options> -jar <main>`."""
+    return ["java", "-I", "-S", os.path.join(home, "lib", "kubesim", "jvm.py"), *options,
+            *(["-jar", main] if main.endswith(".jar") else [main])]
+
+
 def install_tools(root: str, interpreter: str | None = None, network_socket: str | None = None) -> dict[str, str]:
-    """Write the image tool directories under `root`; returns {image kind: bin dir} (NETWORK: the directory
+    """Write the image directories under `root`; returns {image tools key: directory}: JAVA and JAVA_JRE
+    ($JAVA_HOME, mounted at /opt/java/openjdk), JATTACH (a bin directory with jattach) and NETWORK (the directory
     every image has, with kubesim-curl, when `network_socket`, the pod network's abstract socket name, is given).
-    `interpreter` is the Python of their `#!` line as the container sees it (default: kubesim's own)."""
-    java_bin = os.path.join(root, "java", "bin")
-    os.makedirs(java_bin, exist_ok=True)
-    script = _JCMD.replace("__DEFAULT_HEAP_DUMP_BYTES__", str(DEFAULT_HEAP_DUMP_BYTES))
-    for name in ("jcmd", "jstack", "jmap"):
-        _write_tool(os.path.join(java_bin, name), interpreter, script)
-    dirs = {JAVA: java_bin}
+    `interpreter` is the Python of the tools' `#!` line as the container sees it (default: kubesim's own)."""
+    interpreter = interpreter or sys.executable
+    dirs = {}
+    for key, jdk in ((JAVA, True), (JAVA_JRE, False)):
+        home = os.path.join(root, key, "openjdk")
+        _install_java_home(home, interpreter, jdk)
+        dirs[key] = home
+    jattach_bin = os.path.join(root, JATTACH, "bin")
+    os.makedirs(jattach_bin, exist_ok=True)
+    _write_tool(os.path.join(jattach_bin, "jattach"), interpreter, _container_tool("attach.py"), " -IS")
+    dirs[JATTACH] = jattach_bin
     if network_socket:
         net_bin = os.path.join(root, "network", "bin")
         os.makedirs(net_bin, exist_ok=True)

@@ -7,13 +7,16 @@ instance gets a root directory on disk (its writable layer: a restart starts fro
 does) with, mounted into it:
 
 - the machine's system directories ``/usr`` (and ``/bin``, ``/lib``... as directories or the same symlinks),
-  read-only: they play the image's files;
+  read-only: they play the image's files; a JDK the machine has in /usr/lib/jvm is hidden (an empty tmpfs), so
+  the images' Java tools are kubesim's only;
 - ``/etc`` as an overlay over the machine's ``/etc``: readable, writable into the container's own layer only;
   ``/etc/hostname`` and ``/etc/hosts`` say the pod's name and IP, as the kubelet's managed files do;
 - ``/dev`` a small tmpfs with null, zero, full, random, urandom, tty (and ``/dev/shm``); ``/proc`` (the
-  machine's process table: there is no PID namespace) and ``/sys`` read-only;
+  machine's process table, replaced by a proc of the container's PID namespace in the processes that have one:
+  sandbox_exec.py) and ``/sys`` read-only;
 - the pod's volumes at their ``volumeMounts`` (volumes.py), shared by the pod's containers;
-- image tools (kubesim/java: ``/opt/java/openjdk/bin``; every image: ``/opt/kubesim/bin/kubesim-curl``).
+- image tools (kubesim/java: ``/opt/java/openjdk``; kubesim/jattach: ``/opt/jattach/bin``; every image:
+  ``/opt/kubesim/bin/kubesim-curl``).
 
 sandbox_exec.py then puts each process into a copy of that tree and pivot_roots into it.
 """
@@ -33,7 +36,10 @@ SYSTEM_DIRS = ("usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32")
 PRIVATE_DIRS = {"tmp": 0o1777, "root": 0o700, "var": 0o755, "var/tmp": 0o1777, "var/log": 0o755, "run": 0o755,
                 "home": 0o755, "opt": 0o755, "mnt": 0o755, "srv": 0o755, "media": 0o755}
 DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
-JAVA_HOME_BIN = "/opt/java/openjdk/bin"
+JAVA_HOME = "/opt/java/openjdk"
+JAVA_HOME_BIN = JAVA_HOME + "/bin"
+JATTACH_BIN = "/opt/jattach/bin"
+MACHINE_JVMS = "/usr/lib/jvm"
 KUBESIM_BIN = "/opt/kubesim/bin"   # the tools every image carries: kubesim-curl (network.py)
 
 
@@ -152,10 +158,11 @@ def tool_python_binds() -> list[str]:
 
 
 def build_root(directory: str, *, hostname: str, pod_ip: str, volume_mounts: list[tuple[str, str, bool]],
-               tools_dir: str | None, working_dir: str, network_tools_dir: str | None = None) -> str:
+               image_dirs: list[tuple[str, str]], working_dir: str) -> str:
     """Build a container instance's root under `directory` (its own, fresh); returns the root path.
 
-    volume_mounts: (source path on the machine, mountPath in the container, readOnly)."""
+    volume_mounts: (source path on the machine, mountPath in the container, readOnly); image_dirs: (directory
+    on the machine, where the image has it), mounted read-only."""
     root = os.path.join(directory, "rootfs")
     upper, work = os.path.join(directory, "etc-upper"), os.path.join(directory, "etc-work")
     for d in (root, upper, work):
@@ -169,6 +176,8 @@ def build_root(directory: str, *, hostname: str, pod_ip: str, volume_mounts: lis
             elif os.path.isdir(host):
                 os.makedirs(target, exist_ok=True)
                 _bind(host, target, True)
+        if os.path.isdir(MACHINE_JVMS):   # a JDK installed on the machine is in no image: jcmd, java... dangle
+            sys_mount.mount("tmpfs", root + MACHINE_JVMS, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV, "size=4k")
         for name, mode in PRIVATE_DIRS.items():
             path = os.path.join(root, name)
             os.makedirs(path, exist_ok=True)
@@ -199,12 +208,11 @@ def build_root(directory: str, *, hostname: str, pod_ip: str, volume_mounts: lis
         sysfs = os.path.join(root, "sys")
         os.makedirs(sysfs, exist_ok=True)
         _bind("/sys", sysfs, True)
-        for source, mount_path in ((tools_dir, JAVA_HOME_BIN), (network_tools_dir, KUBESIM_BIN)):
-            if source:
-                target = safe_join(root, mount_path)
-                os.makedirs(target, exist_ok=True)
-                _bind(source, target, True)
-        if tools_dir or network_tools_dir:
+        for source, mount_path in image_dirs:
+            target = safe_join(root, mount_path)
+            os.makedirs(target, exist_ok=True)
+            _bind(source, target, True)
+        if image_dirs:
             for prefix in tool_python_binds():
                 target = safe_join(root, prefix)
                 os.makedirs(target, exist_ok=True)

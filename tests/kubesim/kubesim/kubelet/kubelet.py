@@ -18,10 +18,11 @@ from kubesim.errors import ApiError
 from kubesim.kubelet.capacity import configured_max_pods
 from kubesim.kubelet import isolation
 from kubesim.kubelet.env import container_environment, expand
-from kubesim.kubelet.images import CRASH, EXIT, JAVA, NETWORK, QUIET, InvalidImageName, install_tools, parse_image
-from kubesim.kubelet.process import ContainerProcess, close_transport, signal_group, spawn
+from kubesim.kubelet.images import (CRASH, EXIT, JATTACH, JAVA, JAVA_JRE, NETWORK, QUIET, InvalidImageName,
+                                    install_tools, jvm_command, parse_image)
+from kubesim.kubelet.process import ContainerProcess, StartError, close_transport, pid_namespace, signal_group, spawn
 from kubesim.kubelet.recorder import EventRecorder
-from kubesim.kubelet.runtime import ContainerInstance, ContainerSlot, PodSandbox
+from kubesim.kubelet.runtime import ContainerInstance, ContainerSlot, PodSandbox, container_env
 from kubesim.kubelet.status import build_status
 from kubesim.kubelet.volumes import VolumeError, container_mounts, prepare_volumes
 from kubesim.kubelet.wake_worker import WakeWorker
@@ -462,7 +463,7 @@ class Kubelet(WakeWorker):
             event("Normal", "Pulled", f'Successfully pulled image "{image}" in 12ms (12ms including waiting). '
                                       f'Image size: {size} bytes.')
             self._pulled.add((sandbox.node, ref.normalized))
-        argv = self._command(spec, ref)
+        argv = self._command(spec, ref, run_to_completion)
         if argv is not None:
             if not self._prepare_volumes(pod, sandbox, slot, now, event):
                 return
@@ -485,7 +486,8 @@ class Kubelet(WakeWorker):
                     "image": ref.original, "tag": ref.tag or ref.digest, "podIP": sandbox.ip, "node": sandbox.node}
 
         launcher = self._launcher(pod, sandbox, slot, spec, argv) if argv is not None else None
-        inst = ContainerInstance(slot, ref, spec, describe, lambda done: self._exited(sandbox, done), launcher)
+        inst = ContainerInstance(slot, ref, spec, describe, lambda done: self._exited(sandbox, done), launcher,
+                                 jvm=ref.kind == JAVA and argv is not None and not self._spec_argv(spec))
         if argv is not None:
             self.command_instances.add(inst)
         slot.current = inst
@@ -512,14 +514,28 @@ class Kubelet(WakeWorker):
 
     # ------------------------------------------------------------------------------------------ processes
     @staticmethod
-    def _command(spec: dict, ref) -> list[str] | None:
-        """The argv a container of this image runs for real, or None: the images kubesim does not simulate run
-        `command` + `args` (their entrypoint is unknown, so `args` alone are the command, as for the base images
-        whose default is a shell); kubesim/* images and containers without either stay simulated."""
-        if ref.kind != QUIET:
+    def _spec_argv(spec: dict) -> list[str]:
+        return [str(a) for a in list(spec.get("command") or []) + list(spec.get("args") or [])]
+
+    def _command(self, spec: dict, ref, init: bool = False) -> list[str] | None:
+        """The argv a container of this image runs for real, or None (simulated). The images kubesim does not
+        simulate, kubesim/jattach and kubesim/java run `command` + `args` (their entrypoint is unknown or none, so
+        `args` alone are the command, as for the base images whose default is a shell); kubesim/java without
+        either runs its JVM (jvm.py; an init container of it completes at once, as before); the other kubesim/*
+        images and containers without either stay simulated."""
+        argv = self._spec_argv(spec)
+        if ref.kind in (QUIET, JATTACH, JAVA) and argv:
+            return argv
+        if ref.kind != JAVA or init:
             return None
-        argv = list(spec.get("command") or []) + list(spec.get("args") or [])
-        return [str(a) for a in argv] if argv else None
+        env = container_env(spec)
+        main = "/app/app.jar"
+        first = env.get("KUBESIM_JVMS", "").split(",")[0].strip().partition("=")
+        if first[0] == "1" and first[2]:
+            main = first[2]
+        options = [] if env.get("KUBESIM_EXIT_ON_OOM", "true").lower() == "false" else ["-XX:+ExitOnOutOfMemoryError"]
+        home = isolation.JAVA_HOME if self.isolated else self.tool_dirs[ref.tools]
+        return jvm_command(home, options, main)
 
     @staticmethod
     def _grace(pod: dict) -> float:
@@ -557,10 +573,69 @@ class Kubelet(WakeWorker):
             inst.directory = os.path.join(sandbox.directory, "containers", inst.slot.name, inst.container_id[-12:])
             inst.root = isolation.build_root(
                 inst.directory, hostname=pod["spec"].get("hostname") or pod["metadata"]["name"], pod_ip=sandbox.ip,
-                volume_mounts=container_mounts(spec, sandbox.volume_paths),
-                tools_dir=self.tool_dirs.get(inst.image.kind), working_dir=spec.get("workingDir") or "/",
-                network_tools_dir=self.tool_dirs.get(NETWORK))
+                volume_mounts=container_mounts(spec, sandbox.volume_paths), image_dirs=self._image_dirs(inst.image),
+                working_dir=spec.get("workingDir") or "/")
         return inst.root
+
+    def _image_dirs(self, ref) -> list[tuple[str, str]]:
+        """(directory on the machine, where the image has it) of the image's own files."""
+        places = {JAVA: isolation.JAVA_HOME, JAVA_JRE: isolation.JAVA_HOME, JATTACH: isolation.JATTACH_BIN}
+        dirs = [(self.tool_dirs[ref.tools], places[ref.tools])] if ref.tools in places else []
+        if NETWORK in self.tool_dirs:
+            dirs.append((self.tool_dirs[NETWORK], isolation.KUBESIM_BIN))
+        return dirs
+
+    def _image_path(self, ref, root: str | None) -> str:
+        """The image's PATH: its own tool directory first, then the base image's."""
+        if ref.tools in (JAVA, JAVA_JRE):
+            return (isolation.JAVA_HOME_BIN if root else os.path.join(self.tool_dirs[ref.tools], "bin")) + ":" + \
+                HOST_PATH
+        if ref.tools == JATTACH:
+            return (isolation.JATTACH_BIN if root else self.tool_dirs[JATTACH]) + ":" + HOST_PATH
+        return HOST_PATH
+
+    def process_isolation(self, pod: dict, sandbox: PodSandbox, inst: ContainerInstance, spec: dict,
+                          main: bool) -> dict:
+        """spawn()'s `pidns` and `user` for a process of this container (its main process, or an exec).
+
+        PID namespaces, as containerd gives them: a kubesim/java container's main process is pid 1 of a namespace
+        of its own; an ephemeral container's joins its targetContainerName's namespace (a target without one: a
+        namespace of its own), as does everything exec'd into a container that has one. Containers of the other
+        images keep the machine's process table (no namespace). The user: runAsUser/runAsGroup of the container,
+        else of the pod (default root), for kubesim/java, kubesim/jattach and ephemeral containers."""
+        if not self.isolated:
+            return {}
+        plan = {}
+        if not main:
+            if inst.pid_namespace is not None:
+                plan["pidns"] = inst.pid_namespace
+            elif inst.init_pid is not None:   # its namespace ended with its main process
+                raise StartError("SETUP", "cannot exec in a stopped container")
+        elif inst.slot.kind == "ephemeral":
+            target = sandbox.slots.get(spec.get("targetContainerName") or "")
+            joined = target.current if target is not None else None
+            shared = joined.pid_namespace if joined is not None and joined.running else None
+            plan["pidns"] = shared if shared is not None else "new"
+        elif inst.image.kind == JAVA:
+            plan["pidns"] = "new"
+        if inst.slot.kind == "ephemeral" or inst.image.kind in (JAVA, JATTACH):
+            plan["user"] = self._run_as(pod, spec)
+        return plan
+
+    @staticmethod
+    def _run_as(pod: dict, spec: dict) -> list:
+        """[uid, gid, supplementary groups] from the container's securityContext, else the pod's."""
+        container = spec.get("securityContext") or {}
+        pod_context = pod["spec"].get("securityContext") or {}
+
+        def pick(key):
+            value = container.get(key)
+            return pod_context.get(key) if value is None else value
+        uid, gid = int(pick("runAsUser") or 0), int(pick("runAsGroup") or 0)
+        groups = [gid] + [int(g) for g in pod_context.get("supplementalGroups") or []]
+        if pod_context.get("fsGroup") is not None:
+            groups.append(int(pod_context["fsGroup"]))
+        return [uid, gid, sorted(set(groups))]
 
     def process_plan(self, pod: dict, sandbox: PodSandbox, inst: ContainerInstance, spec: dict,
                      tty: bool = False) -> tuple[dict, str | None, str]:
@@ -568,17 +643,14 @@ class Kubelet(WakeWorker):
         image's (PATH) and the runtime's (HOSTNAME, HOME), then the container's own (env, envFrom), so a PATH in
         the pod spec decides which binaries run."""
         root = self.instance_root(pod, sandbox, inst, spec)
-        path = HOST_PATH
-        tools = self.tool_dirs.get(inst.image.kind)
-        if tools:
-            path = (isolation.JAVA_HOME_BIN if root else tools) + ":" + HOST_PATH
+        path = self._image_path(inst.image, root)
         network_tools = self.tool_dirs.get(NETWORK)
         if network_tools:   # last: it shadows nothing of the image's
             path += ":" + (isolation.KUBESIM_BIN if root else network_tools)
         env = {"PATH": path, "HOSTNAME": pod["spec"].get("hostname") or pod["metadata"]["name"],
                "KUBERNETES_SERVICE_HOST": "10.96.0.1", "KUBERNETES_SERVICE_PORT": "443", "LANG": "C.UTF-8"}
         if inst.image.kind == JAVA:
-            env["JAVA_HOME"] = os.path.dirname(isolation.JAVA_HOME_BIN if root else tools)
+            env["JAVA_HOME"] = isolation.JAVA_HOME if root else self.tool_dirs[inst.image.tools]
         if root:
             env["HOME"] = "/root"
             cwd = spec.get("workingDir") or "/"
@@ -599,7 +671,11 @@ class Kubelet(WakeWorker):
             stdin = asyncio.subprocess.PIPE if spec.get("stdin") else None
             proc = await spawn(command, env=env, root=root, cwd=cwd, stdin=stdin, stdout=asyncio.subprocess.PIPE,
                                stderr=asyncio.subprocess.PIPE, registry=self.process_pids,
-                               owner=(sandbox.namespace, sandbox.name, sandbox.uid))
+                               owner=(sandbox.namespace, sandbox.name, sandbox.uid),
+                               hold_signals=inst.jvm, **self.process_isolation(pod, sandbox, inst, spec, main=True))
+            if proc.kubesim_child_pid is not None and inst.running:
+                inst.init_pid = proc.kubesim_child_pid
+                inst.pid_namespace = pid_namespace(proc)
             return ContainerProcess(proc, inst.log.write, self.process_pids)
         return launch
 

@@ -4,7 +4,11 @@ container's root (isolation.py), in a process group of their own.
 - The command's stdout and stderr go into the instance's log line by line, each line stamped when it was read
   (what `kubectl logs --timestamps` shows); a line longer than 16 KiB is cut there, as the CRI log splits it.
 - When the main process exits, whatever it left running in its process group is killed, as the runtime does
-  when a container's init process exits (there is no PID namespace to do it for us).
+  when a container's init process exits (a container without a PID namespace has no kernel to do it for us).
+- ``pidns``: "new" makes the command pid 1 of a PID namespace of its own; a file descriptor (held open by the
+  caller) joins that namespace. sandbox_exec.py then stays as the relay (the pid kubesim waits for, the process
+  group leader) and reports the command's pid on the machine: ``proc.kubesim_child_pid``; ``pid_namespace()``
+  opens the namespace for later joins.
 - Stop: SIGTERM to the group, SIGKILL after the grace period (exit code 143, or 137 when it had to be killed).
 - A command that cannot start (not found, not executable) is a StartError with exit code 128 and the runtime's
   message, as containerd reports it.
@@ -55,7 +59,8 @@ def signal_group(pid: int, sig: int) -> None:
 
 
 async def spawn(command: list[str], *, env: dict, root: str | None, cwd: str, stdin=None, stdout=None,
-                stderr=None, registry: dict | None = None, owner: tuple | None = None) -> asyncio.subprocess.Process:
+                stderr=None, registry: dict | None = None, owner: tuple | None = None, pidns: str | int | None = None,
+                user: list | None = None, hold_signals: bool = False) -> asyncio.subprocess.Process:
     """Start `command` in the container (root None: on the machine, in `cwd`). Raises StartError. `registry`
     ({pid: process}) holds it while it runs, so that everything can be ended when kubesim stops. `owner`
     ((namespace, pod name, pod uid)) becomes `proc.kubesim_owner` before the command can run: the pod network
@@ -63,18 +68,30 @@ async def spawn(command: list[str], *, env: dict, root: str | None, cwd: str, st
     if not command:
         raise StartError("ENOENT", 'exec: "": executable file not found in $PATH')
     read_fd, write_fd = os.pipe()
-    config = json.dumps({"root": root, "cwd": cwd, "status_fd": write_fd})
+    config = {"root": root, "cwd": cwd, "status_fd": write_fd}
+    pass_fds = [write_fd]
+    if isinstance(pidns, int):
+        pidns = os.dup(pidns)   # the caller's descriptor may be closed while this one is still in use
+        config["pidns"] = f"/proc/self/fd/{pidns}"
+        pass_fds.append(pidns)
+    elif pidns:
+        config["pidns"] = pidns
+    if user is not None:
+        config["user"] = user
+    if hold_signals:
+        config["hold_signals"] = True
     try:
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-I", "-S", HELPER, config, *command, env=env, cwd="/", start_new_session=True,
-            pass_fds=(write_fd,), stdin=stdin if stdin is not None else asyncio.subprocess.DEVNULL,
+            sys.executable, "-I", "-S", HELPER, json.dumps(config), *command, env=env, cwd="/",
+            start_new_session=True, pass_fds=pass_fds, stdin=stdin if stdin is not None else asyncio.subprocess.DEVNULL,
             stdout=stdout if stdout is not None else asyncio.subprocess.DEVNULL,
             stderr=stderr if stderr is not None else asyncio.subprocess.DEVNULL)
     except BaseException:
         os.close(read_fd)
         raise
     finally:
-        os.close(write_fd)
+        for fd in pass_fds:
+            os.close(fd)
     proc.kubesim_owner = owner
     if registry is not None:
         registry[proc.pid] = proc
@@ -85,12 +102,27 @@ async def spawn(command: list[str], *, env: dict, root: str | None, cwd: str, st
         if registry is not None:
             registry.pop(proc.pid, None)
         raise
+    proc.kubesim_child_pid = None
+    lines = status.splitlines(keepends=True)
+    if lines and lines[0].startswith("PID "):
+        proc.kubesim_child_pid = int(lines[0].split()[1])
+        status = "".join(lines[1:])
     if status:
         await proc.wait()
         if registry is not None:
             registry.pop(proc.pid, None)
         raise start_error(command, status)
     return proc
+
+
+def pid_namespace(proc: asyncio.subprocess.Process) -> int | None:
+    """A descriptor of the PID namespace a spawn(pidns=...) process runs its command in (the relay's
+    pid_for_children; the relay is kubesim's child, so its pid cannot be reused before kubesim reaps it), or
+    None when it has already ended."""
+    try:
+        return os.open(f"/proc/{proc.pid}/ns/pid_for_children", os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
 
 
 def exit_code(returncode: int) -> int:

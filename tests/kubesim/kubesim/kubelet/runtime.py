@@ -33,7 +33,8 @@ def container_env(spec: dict) -> dict[str, str]:
 class ContainerInstance:
     """One run of a container: what `containerID` names."""
 
-    def __init__(self, slot: "ContainerSlot", image: ImageRef, spec: dict, describe, on_exit, launcher=None):
+    def __init__(self, slot: "ContainerSlot", image: ImageRef, spec: dict, describe, on_exit, launcher=None,
+                 jvm: bool = False):
         self.slot = slot
         self.image = image
         self.spec = spec
@@ -47,13 +48,19 @@ class ContainerInstance:
         self.directory: str | None = None     # this instance's own files (its root filesystem), when it has any
         self.root: str | None = None          # its root, once built (isolation.py)
         self.process = None                   # the ContainerProcess of a container that runs its command
+        self.jvm = jvm                        # its command is kubesim/java's JVM (container_tools/jvm.py)
+        self.init_pid: int | None = None      # its command's pid on the machine, when it has a PID namespace
+        self.pid_namespace: int | None = None  # a descriptor of that namespace (what execs join), while it runs
         self.servers: dict[int, ContainerHttpServer] = {}
         self._task: asyncio.Task | None = None
+        self._started = asyncio.Event()        # set once its command runs (or could not start), or at once
         self._stop_grace: float | None = None
         self._on_exit = on_exit
         if launcher is not None:
             self._task = asyncio.get_running_loop().create_task(self._run_process(launcher))
-        elif image.kind in (WEB, JAVA):
+        else:
+            self._started.set()
+        if image.kind == WEB or jvm:   # a JVM's HTTP server stays in kubesim; its process is the launcher's
             ports = [p["containerPort"] for p in spec.get("ports") or []
                      if p.get("protocol", "TCP") == "TCP" and isinstance(p.get("containerPort"), int)]
             on_oom = self._out_of_memory if image.kind == JAVA else None
@@ -86,6 +93,10 @@ class ContainerInstance:
             return
         self.log.write("Terminating due to java.lang.OutOfMemoryError: unable to create native thread\n")
         self._finish(3)
+        if self.process is not None:   # the JVM process goes, and with it everything in its PID namespace
+            self.process.kill()
+        else:
+            self._stop_grace = 0.0
         self._on_exit(self)
 
     async def _run_to_exit(self, env: dict) -> None:
@@ -111,6 +122,7 @@ class ContainerInstance:
         report its exit."""
         try:
             self.process = await launcher(self)
+            self._started.set()
             if self._stop_grace is not None:   # stopped while it was starting
                 self.process.stop(self._stop_grace)
         except StartError as exc:
@@ -133,9 +145,17 @@ class ContainerInstance:
         self.finished_at = time.time()
         self.reason = reason or ("Completed" if code == 0 else "Error")
         self.message = message
+        self._started.set()
         self.log.close()
+        if self.pid_namespace is not None:
+            os.close(self.pid_namespace)
+            self.pid_namespace = None
         for server in self.servers.values():
             asyncio.get_running_loop().create_task(server.close())
+
+    async def wait_started(self) -> None:
+        """Until its command runs (an exec joins its PID namespace, which exists from then on)."""
+        await self._started.wait()
 
     @property
     def runs_command(self) -> bool:
