@@ -319,3 +319,50 @@ def test_without_a_debug_image_such_a_container_stays_a_clear_error(tmp_path, di
     result = fetch.fetch(None, target, POD, CONTAINER, [distroless.root + "/var/log/app.log"], params)
     assert distroless.added == [] and not result["changed"]
     assert "neither tar nor cat" in result["failures"][0]["error"]
+
+
+# ---------------------------------------------------------------------------- ensure(): the patch and the wait
+
+@pytest.fixture
+def api(monkeypatch):
+    """The patch and the wait of kube/ephemeral.py, scripted: ``outcome`` is what the wait reports."""
+    calls = {"patches": [], "outcome": ("done", {"state": "running"})}
+
+    def add(api_client, pod, container, still_needed, what):
+        if not still_needed(pod):
+            return None, pod
+        calls["patches"].append(container)
+        return dict(pod, spec=dict(pod["spec"], ephemeralContainers=[container])), pod
+
+    def wait(api_client, pod, name, timeout, running_only=False):
+        assert running_only
+        outcome, detail = calls["outcome"]
+        return outcome, dict({"reason": None, "message": None}, **detail), pod, 0.5
+    monkeypatch.setattr(debug, "add_ephemeral_container", add)
+    monkeypatch.setattr(debug, "wait_ephemeral", wait)
+    return calls
+
+
+def test_ensure_adds_once_and_says_the_container_stays(api):
+    result = {"changed": False}
+    _pod, name = debug.ensure(None, pod_with(), "app", IMAGE, None, 60, 30, NOW, result)
+    assert name == debug.default_name("app", IMAGE) and len(api["patches"]) == 1
+    assert result["changed"] and result["debug_container"]["added"]
+    assert "can never be removed" in result["warnings"][0] and "pod web-1 in namespace shop" in result["warnings"][0]
+    reused = {"changed": False}
+    running_pod = pod_with([api["patches"][0]], [running(name, "2026-01-05T11:59:00Z")])
+    debug.ensure(None, running_pod, "app", IMAGE, None, 60, 30, NOW, reused)
+    assert len(api["patches"]) == 1 and not reused["changed"] and reused["debug_container"]["action"] == "reuse"
+
+
+def test_a_container_that_does_not_start_in_time_or_cannot_be_pulled_is_a_clear_changed_error(api):
+    api["outcome"] = ("timeout", {"state": "waiting", "reason": "ContainerCreating"})
+    result = {"changed": False}
+    with pytest.raises(debug.DebugError) as info:
+        debug.ensure(None, pod_with(), "app", IMAGE, None, 60, 30, NOW, result)
+    assert "did not start within 30s (last state waiting, ContainerCreating)" in str(info.value)
+    assert "pod web-1 in namespace shop" in str(info.value) and "can never be removed" in str(info.value)
+    assert result["changed"]
+    api["outcome"] = ("failed", {"state": "waiting", "reason": "ErrImagePull", "message": "no such host"})
+    with pytest.raises(debug.DebugError, match="cannot run: ErrImagePull: no such host"):
+        debug.ensure(None, pod_with(), "app", "registry.invalid/x:1", None, 60, 30, NOW, {"changed": False})
