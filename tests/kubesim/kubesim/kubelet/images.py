@@ -1,7 +1,8 @@
 """Simulated container images: what each image does when kubesim's kubelet "runs" it.
 
-kubesim has no container engine. A container is an object inside the kubesim process (no process or thread of its
-own); only `exec` starts real processes. The image reference decides the behaviour, whatever the tag:
+kubesim has no container engine. A container of a simulated image is an object inside the kubesim process; a
+container with a command (and kubesim/java's JVM) and every `exec` are real processes. The image reference
+decides the behaviour:
 
 ``kubesim/web:<tag>``
     A real HTTP server (asyncio, inside the kubesim process) on the container's declared TCP containerPorts
@@ -16,18 +17,17 @@ own); only `exec` starts real processes. The image reference decides the behavio
     127.0.0.1, an ephemeral port) is opened on first use by port-forward or proxy, so thousands of pods do not
     hold thousands of sockets.
 ``kubesim/java:<tag>``
-    The same server, plus JVM tools on PATH for ``exec``:
-
-    - ``jcmd 1 GC.heap_dump [-all] [-gz=N] [-overwrite] <file>`` writes an HPROF-headed heap dump of
-      ``KUBESIM_HEAP_DUMP_BYTES`` bytes (container env, default 4 MiB; gzip-compressed with -gz), after
-      ``KUBESIM_HEAP_DUMP_SECONDS`` (default 0: a long, silent dump); an existing file without -overwrite is
-      "File exists", a full disk "Dump file is incomplete"; ``jmap -dump:[live,]format=b[,gz=N],file=F 1`` too;
-    - ``jcmd 1 GC.heap_info`` (G1's format) says ``KUBESIM_HEAP_USED_BYTES`` used (default the dump size) of
-      ``KUBESIM_HEAP_MAX_BYTES``, which ``jcmd 1 VM.flags`` gives as MaxHeapSize;
-    - ``jcmd 1 Thread.print`` and ``jstack 1`` print a thread dump; ``jcmd 1 VM.version``, ``jcmd -l``,
-      ``jcmd 1 help`` and ``jcmd 1 help GC.heap_dump`` (its options) work too;
-    - ``KUBESIM_JVMS="1=/app/app.jar,7=com.example.Batch"`` makes the tools see several JVMs (default one, pid 1).
-      The JVMs are names only: no process of that pid exists in the container (kubesim has no PID namespace).
+    The same server (inside kubesim), and the container's main process is a real JVM process
+    (container_tools/jvm.py, run as ``$JAVA_HOME/bin/java``): pid 1 of a PID namespace of its own, with
+    HotSpot's attach listener, hsperfdata and SIGQUIT thread dumps (docs/kubesim.md, "The kubesim/java JVM").
+    ``jcmd``, ``jstack`` and ``jmap`` in ``/opt/java/openjdk/bin`` are attach clients (container_tools/attach.py);
+    the JVM does the work: heap dumps of ``KUBESIM_HEAP_DUMP_BYTES`` (default 4 MiB) after
+    ``KUBESIM_HEAP_DUMP_SECONDS``, ``GC.heap_info`` with ``KUBESIM_HEAP_USED_BYTES`` of ``KUBESIM_HEAP_MAX_BYTES``,
+    thread dumps; ``KUBESIM_JVMS="1=/app/app.jar,7=com.example.Batch"`` starts more JVM processes (pid 7).
+    A tag ending in ``-jre`` is a JRE: the same JVM, no jcmd/jstack/jmap. With ``command``/``args`` the command
+    runs instead (no JVM), with the JDK tools on PATH.
+``kubesim/jattach:<tag>``
+    The machine's /usr and ``jattach`` (``/opt/jattach/bin``): a debug image; runs ``command``/``args`` for real.
 
     A request for ``/kubesim/oom`` (through the pod proxy, a port-forward or a Service) makes the JVM run out of
     memory: it answers 500, logs ``java.lang.OutOfMemoryError: unable to create native thread`` with a stack
@@ -57,8 +57,8 @@ and the image ID is a digest reference derived deterministically from the normal
 (``docker.io/library/nginx@sha256:<sha256 of the reference>``).
 
 A container of any other image whose spec has a ``command`` or ``args`` runs it for real (process.py), in a
-root filesystem of its own (isolation.py); so does every exec. kubesim/java's tools are in
-``/opt/java/openjdk/bin`` in the container (JAVA_HOME/bin of the eclipse-temurin images), first on PATH.
+root filesystem of its own (isolation.py); so does every exec. kubesim/java's JAVA_HOME is ``/opt/java/openjdk``
+in the container (as in the eclipse-temurin images), its bin first on PATH.
 """
 from __future__ import annotations
 

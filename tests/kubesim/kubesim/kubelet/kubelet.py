@@ -599,8 +599,9 @@ class Kubelet(WakeWorker):
         """spawn()'s `pidns` and `user` for a process of this container (its main process, or an exec).
 
         PID namespaces, as containerd gives them: a kubesim/java container's main process is pid 1 of a namespace
-        of its own; an ephemeral container's joins its targetContainerName's namespace (a target without one: a
-        namespace of its own), as does everything exec'd into a container that has one. Containers of the other
+        of its own; an ephemeral container's joins its targetContainerName's namespace (a target without one
+        keeps it on the machine's process table, as the target is; no target: a namespace of its own), as does
+        everything exec'd into a container that has one. Containers of the other
         images keep the machine's process table (no namespace). The user: runAsUser/runAsGroup of the container,
         else of the pod (default root), for kubesim/java, kubesim/jattach and ephemeral containers."""
         if not self.isolated:
@@ -612,10 +613,14 @@ class Kubelet(WakeWorker):
             elif inst.init_pid is not None:   # its namespace ended with its main process
                 raise StartError("SETUP", "cannot exec in a stopped container")
         elif inst.slot.kind == "ephemeral":
-            target = sandbox.slots.get(spec.get("targetContainerName") or "")
+            name = spec.get("targetContainerName")
+            target = sandbox.slots.get(name) if name else None
             joined = target.current if target is not None else None
-            shared = joined.pid_namespace if joined is not None and joined.running else None
-            plan["pidns"] = shared if shared is not None else "new"
+            if joined is not None and joined.pid_namespace is not None and joined.running:
+                plan["pidns"] = joined.pid_namespace
+            elif not name:
+                plan["pidns"] = "new"
+            # a target without a namespace (kubesim/web, quiet: no process) leaves it the machine's, as theirs
         elif inst.image.kind == JAVA:
             plan["pidns"] = "new"
         if inst.slot.kind == "ephemeral" or inst.image.kind in (JAVA, JATTACH):
