@@ -24,6 +24,17 @@ options:
       - A named one that cannot be reused (ended, another image, about to end) is an error. Ephemeral
         containers can never be changed or removed.
     type: str
+  debug_profile:
+    description:
+      - The security settings of the debug container, the profiles of C(kubectl debug --profile). V(baseline)
+        adds nothing. V(general) adds C(SYS_PTRACE), which root needs to read C(/proc/PID/root) and
+        C(/proc/PID/maps) of a process of another user when the pod spec does not name that user.
+        V(restricted) needs a debug image that runs as non-root. V(netadmin) adds C(NET_ADMIN) and C(NET_RAW).
+        V(sysadmin) makes it privileged.
+      - The target container's C(runAsUser)/C(runAsGroup) are added in any case.
+    type: str
+    choices: [baseline, general, netadmin, restricted, sysadmin]
+    default: baseline
   debug_timeout:
     description: Seconds to wait for the debug container to run, its image pull included. A debug image that
       cannot be pulled fails at once with the kubelet's reason.
@@ -36,6 +47,6 @@ notes:
     Role grants them).
   - When the pod spec sets C(runAsUser)/C(runAsGroup) on O(container), the debug container runs as the same
     user. The pod's own security context applies to it anyway. Otherwise it runs as the debug image's user,
-    which must be root or the user of the target's processes. C(/proc/PID/root) and C(/proc/PID/maps) of
-    another user's process are closed to it without ptrace rights.
+    which must be the user of the target's processes, or root with O(debug_profile=general).
+    C(/proc/PID/root) and C(/proc/PID/maps) of another user's process are closed without ptrace rights.
 '''

@@ -68,8 +68,8 @@ options:
       - The image of the debug container, required with O(via=debug_container). It needs C(/bin/sh), C(grep),
         C(cat), C(df) and C(sha256sum), and either C(jattach) (any JVM version) or a JDK of the JVM's major
         version (C(jcmd)).
-      - It must run as root or as the JVM's user (see the notes), because HotSpot accepts an attach only from its
-        own user or root.
+      - It must run as the JVM's user, or as root (with O(debug_profile=general) when the JVM's user is not in the
+        pod spec; see the notes), because HotSpot accepts an attach only from its own user or root.
     type: str
   kind:
     description: What to dump.
@@ -332,7 +332,7 @@ def main():
         if via_debug:
             try:
                 choice = debug.choose(pod, container["name"], params["debug_image"], params["debug_name"],
-                                      dump.needed_seconds(params), utc_now())
+                                      dump.needed_seconds(params), utc_now(), params["debug_profile"])
             except debug.DebugError as exc:
                 module.fail_json(msg=str(exc))
             result["debug_container"] = dict(debug.describe_choice(choice, pod, container["name"],
@@ -349,7 +349,7 @@ def main():
         if via_debug:
             pod, debug_name = debug.ensure(api_client, pod, container["name"], params["debug_image"],
                                            params["debug_name"], dump.needed_seconds(params), params["debug_timeout"],
-                                           utc_now(), result)
+                                           utc_now(), result, params["debug_profile"])
             debug_container = {"name": debug_name, "image": params["debug_image"]}
         session = dump.Session(api_client, pod, container, params["timeout"], debug_container=debug_container)
         result["commands"] = session.commands

@@ -27,6 +27,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import copy
 import hashlib
 import re
 
@@ -69,22 +70,30 @@ def lifetime_for(needed):
     return max(DEFAULT_LIFETIME, 2 * int(needed) + LIFETIME_MARGIN)
 
 
-def default_name(target_container, image, index=1):
-    """triage-debug-<10 hex of sha256(target NUL image)>, with -<index> from the second on."""
-    digest = hashlib.sha256(("%s\0%s" % (target_container, image)).encode("utf-8")).hexdigest()[:10]
+def default_name(target_container, image, index=1, profile="baseline"):
+    """triage-debug-<10 hex of sha256(target NUL image [NUL profile])>, with -<index> from the second on."""
+    key = "%s\0%s" % (target_container, image) + ("" if profile == "baseline" else "\0" + profile)
+    digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:10]
     return NAME_PREFIX + digest + ("" if index == 1 else "-%d" % index)
 
 
-def security_context_for(container_spec):
-    """The target's own runAsUser/runAsGroup (the pod-level ones apply to ephemeral containers by themselves)."""
-    context = container_spec.get("securityContext") or {}
-    return dict((key, context[key]) for key in ("runAsUser", "runAsGroup") if context.get(key) is not None)
+def security_context_for(container_spec, profile="baseline"):
+    """The profile's settings (kubectl debug's; "general" adds SYS_PTRACE, for a JVM whose user the pod spec does
+    not name), plus the target's own runAsUser/runAsGroup (the pod-level ones apply to ephemeral containers by
+    themselves)."""
+    if profile not in ephemeral.DEBUG_PROFILES:
+        raise DebugError("unknown debug_profile %r; choose one of: %s"
+                         % (profile, ", ".join(sorted(ephemeral.DEBUG_PROFILES))))
+    context = copy.deepcopy(ephemeral.DEBUG_PROFILES[profile])
+    own = container_spec.get("securityContext") or {}
+    context.update((key, own[key]) for key in ("runAsUser", "runAsGroup") if own.get(key) is not None)
+    return context
 
 
-def wanted_container(name, image, target_container, target_spec, lifetime):
+def wanted_container(name, image, target_container, target_spec, lifetime, profile="baseline"):
     return ephemeral.build_ephemeral_container(
         name, image, command=["sleep", str(int(lifetime))], target_container=target_container,
-        security_context=security_context_for(target_spec))
+        security_context=security_context_for(target_spec, profile))
 
 
 def _where(pod):
@@ -98,11 +107,12 @@ def _sleep_seconds(existing):
     return None
 
 
-def assess(pod, existing, image, target_container, needed, now):
-    """('reuse', None) when the existing ephemeral container can serve this run, ('wait', None) when it is still
-    starting, else ('unusable', why)."""
-    differences = ephemeral.ephemeral_differences(existing, {"image": image, "targetContainerName": target_container},
-                                                  ("image", "targetContainerName"))
+def assess(pod, existing, wanted, needed, now):
+    """('reuse', None) when the existing ephemeral container can serve this run (the wanted body's image, target
+    and security context, time left), ('wait', None) when it is still starting, else ('unusable', why)."""
+    have = dict(existing, securityContext=existing.get("securityContext") or {})
+    want = dict(wanted, securityContext=wanted.get("securityContext") or {})
+    differences = ephemeral.ephemeral_differences(have, want, ("image", "targetContainerName", "securityContext"))
     if differences:
         return "unusable", "it has a different %s" % ", ".join(differences)
     lifetime = _sleep_seconds(existing)
@@ -128,7 +138,7 @@ def assess(pod, existing, image, target_container, needed, now):
     return "wait", None
 
 
-def choose(pod, target_container, image, debug_name, needed, now):
+def choose(pod, target_container, image, debug_name, needed, now, profile="baseline"):
     """Which debug container this run uses: {"name", "action": "add" | "reuse" | "wait", "container": the body
     that would be added (add only), "skipped": [names passed over, with why]}. Pure; DebugError when none can be
     used (an explicit debug_name that cannot serve, a bad image or name)."""
@@ -140,7 +150,7 @@ def choose(pod, target_container, image, debug_name, needed, now):
     if target_spec is None:
         raise DebugError("container %s is not a regular container of %s: a debug container can only target one"
                          % (target_container, _where(pod)))
-    names = [debug_name] if debug_name else [default_name(target_container, image, i)
+    names = [debug_name] if debug_name else [default_name(target_container, image, i, profile)
                                              for i in range(1, MAX_DEFAULT_NAMES + 1)]
     if debug_name and not is_dns_label(debug_name):
         raise DebugError("debug_name %r is not a valid container name: use at most 63 lower-case letters, digits "
@@ -148,8 +158,8 @@ def choose(pod, target_container, image, debug_name, needed, now):
     skipped = []
     for name in names:
         existing = ephemeral.find_ephemeral_container(pod, name)
+        body = wanted_container(name, image, target_container, target_spec, lifetime_for(needed), profile)
         if existing is None:
-            body = wanted_container(name, image, target_container, target_spec, lifetime_for(needed))
             try:
                 ephemeral.check_ephemeral_container(pod, body, target_option="container")
             except ephemeral.EphemeralContainerError as exc:
@@ -158,7 +168,7 @@ def choose(pod, target_container, image, debug_name, needed, now):
                 skipped.append({"name": name, "why": str(exc)})
                 continue
             return {"name": name, "action": "add", "container": body, "skipped": skipped}
-        action, why = assess(pod, existing, image, target_container, needed, now)
+        action, why = assess(pod, existing, body, needed, now)
         if action != "unusable":
             return {"name": name, "action": action, "container": None, "skipped": skipped}
         if debug_name:
@@ -178,16 +188,16 @@ def describe_choice(choice, pod, target_container, image):
             "remains": REMAINS % (choice["name"], pod["metadata"]["name"], pod["metadata"]["namespace"])}
 
 
-def ensure(api_client, pod, target_container, image, debug_name, needed, timeout, now, result):
+def ensure(api_client, pod, target_container, image, debug_name, needed, timeout, now, result, profile="baseline"):
     """Add (or reuse) the debug container and wait until it runs. Returns (pod, name). result["debug_container"]
     describes it; result["changed"] is True as soon as the patch was accepted. DebugError otherwise."""
-    choice = choose(pod, target_container, image, debug_name, needed, now)
+    choice = choose(pod, target_container, image, debug_name, needed, now, profile)
     info = describe_choice(choice, pod, target_container, image)
     result["debug_container"] = info
     name = choice["name"]
     if choice["action"] == "add":
         def still_needed(fresh):
-            again = choose(fresh, target_container, image, name, needed, now)
+            again = choose(fresh, target_container, image, name, needed, now, profile)
             return again["action"] == "add"
         try:
             updated, _planned = add_ephemeral_container(api_client, pod, choice["container"], still_needed,

@@ -378,7 +378,7 @@ def fetch(api_client, target, pod, container, paths, params, check_mode=False):
 def _debug_choice(pod, container, params):
     try:
         return debug.choose(pod, container["name"], params["debug_image"], params.get("debug_name"),
-                            params["timeout"], utc_now())
+                            params["timeout"], utc_now(), params.get("debug_profile") or "baseline")
     except debug.DebugError as exc:
         raise FetchError(str(exc))
 
@@ -398,7 +398,7 @@ def _through_debug(api_client, pod, container, paths, params, result):
     try:
         _pod, debug_name = debug.ensure(api_client, pod, container["name"], params["debug_image"],
                                         params.get("debug_name"), params["timeout"], params["debug_timeout"],
-                                        utc_now(), result)
+                                        utc_now(), result, params.get("debug_profile") or "baseline")
         pid = debug.find_target_pid(api_client, namespace, name, debug_name, timeout=timeout)
     except (debug.DebugError, exec_run.ExecError, StreamError) as exc:
         failure = FetchError("container %s of pod %s in namespace %s has neither tar nor cat, and the debug "

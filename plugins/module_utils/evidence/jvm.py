@@ -231,7 +231,8 @@ def choose_verified_jvm(candidates, pid=None):
                                % (pid, jvm["verified"][1]), candidates=candidates)
     if not proved and candidates:
         raise JvmError("no process is shown to be a JVM (%s): nothing is signalled. /proc/PID/maps and "
-                       "/proc/PID/exe of another user's process are readable only as that user or root"
+                       "/proc/PID/exe of another user's process are readable only as that user, or with SYS_PTRACE "
+                       "(debug_profile=general)"
                        % "; ".join("pid %d: %s" % (jvm["pid"], jvm["verified"][1]) for jvm in candidates),
                        candidates=candidates)
     return choose_jvm(proved, pid)

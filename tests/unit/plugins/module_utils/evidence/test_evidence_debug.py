@@ -68,6 +68,21 @@ def test_a_first_run_adds_a_bounded_sleep_targeting_the_container_as_its_user():
     assert "securityContext" not in debug.choose(pod_with(), "app", IMAGE, None, 60, NOW)["container"]
 
 
+def test_a_profile_adds_its_settings_and_a_container_of_another_profile_is_not_reused():
+    pod = pod_with(security_context={"runAsUser": 1000})
+    general = debug.choose(pod, "app", IMAGE, None, 60, NOW, "general")
+    assert general["container"]["securityContext"] == {"capabilities": {"add": ["SYS_PTRACE"]}, "runAsUser": 1000}
+    assert general["name"] != debug.default_name("app", IMAGE)
+    with pytest.raises(debug.DebugError, match="unknown debug_profile"):
+        debug.choose(pod, "app", IMAGE, None, 60, NOW, "root")
+    name = debug.default_name("app", IMAGE)
+    baseline = pod_with([dict(debug_body(name), securityContext={"runAsUser": 1000})],
+                        [running(name, "2026-01-05T11:59:00Z")], security_context={"runAsUser": 1000})
+    assert debug.choose(baseline, "app", IMAGE, None, 60, NOW)["action"] == "reuse"
+    with pytest.raises(debug.DebugError, match="different securityContext"):
+        debug.choose(baseline, "app", IMAGE, name, 60, NOW, "general")
+
+
 def test_default_names_are_stable_per_container_and_image():
     assert debug.default_name("app", IMAGE) == debug.default_name("app", IMAGE)
     assert debug.default_name("app", IMAGE) != debug.default_name("app", "kubesim/java:21")
@@ -280,7 +295,7 @@ def distroless(tmp_path, monkeypatch):
     monkeypatch.setattr(debug, "proc_root", lambda pid, path: str(root) + path)
     added = []
 
-    def ensure(api_client, pod, target_container, image, debug_name, needed, timeout, now, result):
+    def ensure(api_client, pod, target_container, image, debug_name, needed, timeout, now, result, profile):
         added.append((target_container, image))
         result["debug_container"] = {"name": "dbg", "image": image, "added": True}
         result["changed"] = True
