@@ -395,6 +395,12 @@ def _through_debug(api_client, pod, container, paths, params, result):
     namespace, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
     timeout = min(params["timeout"], 60)
     _debug_choice(pod, container, params)  # a bad image or name: refused before anything is sent
+    if (pod.get("spec") or {}).get("shareProcessNamespace"):
+        # Every container's processes (and the pause process, pid 1) share one namespace there: which of them is
+        # the target's cannot be told from inside, and another container's root would be read.
+        raise FetchError("container %s of pod %s in namespace %s has neither tar nor cat, and the pod shares one "
+                         "process namespace between its containers (shareProcessNamespace), so a debug container "
+                         "cannot tell the target's processes from the others'" % (container["name"], name, namespace))
     try:
         _pod, debug_name = debug.ensure(api_client, pod, container["name"], params["debug_image"],
                                         params.get("debug_name"), params["timeout"], params["debug_timeout"],

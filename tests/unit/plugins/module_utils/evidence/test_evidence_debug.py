@@ -381,3 +381,15 @@ def test_a_container_that_does_not_start_in_time_or_cannot_be_pulled_is_a_clear_
     api["outcome"] = ("failed", {"state": "waiting", "reason": "ErrImagePull", "message": "no such host"})
     with pytest.raises(debug.DebugError, match="cannot run: ErrImagePull: no such host"):
         debug.ensure(None, pod_with(), "app", "registry.invalid/x:1", None, 60, 30, NOW, {"changed": False})
+
+
+def test_a_pod_that_shares_its_process_namespace_is_refused_before_anything_is_added(tmp_path, distroless):
+    fetch = distroless.fetch
+    target = bundle_mod.BundleTarget(make_bundle(tmp_path))
+    pod = copy.deepcopy(POD)
+    pod["spec"]["shareProcessNamespace"] = True
+    params = {"max_bytes": 1024 ** 2, "max_total_bytes": 2 * 1024 ** 2, "timeout": 60, "retries": 3,
+              "method": "auto", "debug_image": IMAGE, "debug_name": None, "debug_timeout": 30}
+    with pytest.raises(fetch.FetchError, match="shareProcessNamespace"):
+        fetch.fetch(None, target, pod, CONTAINER, ["/var/log/app.log"], params)
+    assert distroless.added == []
