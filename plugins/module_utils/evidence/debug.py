@@ -279,6 +279,26 @@ def find_target_pid(api_client, namespace, pod, debug_container, timeout=30):
     return min(p["pid"] for p in processes)
 
 
+# For each path: its first directory that is a symbolic link ("-" when none), seen through $1 (/proc/PID/root).
+_LINKED_DIRECTORY = ('r=$1; shift; for p in "$@"; do d=; rest=${p#/}; hit=-; '
+                     'while [ "${rest#*/}" != "$rest" ]; do d="$d/${rest%%/*}"; rest=${rest#*/}; '
+                     'if [ -L "$r$d" ]; then hit=$d; break; fi; done; printf "prefix %s\\n" "$hit"; done')
+
+
+def linked_directories(run, root, paths):
+    """For each absolute path of the target, its first directory that is a symbolic link there, else None.
+
+    Through /proc/PID/root the kernel resolves an absolute link (and a relative one climbing with ..) from the
+    debug container's own root, not the target's: such a path would read the debug container's files.
+    ``run(argv)`` -> (rc, out, err) runs in the debug container; DebugError when it gives no usable answer."""
+    rc, out, err = run([exec_run.SHELL, "-c", _LINKED_DIRECTORY, "triage-prefix", root] + list(paths))
+    lines = [line.split(" ", 1)[1] for line in out.splitlines() if line.startswith("prefix ")]
+    if rc != 0 or len(lines) != len(paths):
+        raise DebugError("the check for linked directories failed (rc %s): %s" % (rc, err.strip()[-300:] or
+                                                                               "no answer"))
+    return [None if line == "-" else line for line in lines]
+
+
 def proc_root(pid, path):
     """The path of the target's file ``path`` as the debug container reaches it."""
     return "/proc/%d/root%s" % (int(pid), path if path.startswith("/") else "/" + path)

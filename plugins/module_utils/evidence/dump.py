@@ -377,7 +377,17 @@ def heap(session, target, container, params, result):
         argv = command["argv"] if tool == "jmap" else session.dcmd_argv(command["argv"])
     except jvm.JvmError as exc:
         raise DumpError("%s: %s" % (session.where, exc))
-    # The JVM writes in its own filesystem; the debug container measures and reads it through /proc/PID/root.
+    # The JVM writes in its own filesystem; the debug container measures and reads it through /proc/PID/root, where
+    # a linked directory on the way would lead into the debug container's own files.
+    if session.debug:
+        try:
+            linked = debug.linked_directories(session.run, session.path("/").rstrip("/"), [directory + "/dump"])[0]
+        except debug.DebugError as exc:
+            raise DumpError("%s: %s" % (session.where, exc))
+        if linked:
+            raise DumpError("%s: %s is a symbolic link in the JVM's filesystem, which /proc/PID/root would resolve in "
+                            "the debug container's: choose a dump_dir without links (the path it points to)"
+                            % (session.where, linked))
     space = free_space(session, session.path(directory))
     if params["force"]:
         try:

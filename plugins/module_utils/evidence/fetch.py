@@ -383,12 +383,6 @@ def _debug_choice(pod, container, params):
         raise FetchError(str(exc))
 
 
-# For each path: its first directory that is a symbolic link ("-" when none), seen through $1 (/proc/PID/root).
-_LINKED_PREFIX = ('r=$1; shift; for p in "$@"; do d=; rest=${p#/}; hit=-; '
-                  'while [ "${rest#*/}" != "$rest" ]; do d="$d/${rest%%/*}"; rest=${rest#*/}; '
-                  'if [ -L "$r$d" ]; then hit=$d; break; fi; done; printf "prefix %s\\n" "$hit"; done')
-
-
 def _through_debug(api_client, pod, container, paths, params, result):
     """Add (or reuse) the debug container, find the target's process, probe the paths at /proc/PID/root.
     Returns (reach, info). FetchError (changed when the container was added) when that cannot be done."""
@@ -414,22 +408,21 @@ def _through_debug(api_client, pod, container, paths, params, result):
     root = debug.proc_root(pid, "/").rstrip("/")
     where = "the debug container %s of pod %s in namespace %s" % (debug_name, name, namespace)
     info = probe(api_client, namespace, name, debug_name, [root + p for p in paths], timeout)
-    out, err = Capped(64 * 1024), Capped(STDERR_KEEP)
+    def run(argv):
+        out, err = Capped(64 * 1024), Capped(STDERR_KEEP)
+        ran = exec_run.run(api_client, namespace, name, debug_name, argv, out, err, timeout=timeout)
+        return ran["rc"], out.text(), err.text()
     try:
-        ran = exec_run.run(api_client, namespace, name, debug_name,
-                           [exec_run.SHELL, "-c", _LINKED_PREFIX, "triage-prefix", root] + list(paths), out, err,
-                           timeout=timeout)
-    except (exec_run.ExecError, StreamError) as exc:
-        ran, info = None, None
-        err(str(exc).encode("utf-8", "replace"))
-    lines = [line.split(" ", 1)[1] for line in out.text().splitlines() if line.startswith("prefix ")]
-    if info is None or ran is None or ran["rc"] != 0 or len(lines) != len(paths):
+        if info is None:
+            raise debug.DebugError("no answer to the probe")
+        links = debug.linked_directories(run, root, paths)
+    except (debug.DebugError, exec_run.ExecError, StreamError) as exc:
         failure = FetchError("%s cannot read the target's files (a debug image needs /bin/sh, tar or cat): %s"
-                             % (where, err.text().strip()[-300:] or "no answer"))
+                             % (where, exc))
         failure.changed = bool(result.get("changed"))
         raise failure
-    for index, linked in enumerate(lines):
-        if linked != "-":
+    for index, linked in enumerate(links):
+        if linked:
             info["paths"][index] = {"kind": "linked", "size": None, "link": linked}
     result["debug_container"]["target_pid"] = pid
     meta = {"via": "debug_container", "debug_container": debug_name, "debug_image": params["debug_image"],

@@ -249,11 +249,20 @@ def test_a_heap_dump_through_jattach_is_written_by_the_jvm_read_through_its_root
     assert entry["via"] == "debug_container" and entry["debug_container"] == "triage-debug-x"
     assert entry["debug_image"] == IMAGE and entry["tool"] == "jattach"
     assert entry["argv"][:3] == ["jattach", "1", "jcmd"] and entry["argv"][3].startswith("GC.heap_dump -gz=1 /tmp/")
+    assert [c for c in debug_box.calls if any(arg.startswith("GC.heap_dump ") for arg in c)]
     assert entry["remote_path"] == result["remote_path"] and entry["container"]["name"] == "app"
     # The free space is read where the JVM writes, the helper files of the detached dump stay in the debug container.
     assert ["df", "-P", "-k", os.path.join(debug_box.root, "tmp")] in debug_box.calls
     detached = [c for c in debug_box.calls if c[:2] == ["/bin/sh", "-c"] and "setsid" in c[2]][0]
     assert detached[4].startswith("/tmp/.triage-")
+
+
+def test_a_dump_dir_through_a_link_is_refused_before_the_jvm_dumps(tmp_path, debug_box):
+    os.symlink("/tmp", os.path.join(debug_box.root, "dumps"))
+    with pytest.raises(dump.DumpError, match="/dumps is a symbolic link in the JVM's filesystem"):
+        run_debug(tmp_path, "heap", dump_dir="/dumps")
+    assert not [c for c in debug_box.calls if any(arg.startswith("GC.heap_dump ") for arg in c)]
+    assert os.listdir(os.path.join(debug_box.root, "tmp")) == []
 
 
 def test_thread_dumps_through_jattach_leave_out_its_own_lines(tmp_path, debug_box):
