@@ -294,8 +294,8 @@ def linked_directories(run, root, paths):
     rc, out, err = run([exec_run.SHELL, "-c", _LINKED_DIRECTORY, "triage-prefix", root] + list(paths))
     lines = [line.split(" ", 1)[1] for line in out.splitlines() if line.startswith("prefix ")]
     if rc != 0 or len(lines) != len(paths):
-        raise DebugError("the check for linked directories failed (rc %s): %s" % (rc, err.strip()[-300:] or
-                                                                               "no answer"))
+        detail = err.strip()[-300:] or "no answer"
+        raise DebugError("the check for linked directories failed (rc %s): %s" % (rc, detail))
     return [None if line == "-" else line for line in lines]
 
 

@@ -408,6 +408,7 @@ def _through_debug(api_client, pod, container, paths, params, result):
     root = debug.proc_root(pid, "/").rstrip("/")
     where = "the debug container %s of pod %s in namespace %s" % (debug_name, name, namespace)
     info = probe(api_client, namespace, name, debug_name, [root + p for p in paths], timeout)
+
     def run(argv):
         out, err = Capped(64 * 1024), Capped(STDERR_KEEP)
         ran = exec_run.run(api_client, namespace, name, debug_name, argv, out, err, timeout=timeout)
