@@ -28,12 +28,12 @@ def java_pod(core, namespace, name="java", image="kubesim/java:21", user=None, *
     return name
 
 
-def add_debug_container(core, namespace, pod, name, target="app", user=None):
+def add_debug_container(core, namespace, pod, name, target="app", user=None, group=None):
     container = {"name": name, "image": "kubesim/jattach:2.2", "command": ["sleep", "3600"]}
     if target:
         container["targetContainerName"] = target
     if user is not None:
-        container["securityContext"] = {"runAsUser": user, "runAsGroup": user}
+        container["securityContext"] = {"runAsUser": user, "runAsGroup": user if group is None else group}
     core.patch_namespaced_pod_ephemeralcontainers(pod, namespace, {"spec": {"ephemeralContainers": [container]}})
 
     def running():
@@ -118,6 +118,37 @@ def test_another_uid_is_refused_and_without_a_target_the_jvm_is_not_visible(core
     assert pids == {"1", own}
     out, _, code, _ = run(core, namespace, pod, ["cat", "/proc/1/cmdline"], container="alone")
     assert code == 0 and out.split("\0")[:2] == ["sleep", "3600"]
+
+
+# A raw attach client of the socket jattach made the JVM open: prints the first bytes of the answer.
+RAW_ATTACH = r"""
+import socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.connect("/proc/1/root/tmp/.java_pid1")
+s.sendall(b"1\0properties\0\0\0\0")
+data = b""
+while True:
+    chunk = s.recv(4096)
+    if not chunk:
+        break
+    data += chunk
+print(repr(data[:2]))
+"""
+
+
+def test_a_non_root_client_needs_the_jvms_uid_and_gid(core, namespace):
+    """Without root, the attach socket is reached only as the JVM's uid and gid: the same uid with another gid is
+    refused by the kernel's /proc access check already (ptrace mode), before the JVM's SO_PEERCRED check."""
+    pod = java_pod(core, namespace, user=1000)
+    add_debug_container(core, namespace, pod, "root")
+    out, _, code, _ = run(core, namespace, pod, ["jattach", "1", "properties"], container="root")
+    assert code == 0 and "java.vm.version=" in out   # the listener runs now
+    add_debug_container(core, namespace, pod, "samegroup", user=1000)
+    add_debug_container(core, namespace, pod, "othergroup", user=1000, group=2000)
+    out, _, code, _ = run(core, namespace, pod, ["python3", "-c", RAW_ATTACH], container="samegroup")
+    assert code == 0 and out.strip() == "b'0\\n'"
+    _, err, code, _ = run(core, namespace, pod, ["python3", "-c", RAW_ATTACH], container="othergroup")
+    assert code == 1 and "PermissionError" in err
 
 
 def test_the_jre_image_has_no_jdk_tools_but_the_same_jvm(core, namespace):

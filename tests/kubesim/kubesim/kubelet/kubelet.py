@@ -18,6 +18,7 @@ from kubesim.errors import ApiError
 from kubesim.kubelet.capacity import configured_max_pods
 from kubesim.kubelet import isolation
 from kubesim.kubelet.env import container_environment, expand
+from kubesim.kubelet.eviction import DEFAULT_INTERVAL, StorageEviction
 from kubesim.kubelet.images import (CRASH, EXIT, JATTACH, JAVA, JAVA_JRE, NETWORK, QUIET, InvalidImageName,
                                     install_tools, jvm_command, parse_image)
 from kubesim.kubelet.process import ContainerProcess, StartError, close_transport, pid_namespace, signal_group, spawn
@@ -34,8 +35,26 @@ POD_IPS_PER_NODE = 253       # a /24 podCIDR without the network, gateway (.1) a
 ERR_IMAGE_PULL_HOLD = 0.3     # how long ErrImagePull shows before ImagePullBackOff (the next sync in the kubelet)
 DEFAULT_MAX_CONTAINER_PROCESSES = 256   # --max-container-processes
 DEFAULT_GRACE = 30.0          # terminationGracePeriodSeconds default
+MINIMUM_GRACE = 2.0           # kuberuntime's minimumGracePeriodInSeconds: what a grace-0 kill still gives
 MOUNT_RETRY = 2.0             # seconds between volume set-up attempts (the kubelet retries FailedMount)
 HOST_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"   # the common base images' PATH
+
+
+async def jvm_started(proc, pid: int, limit: float = 10.0) -> None:
+    """Until the JVM process handles SIGQUIT (its /proc status shows the handler, the signal unblocked): from
+    then on its perf file exists and an attach works, as a HotSpot JVM is attachable once it has started.
+    Bounded; the JVM's exit ends the wait too."""
+    quit_bit = 1 << (signal.SIGQUIT - 1)
+    deadline = asyncio.get_running_loop().time() + limit
+    while proc.returncode is None and asyncio.get_running_loop().time() < deadline:
+        try:
+            with open(f"/proc/{pid}/status") as f:
+                fields = dict(line.split(":", 1) for line in f if ":" in line)
+        except OSError:
+            return
+        if int(fields.get("SigCgt", "0"), 16) & quit_bit and not int(fields.get("SigBlk", "0"), 16) & quit_bit:
+            return
+        await asyncio.sleep(0.01)
 
 
 def _option(options, name, default):
@@ -86,6 +105,8 @@ class Kubelet(WakeWorker):
         self.process_pids: dict[int, asyncio.subprocess.Process] = {}   # every container and exec process running
         self.command_instances: set[ContainerInstance] = set()   # containers running their command (the cap)
         self._waiting_for_process: set[tuple[str, str]] = set()  # pods with a container held back by the cap
+        self.storage_eviction = StorageEviction(self, float(_option(self.options, "eviction_interval",
+                                                                    DEFAULT_INTERVAL)))
 
     # ------------------------------------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -105,6 +126,7 @@ class Kubelet(WakeWorker):
         for pod in self.store.list("pods"):
             self._dirty.add((pod["metadata"]["namespace"], pod["metadata"]["name"]))
         self.start_worker()
+        self.storage_eviction.start()
 
     def _network_socket(self) -> str | None:
         return self.network.socket_name if self.network is not None else None
@@ -113,6 +135,7 @@ class Kubelet(WakeWorker):
         """Every container process ends: SIGTERM, a second to go, then SIGKILL for what is left (exec sessions
         too); then the containers' mounts and files go."""
         await self.stop_worker()
+        await self.storage_eviction.stop()
         for sandbox in list(self.sandboxes.values()):
             sandbox.stop_all(grace=1.0)
             for slot in sandbox.slots.values():
@@ -252,10 +275,21 @@ class Kubelet(WakeWorker):
         if sandbox.terminating:
             return
         now = time.time()
+        if sandbox.evicted:   # killed for good: nothing restarts, the status says why
+            self._write_status(pod, build_status(pod, sandbox, now), node)
+            return
         self._reconcile_containers(pod, sandbox, now)
         status = build_status(pod, sandbox, now)
         self._write_status(pod, status, node)
         self._schedule_wake(sandbox, now)
+
+    def evict(self, pod: dict, sandbox: PodSandbox, message: str) -> None:
+        """evictPod (eviction_manager.go): kill every container now (grace 0, which the runtime raises to its
+        minimum of 2 s), and the pod is Failed/Evicted from then on."""
+        sandbox.evicted = message
+        self.events.pod_event(pod, "Warning", "Evicted", message, host=sandbox.node)
+        sandbox.stop_all(grace=MINIMUM_GRACE)
+        self.mark_dirty(sandbox.namespace, sandbox.name)
 
     def _report_no_ip(self, pod: dict, node: str, prefix: str) -> None:
         """The CNI's answer when the podCIDR is exhausted: the sandbox is not created, the pod stays Pending
@@ -601,8 +635,8 @@ class Kubelet(WakeWorker):
         PID namespaces, as containerd gives them: a kubesim/java container's main process is pid 1 of a namespace
         of its own; an ephemeral container's joins its targetContainerName's namespace (a target without one
         keeps it on the machine's process table, as the target is; no target: a namespace of its own), as does
-        everything exec'd into a container that has one. Containers of the other
-        images keep the machine's process table (no namespace). The user: runAsUser/runAsGroup of the container,
+        everything exec'd into a container that has one. Containers of the other images keep the machine's
+        process table (no namespace). The user: runAsUser/runAsGroup of the container,
         else of the pod (default root), for kubesim/java, kubesim/jattach and ephemeral containers."""
         if not self.isolated:
             return {}
@@ -681,6 +715,9 @@ class Kubelet(WakeWorker):
             if proc.kubesim_child_pid is not None and inst.running:
                 inst.init_pid = proc.kubesim_child_pid
                 inst.pid_namespace = pid_namespace(proc)
+                if inst.jvm:
+                    await jvm_started(proc, inst.init_pid)
+            self.mark_dirty(sandbox.namespace, sandbox.name)   # it runs: it can be Ready now
             return ContainerProcess(proc, inst.log.write, self.process_pids)
         return launch
 

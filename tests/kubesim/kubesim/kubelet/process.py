@@ -18,11 +18,13 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import sys
 
 HELPER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sandbox_exec.py")
 MAX_LINE = 16 * 1024   # the CRI log splits longer lines (partial lines)
+_PID_LINE = re.compile(r"PID ([0-9]+)\n")
 
 
 class StartError(Exception):
@@ -102,17 +104,22 @@ async def spawn(command: list[str], *, env: dict, root: str | None, cwd: str, st
         if registry is not None:
             registry.pop(proc.pid, None)
         raise
-    proc.kubesim_child_pid = None
-    lines = status.splitlines(keepends=True)
-    if lines and lines[0].startswith("PID "):
-        proc.kubesim_child_pid = int(lines[0].split()[1])
-        status = "".join(lines[1:])
+    proc.kubesim_child_pid, status = split_child_pid(status)
     if status:
         await proc.wait()
         if registry is not None:
             registry.pop(proc.pid, None)
         raise start_error(command, status)
     return proc
+
+
+def split_child_pid(status: str) -> tuple[int | None, str]:
+    """(the relay's `PID <n>` line, the rest: the child's failure). Both are single small writes to the pipe,
+    each atomic, in either order (a command that is not found can fail before the relay has written)."""
+    match = _PID_LINE.match(status) or _PID_LINE.search(status, max(len(status) - 40, 0))
+    if match is None or (match.start() and match.end() != len(status)):
+        return None, status
+    return int(match.group(1)), status[:match.start()] + status[match.end():]
 
 
 def pid_namespace(proc: asyncio.subprocess.Process) -> int | None:

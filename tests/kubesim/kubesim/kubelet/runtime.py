@@ -153,6 +153,11 @@ class ContainerInstance:
         for server in self.servers.values():
             asyncio.get_running_loop().create_task(server.close())
 
+    @property
+    def command_started(self) -> bool:
+        """Its command runs (a container without one: always): before that it cannot be Ready."""
+        return self._started.is_set()
+
     async def wait_started(self) -> None:
         """Until its command runs (an exec joins its PID namespace, which exists from then on)."""
         await self._started.wait()
@@ -218,6 +223,7 @@ class PodSandbox:
     slots: dict[str, ContainerSlot] = field(default_factory=dict)
     terminating: bool = False
     volume_paths: dict | None = None           # volumes.prepare_volumes(), once a container needed them
+    evicted: str | None = None                 # the eviction message, once the kubelet evicted it (eviction.py)
     wake_handle: asyncio.TimerHandle | None = None
 
     def container_dir(self, container: str) -> str:

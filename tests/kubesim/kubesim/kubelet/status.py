@@ -15,7 +15,7 @@ def container_status(slot: ContainerSlot, spec: dict, now: float) -> dict:
     inst = slot.current
     status: dict = {"name": slot.name}
     if inst is not None and inst.running:
-        ready = slot.ready_at is not None and now >= slot.ready_at
+        ready = slot.ready_at is not None and now >= slot.ready_at and inst.command_started
         status["state"] = {"running": {"startedAt": iso(inst.started_at)}}
     elif slot.waiting is not None or inst is None:
         reason, message = slot.waiting or ("ContainerCreating", "")
@@ -132,7 +132,7 @@ def build_status(pod: dict, sandbox: PodSandbox, now: float | None = None) -> di
     ephemeral = [container_status(slots[c["name"]], c, now) for c in spec.get("ephemeralContainers") or []
                  if c["name"] in slots]
 
-    phase = pod_phase(pod, init_statuses, statuses)
+    phase = "Failed" if sandbox.evicted else pod_phase(pod, init_statuses, statuses)
     old_conditions = {c.get("type"): c for c in old.get("conditions") or []}
     stamp = iso(now)
     incomplete = [cs["name"] for cs in init_statuses
@@ -155,10 +155,16 @@ def build_status(pod: dict, sandbox: PodSandbox, now: float | None = None) -> di
         _condition("ContainersReady", all_ready, old_conditions, generation, stamp, ready_reason, ready_message),
         scheduled,
     ]
+    if sandbox.evicted:   # evictPod: what the kubelet adds when it kills a pod for a resource
+        conditions.append(old_conditions.get("DisruptionTarget") or {
+            "type": "DisruptionTarget", "status": "True", "lastProbeTime": None, "lastTransitionTime": stamp,
+            "reason": "TerminationByKubelet", "message": sandbox.evicted})
     status: dict = {}
     if generation is not None:
         status["observedGeneration"] = generation
     status["phase"] = phase
+    if sandbox.evicted:
+        status["reason"], status["message"] = "Evicted", sandbox.evicted
     status["conditions"] = conditions
     status["hostIP"] = sandbox.host_ip
     status["hostIPs"] = [{"ip": sandbox.host_ip}]

@@ -443,6 +443,7 @@ def run(main, shown_argv):
     rewrite_cmdline(shown_argv)
     map_libjvm()
     write_perf_file()
+    # the handlers come last: the kubelet takes SIGQUIT handled and unblocked as "started" (jvm_started)
     signal.signal(signal.SIGQUIT, on_quit)
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, on_exit_signal)
