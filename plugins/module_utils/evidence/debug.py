@@ -109,7 +109,8 @@ def _sleep_seconds(existing):
 
 def assess(pod, existing, wanted, needed, now):
     """('reuse', None) when the existing ephemeral container can serve this run (the wanted body's image, target
-    and security context, time left), ('wait', None) when it is still starting, else ('unusable', why)."""
+    and security context, time left), ('wait', None) when it is still starting, ('broken', why) when it cannot
+    start (another one of the same image would not either), else ('unusable', why)."""
     have = dict(existing, securityContext=existing.get("securityContext") or {})
     want = dict(wanted, securityContext=wanted.get("securityContext") or {})
     differences = ephemeral.ephemeral_differences(have, want, ("image", "targetContainerName", "securityContext"))
@@ -133,8 +134,8 @@ def assess(pod, existing, wanted, needed, now):
     if detail["state"] == "terminated":
         return "unusable", "it has ended (%s)" % (detail["reason"] or "terminated")
     if detail["reason"] in FAILURE_REASONS:
-        return "unusable", "it cannot start: %s%s" % (detail["reason"], ": " + detail["message"]
-                                                      if detail["message"] else "")
+        message = ": " + detail["message"] if detail["message"] else ""
+        return "broken", "it cannot start: %s%s" % (detail["reason"], message)
     return "wait", None
 
 
@@ -169,8 +170,12 @@ def choose(pod, target_container, image, debug_name, needed, now, profile="basel
                 continue
             return {"name": name, "action": "add", "container": body, "skipped": skipped}
         action, why = assess(pod, existing, body, needed, now)
-        if action != "unusable":
+        if action in ("reuse", "wait"):
             return {"name": name, "action": action, "container": None, "skipped": skipped}
+        if action == "broken":
+            raise DebugError("the ephemeral container %s of %s cannot be used: %s. Another container of image %s "
+                             "would not start either: make the image pullable, or choose another debug_image"
+                             % (name, _where(pod), why, image))
         if debug_name:
             raise DebugError("the ephemeral container %s of %s cannot be used: %s. Ephemeral containers can never "
                              "be changed or removed: choose another debug_name, or leave it out"

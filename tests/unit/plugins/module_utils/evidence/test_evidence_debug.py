@@ -114,6 +114,12 @@ def test_an_ended_or_unpullable_container_is_passed_over_and_a_named_one_is_an_e
         debug.choose(pulling, "app", IMAGE, "dbg", 60, NOW)
     with pytest.raises(debug.DebugError, match="cannot start: ImagePullBackOff"):
         debug.choose(pulling, "app", "registry.invalid/x:1", "dbg", 60, NOW)
+    # With the default name too: another container of an image that cannot be pulled would not start either.
+    unpulled = debug.default_name("app", "registry.invalid/x:1")
+    pulling = pod_with([debug_body(unpulled, image="registry.invalid/x:1")],
+                       [{"name": unpulled, "state": {"waiting": {"reason": "ErrImagePull"}}}])
+    with pytest.raises(debug.DebugError, match="cannot start: ErrImagePull"):
+        debug.choose(pulling, "app", "registry.invalid/x:1", None, 60, NOW)
     starting = pod_with([debug_body("dbg")], [{"name": "dbg", "state": {"waiting": {"reason": "ContainerCreating"}}}])
     assert debug.choose(starting, "app", IMAGE, "dbg", 60, NOW)["action"] == "wait"
 
