@@ -408,3 +408,15 @@ def test_a_pod_that_shares_its_process_namespace_is_refused_before_anything_is_a
     with pytest.raises(fetch.FetchError, match="shareProcessNamespace"):
         fetch.fetch(None, target, pod, CONTAINER, ["/var/log/app.log"], params)
     assert distroless.added == []
+
+
+def test_check_mode_names_the_debug_container_it_would_add_and_runs_nothing(tmp_path, distroless):
+    fetch = distroless.fetch
+    params = {"max_bytes": 1024 ** 2, "max_total_bytes": 2 * 1024 ** 2, "timeout": 60, "retries": 3,
+              "method": "auto", "debug_image": IMAGE, "debug_name": None, "debug_timeout": 30}
+    pod = copy.deepcopy(POD)
+    result = fetch.fetch(None, None, pod, CONTAINER, ["/var/log/app.log"], params, check_mode=True)
+    assert distroless.calls == [] and distroless.added == []
+    assert result["debug_container"]["action"] == "add"
+    assert result["debug_container"]["body"]["targetContainerName"] == "app"
+    assert any("neither, the debug container" in w for w in result["warnings"])
