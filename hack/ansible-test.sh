@@ -10,4 +10,15 @@ if [[ "$1" == sanity ]]; then
 fi
 ensure_get_pip_shim
 prepare_collection_copy
-run_ansible_test "$@"
+# make test: a units stage may reuse the virtualenv of an earlier one in its lane (lib.sh, take_cached_venv).
+reuse=false
+[[ "$1" == units && -n "${TRIAGE_VENV_CACHE:-}" ]] && reuse=true
+if [[ "${reuse}" == true ]]; then
+    take_cached_venv units
+fi
+status=0
+run_ansible_test "$@" || status=$?
+if [[ "${reuse}" == true ]]; then
+    keep_venv_for_reuse units
+fi
+exit "${status}"

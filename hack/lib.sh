@@ -55,6 +55,56 @@ prepare_collection_copy() {
     git -C "${COLLECTION_DIR}" init --quiet
 }
 
+# ansible-test --venv builds its virtualenv (tests/output/.tmp/delegation/pythonX.Y) inside the copy, so a fresh copy
+# means about 45 s of pip installs per units stage. In `make test` (hack/test-all.sh sets TRIAGE_VENV_CACHE, one
+# directory per lane, emptied when make test starts) a units stage takes over the virtualenv an earlier units
+# stage of its lane left, but only when everything that decides its contents is the same: the interpreter, the
+# code and requirement files ansible-test installs it with (pip's pinned version included), and the collection's
+# tests/unit requirements (delegation_venv_key hashes them all). So it holds what a fresh one would; the copy's
+# path is the same in a lane, which a virtualenv needs.
+delegation_venv_key() {
+    local python="${TRIAGE_CORE_VENV:-${VENV}}/bin/python" version="${TRIAGE_TEST_PYTHON:-3.11}" command="$1"
+    local root interpreter file
+    root="$("${python}" -c 'import ansible_test, os; print(os.path.dirname(ansible_test.__file__))')" || return 1
+    interpreter="$(realpath "$(command -v "python${version}")")" || return 1
+    {
+        printf '%s\n' "${command}" "${version}" "${interpreter}"
+        "${interpreter}" -c 'import sys; print(sys.version)'
+        for file in "${root}/_internal/python_requirements.py" "${root}/_util/target/setup/requirements.py" \
+            "${root}/_util/target/setup/quiet_pip.py" "${root}/_data/requirements/ansible.txt" \
+            "${root}/_data/requirements/ansible-test.txt" "${root}/_data/requirements/${command}.txt" \
+            "${root}/_data/requirements/constraints.txt" "${COLLECTION_DIR}/tests/unit/requirements.txt" \
+            "${COLLECTION_DIR}/tests/unit/constraints.txt"; do
+            # a file that is missing counts too (its name is hashed either way)
+            printf '== %s\n' "${file#"${root}"/}"
+            if [[ -f "${file}" ]]; then cat "${file}"; fi
+        done
+    } | sha256sum | cut -c1-16
+}
+
+# take_cached_venv COMMAND / keep_venv_for_reuse COMMAND: around run_ansible_test, only with TRIAGE_VENV_CACHE.
+delegation_venv_dir() { printf '%s' "${COLLECTION_DIR}/tests/output/.tmp/delegation/python${TRIAGE_TEST_PYTHON:-3.11}"; }
+take_cached_venv() {
+    local key cached
+    key="$(delegation_venv_key "$1")" || { say "cannot tell which virtualenv this $1 stage needs; building a fresh one"; return 0; }
+    cached="${TRIAGE_VENV_CACHE}/${key}"
+    if [[ -f "${cached}/marker.txt" ]]; then
+        mkdir -p "$(dirname "$(delegation_venv_dir)")"
+        mv "${cached}" "$(delegation_venv_dir)"
+        say "reusing the ansible-test virtualenv ${key} of an earlier $1 stage in this lane (same interpreter and requirements)"
+    fi
+}
+keep_venv_for_reuse() {
+    local key venv
+    venv="$(delegation_venv_dir)"
+    # ansible-test writes marker.txt once the virtualenv is complete; a partial one is never kept.
+    [[ -f "${venv}/marker.txt" ]] || return 0
+    key="$(delegation_venv_key "$1")" || { say "cannot tell which virtualenv this $1 stage built; not keeping it"; return 0; }
+    mkdir -p "${TRIAGE_VENV_CACHE}"
+    rm -rf "${TRIAGE_VENV_CACHE:?}/${key}"
+    mv "${venv}" "${TRIAGE_VENV_CACHE}/${key}"
+}
+
 # ansible-test bootstraps pip in each venv from a get-pip script it downloads from a host
 # that is unreachable here (B1 in the research notes). Provide it from the pip wheel on
 # PyPI, at the path ansible-test looks in first, only when it is not there yet.

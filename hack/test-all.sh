@@ -56,6 +56,10 @@ run_lane() {
     local lane="$1" entry name rc began
     shift
     export TRIAGE_COLLECTION_ROOT="${REPO_ROOT}/.tmp/collections-lane-${lane}"
+    # A units stage may take over the ansible-test virtualenv of an earlier one with the same requirements
+    # (hack/lib.sh, take_cached_venv); the cache starts empty in every make test, so nothing outlives the run.
+    export TRIAGE_VENV_CACHE="${REPO_ROOT}/.tmp/venv-cache-lane-${lane}"
+    rm -rf "${TRIAGE_VENV_CACHE}"
     for entry in "$@"; do
         name="${entry%%:*}"
         read -r -a command <<<"${entry#*:}"

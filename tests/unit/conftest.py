@@ -86,7 +86,9 @@ class FakeApiServer:
 
         self.httpd = ThreadingHTTPServer(('127.0.0.1', 0), Handler)
         self.url = 'http://127.0.0.1:%d' % self.httpd.server_port
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        # serve_forever checks for shutdown() every poll_interval: the default 0.5 s was added to every test's
+        # teardown
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={'poll_interval': 0.01}, daemon=True)
         self.thread.start()
 
     def route(self, method, path, status=200, body=None, handler=None):

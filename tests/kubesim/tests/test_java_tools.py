@@ -10,9 +10,15 @@ from test_kubelet_support import pod_manifest, start_pod
 MIB = 1024 * 1024
 
 
-def java(core, namespace, name="java", **env):
-    start_pod(core, namespace, pod_manifest(name, image="kubesim/java:21", env=env))
+def java(core, namespace, name="java", tag="21", **env):
+    start_pod(core, namespace, pod_manifest(name, image="kubesim/java:" + tag, env=env))
     return name
+
+
+def help_options(core, namespace, pod):
+    out, _, code, _ = run(core, namespace, pod, ["jcmd", "1", "help", "GC.heap_dump"])
+    assert code == 0
+    return [line.split(":")[0].strip() for line in out.split("Options:")[1].splitlines()[1:]]
 
 
 def test_heap_info_and_vm_flags_report_the_configured_heap(core, namespace):
@@ -24,12 +30,26 @@ def test_heap_info_and_vm_flags_report_the_configured_heap(core, namespace):
     assert code == 0 and "-XX:MaxHeapSize=%d " % (1024 * MIB) in out
 
 
-def test_heap_dump_help_lists_the_options(core, namespace):
-    pod = java(core, namespace)
-    out, _, code, _ = run(core, namespace, pod, ["jcmd", "1", "help", "GC.heap_dump"])
-    assert code == 0
-    options = [line.split(":")[0].strip() for line in out.split("Options:")[1].splitlines()[1:]]
-    assert options == ["-all", "-gz", "-overwrite", "-parallel"]
+def test_heap_dump_help_lists_the_options_of_the_tags_jdk(core, namespace):
+    """The tag is the JDK (eclipse-temurin's tags start with the major): -gz came with 15, -overwrite with 17,
+    -parallel with 22, GC.heap_info with 9; a JVM refuses an option it does not have."""
+    assert help_options(core, namespace, java(core, namespace)) == ["-all", "-gz", "-overwrite"]
+    assert help_options(core, namespace, java(core, namespace, "j25", "25-jdk-noble")) == \
+        ["-all", "-gz", "-overwrite", "-parallel"]
+    old = java(core, namespace, "j11", "11")
+    assert help_options(core, namespace, old) == ["-all"]
+    out, _, code, _ = run(core, namespace, old, ["jcmd", "1", "VM.version"])
+    assert code == 0 and "version 11.0.25+9-LTS\nJDK 11.0.25" in out
+    out, _, code, _ = run(core, namespace, old, ["jcmd", "1", "GC.heap_dump", "-gz=1", "/tmp/h.hprof.gz"])
+    assert code == 1 and "Unknown argument '-gz'" in out
+    out, _, code, _ = run(core, namespace, old, ["jmap", "-dump:live,format=b,gz=1,file=/tmp/j.hprof", "1"])
+    data, _, _, _ = run(core, namespace, old, ["head", "-c", "18", "/tmp/j.hprof"], binary=True)
+    assert code == 0 and data == b"JAVA PROFILE 1.0.2"   # jmap's gz= is read from JDK 17 on: a raw dump
+    eight = java(core, namespace, "j8", "8u432-b06-jdk")
+    out, _, code, _ = run(core, namespace, eight, ["jcmd", "1", "VM.version"])
+    assert code == 0 and "version 25.432-b06\nJDK 8.0_432" in out
+    _, _, code, _ = run(core, namespace, eight, ["jcmd", "1", "GC.heap_info"])
+    assert code == 1
 
 
 def test_gz_dump_is_gzip_of_an_hprof_and_overwrite_is_needed_for_an_existing_file(core, namespace):

@@ -349,18 +349,35 @@ def _install_java_home(home: str, interpreter: str, jdk: bool) -> None:
     with open(os.path.join(home, "lib", "server", "libjvm.so"), "wb") as f:
         f.write(b"\x7fELF\x02\x01\x01" + b"\0" * (LIBJVM_BYTES - 7))
     with open(os.path.join(home, "release"), "w") as f:
-        f.write('IMPLEMENTOR="Eclipse Adoptium"\nJAVA_VERSION="21.0.5"\nIMAGE_TYPE="%s"\n' % ("JDK" if jdk else "JRE"))
+        # no JAVA_VERSION: one home serves every tag (the JVM is told its release when it starts)
+        f.write('IMPLEMENTOR="Eclipse Adoptium"\nIMAGE_TYPE="%s"\n' % ("JDK" if jdk else "JRE"))
     if jdk:
         client = _container_tool("attach.py")
         for name in ("jcmd", "jstack", "jmap"):
             _write_tool(os.path.join(home, "bin", name), interpreter, client, " -IS")
 
 
-def jvm_command(home: str, options: list[str], main: str) -> list[str]:
+# The Temurin release each major stands for (eclipse-temurin's tags start with the major: 17, 17-jre, 21-jdk).
+JAVA_RELEASES = {8: "jdk8u432-b06", 11: "jdk-11.0.25+9", 17: "jdk-17.0.13+11", 21: "jdk-21.0.5+11",
+                 25: "jdk-25.0.1+8"}
+DEFAULT_JAVA_MAJOR = 21   # latest, or a tag that names no major
+
+
+def java_release(tag: str) -> str:
+    """The release a kubesim/java tag runs: its leading number is the major (8 and older: JDK 8)."""
+    match = re.match(r"\d+", tag)
+    major = int(match.group(0)) if match else DEFAULT_JAVA_MAJOR
+    if major <= 8:
+        return JAVA_RELEASES[8]
+    return JAVA_RELEASES.get(major, f"jdk-{major}.0.1+1")
+
+
+def jvm_command(home: str, options: list[str], main: str, release: str) -> list[str]:
     """The argv a kubesim/java container's main process is started with: the JVM program under the name `java`
-    (found on PATH, as an image's entrypoint is); it shows itself as `java <options> -jar <main>`."""
-    return ["java", "-I", "-S", os.path.join(home, "lib", "kubesim", "jvm.py"), *options,
-            *(["-jar", main] if main.endswith(".jar") else [main])]
+    (found on PATH, as an image's entrypoint is), told its release (what VM.version says, and which options its
+    diagnostic commands have); it shows itself as `java <options> -jar <main>`."""
+    return ["java", "-I", "-S", os.path.join(home, "lib", "kubesim", "jvm.py"), f"--kubesim-release={release}",
+            *options, *(["-jar", main] if main.endswith(".jar") else [main])]
 
 
 def install_tools(root: str, interpreter: str | None = None, network_socket: str | None = None) -> dict[str, str]:

@@ -20,7 +20,7 @@ from kubesim.kubelet import isolation
 from kubesim.kubelet.env import container_environment, expand
 from kubesim.kubelet.eviction import DEFAULT_INTERVAL, StorageEviction
 from kubesim.kubelet.images import (CRASH, EXIT, JATTACH, JAVA, JAVA_JRE, NETWORK, QUIET, InvalidImageName,
-                                    install_tools, jvm_command, parse_image)
+                                    install_tools, java_release, jvm_command, parse_image)
 from kubesim.kubelet.process import ContainerProcess, StartError, close_transport, pid_namespace, signal_group, spawn
 from kubesim.kubelet.recorder import EventRecorder
 from kubesim.kubelet.runtime import ContainerInstance, ContainerSlot, PodSandbox, container_env
@@ -569,7 +569,7 @@ class Kubelet(WakeWorker):
             main = first[2]
         options = [] if env.get("KUBESIM_EXIT_ON_OOM", "true").lower() == "false" else ["-XX:+ExitOnOutOfMemoryError"]
         home = isolation.JAVA_HOME if self.isolated else self.tool_dirs[ref.tools]
-        return jvm_command(home, options, main)
+        return jvm_command(home, options, main, java_release(ref.tag))
 
     @staticmethod
     def _grace(pod: dict) -> float:

@@ -156,6 +156,30 @@ async def pump_lines(stream: asyncio.StreamReader, write) -> None:
         write(pending)
 
 
+async def exited(proc: asyncio.subprocess.Process) -> None:
+    """Return once `proc` itself has exited. asyncio's Process.wait() also waits until the process's pipes have
+    closed (Python 3.11 wakes its waiters in connection_lost), and a process the main one left behind in its group
+    holds them open: the group would then be ended only by the grace period's SIGKILL. A pidfd becomes readable
+    when the process exits, whoever holds its pipes."""
+    if proc.returncode is not None:
+        return
+    try:
+        fd = os.pidfd_open(proc.pid)
+    except ProcessLookupError:   # exited and reaped already
+        return
+    except OSError:   # no pidfd on this kernel: the pipes' end is the signal
+        await proc.wait()
+        return
+    loop = asyncio.get_running_loop()
+    gone = loop.create_future()
+    loop.add_reader(fd, lambda: gone.done() or gone.set_result(None))
+    try:
+        await gone
+    finally:
+        loop.remove_reader(fd)
+        os.close(fd)
+
+
 class ContainerProcess:
     """The main process of one container instance."""
 
@@ -170,11 +194,12 @@ class ContainerProcess:
     async def wait(self) -> int:
         """Wait for the main process, end its group, drain the output; the container's exit code."""
         try:
-            code = await self.proc.wait()
+            await exited(self.proc)
         finally:
             signal_group(self.pid, signal.SIGKILL)
             if self._kill_handle is not None:
                 self._kill_handle.cancel()
+        code = await self.proc.wait()   # the group is gone: its pipes close
         await asyncio.gather(*self._pumps, return_exceptions=True)
         self._registry.pop(self.pid, None)
         return exit_code(code)

@@ -31,6 +31,7 @@ import ctypes
 import mmap
 import os
 import random
+import re
 import signal
 import socket
 import struct
@@ -39,7 +40,13 @@ import threading
 import time
 
 DEFAULT_HEAP_DUMP_BYTES = 4 * 1024 * 1024
-VERSION = "21.0.5+11-LTS"
+RELEASE_OPTION = "--kubesim-release="   # the kubelet's: the Temurin release of the image's tag (images.py)
+DEFAULT_RELEASE = "jdk-21.0.5+11"
+LTS = (11, 17, 21, 25)
+# GC.heap_dump's options and the JDK that brought them (JDK-8237354 -gz, JDK-8267666 -overwrite, JDK-8306441
+# -parallel); GC.heap_info came with JDK 9. A JVM refuses an option it does not know.
+HEAP_DUMP_OPTIONS_SINCE = (("-all", 8), ("-gz", 15), ("-overwrite", 17), ("-parallel", 22))
+HEAP_INFO_SINCE = 9
 JAVA_HOME = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PERF_MAGIC = b"\xca\xfe\xc0\xc0"
 MAX_REQUEST = 64 * 1024
@@ -48,9 +55,36 @@ ATTACH_ERROR_BADVERSION = 101
 
 # ------------------------------------------------------------------------------------------ what the JVM reports
 
+def parse_release(text):
+    """{"major", "vm", "jdk", "java"} of a Temurin release name: jdk8u432-b06 (HotSpot 25.432-b06, JDK 8.0_432,
+    java.version 1.8.0_432) or jdk-17.0.13+11 (17.0.13+11-LTS, 17.0.13)."""
+    match = re.match(r"^jdk8u(\d+)-b(\d+)$", text)
+    if match:
+        update, build = match.groups()
+        return {"major": 8, "vm": "25.%s-b%s" % (update, build), "jdk": "8.0_%s" % update,
+                "java": "1.8.0_%s" % update}
+    match = re.match(r"^jdk-((\d+)(?:\.\d+)*)\+(\d+)$", text)
+    if not match:
+        return parse_release(DEFAULT_RELEASE)
+    major = int(match.group(2))
+    return {"major": major, "vm": "%s+%s%s" % (match.group(1), match.group(3), "-LTS" if major in LTS else ""),
+            "jdk": match.group(1), "java": match.group(1)}
+
+
+RELEASE = parse_release(DEFAULT_RELEASE)
+
+
+def frame(text, module_version=True):
+    """A stack frame line; JDK 9+ name the module (java.base@<version>/)."""
+    where, _, rest = text.partition("(")
+    if RELEASE["major"] >= 9 and module_version:
+        return "\tat %s(java.base@%s/%s" % (where, RELEASE["java"], rest)
+    return "\tat %s(%s" % (where, rest)
+
+
 def thread_dump(out, locks=False):
     out.append(time.strftime("%Y-%m-%d %H:%M:%S"))
-    out.append("Full thread dump OpenJDK 64-Bit Server VM (%s mixed mode, sharing):" % VERSION)
+    out.append("Full thread dump OpenJDK 64-Bit Server VM (%s mixed mode, sharing):" % RELEASE["vm"])
     out.append("")
     threads = [("main", 1, "RUNNABLE"), ("Reference Handler", 9, "RUNNABLE"), ("Finalizer", 10, "WAITING"),
                ("Signal Dispatcher", 11, "RUNNABLE"), ("http-nio-8080-exec-1", 31, "TIMED_WAITING"),
@@ -61,10 +95,11 @@ def thread_dump(out, locks=False):
             "runnable" if state == "RUNNABLE" else "waiting on condition"))
         out.append("   java.lang.Thread.State: %s" % state)
         if state != "RUNNABLE":
-            out.append("\tat jdk.internal.misc.Unsafe.park(java.base@21.0.5/Native Method)")
-            out.append("\tat java.util.concurrent.locks.LockSupport.parkNanos(java.base@21.0.5/LockSupport.java:269)")
+            out.append(frame("%s.park(Native Method)" % ("jdk.internal.misc.Unsafe" if RELEASE["major"] >= 9
+                                                           else "sun.misc.Unsafe")))
+            out.append(frame("java.util.concurrent.locks.LockSupport.parkNanos(LockSupport.java:269)"))
         else:
-            out.append("\tat java.lang.Thread.run(java.base@21.0.5/Thread.java:1583)")
+            out.append(frame("java.lang.Thread.run(Thread.java:1583)"))
         if locks:
             out.append("")
             out.append("   Locked ownable synchronizers:")
@@ -132,7 +167,7 @@ def heap_dump(out, path, gz=None, overwrite=False):
     return 0
 
 
-HEAP_DUMP_HELP = """GC.heap_dump
+HEAP_DUMP_HELP_HEAD = """GC.heap_dump
 Generate a HPROF format dump of the Java heap.
 
 Impact: High: Depends on Java heap size and content. Request a full GC unless the '-all' option is specified.
@@ -142,13 +177,29 @@ Syntax : GC.heap_dump [options] <filename>
 Arguments:
 \tfilename : Name of the dump file (STRING, no default value)
 
-Options: (options must be specified using the <key> or <key>=<value> syntax)
-\t-all : [optional] Dump all objects, including unreachable objects (BOOLEAN, false)
-\t-gz : [optional] If specified, the heap dump is written in gzipped format using the given compression level. 1 (recommended) is the fastest, 9 the strongest compression. (INT, 1)
-\t-overwrite : [optional] If specified, the dump file will be overwritten if it exists (BOOLEAN, false)
-\t-parallel : [optional] Number of parallel threads to use for heap dump. The VM will try to use the specified number of threads, but might use fewer. (INT, 1)"""
+Options: (options must be specified using the <key> or <key>=<value> syntax)"""
+HEAP_DUMP_OPTION_HELP = {
+    "-all": "\t-all : [optional] Dump all objects, including unreachable objects (BOOLEAN, false)",
+    "-gz": "\t-gz : [optional] If specified, the heap dump is written in gzipped format using the given compression "
+           "level. 1 (recommended) is the fastest, 9 the strongest compression. (INT, 1)",
+    "-overwrite": "\t-overwrite : [optional] If specified, the dump file will be overwritten if it exists "
+                  "(BOOLEAN, false)",
+    "-parallel": "\t-parallel : [optional] Number of parallel threads to use for heap dump. The VM will try to use "
+                 "the specified number of threads, but might use fewer. (INT, 1)",
+}
 
-COMMANDS = ("GC.heap_dump", "GC.heap_info", "Thread.print", "VM.flags", "VM.version", "help")
+
+def heap_dump_options():
+    return [name for name, since in HEAP_DUMP_OPTIONS_SINCE if RELEASE["major"] >= since]
+
+
+def heap_dump_help():
+    return "\n".join([HEAP_DUMP_HELP_HEAD] + [HEAP_DUMP_OPTION_HELP[name] for name in heap_dump_options()])
+
+
+def commands():
+    return tuple(c for c in ("GC.heap_dump", "GC.heap_info", "Thread.print", "VM.flags", "VM.version", "help")
+                 if c != "GC.heap_info" or RELEASE["major"] >= HEAP_INFO_SINCE)
 
 
 def dcmd(out, line):
@@ -156,12 +207,15 @@ def dcmd(out, line):
     words = line.split()
     if not words or words[0] == "help":
         if words[1:2] == ["GC.heap_dump"]:
-            out.append(HEAP_DUMP_HELP)
+            out.append(heap_dump_help())
             return 0
         out.append("The following commands are available:\n%s\n\nFor more information about a specific command "
-                   "use 'help <command>'." % "\n".join(COMMANDS))
+                   "use 'help <command>'." % "\n".join(commands()))
         return 0
     name, args = words[0], words[1:]
+    if name not in commands():
+        out.append("java.lang.IllegalArgumentException: Unknown diagnostic command")
+        return 1
     if name == "Thread.print":
         return thread_dump(out, locks="-l" in args)
     if name == "GC.heap_info":
@@ -170,13 +224,19 @@ def dcmd(out, line):
         out.append(vm_flags())
         return 0
     if name == "VM.version":
-        out.append("OpenJDK 64-Bit Server VM version %s\nJDK 21.0.5" % VERSION)
+        out.append("OpenJDK 64-Bit Server VM version %s\nJDK %s" % (RELEASE["vm"], RELEASE["jdk"]))
         return 0
     if name == "GC.heap_dump":
         files = [a for a in args if not a.startswith("-")]
         if not files:
             out.append("java.lang.IllegalArgumentException: The argument 'filename' is mandatory.")
             return 1
+        known = heap_dump_options()
+        for option in args:
+            if option.startswith("-") and option.partition("=")[0] not in known:
+                out.append("java.lang.IllegalArgumentException: Unknown argument '%s' in diagnostic command."
+                           % option.partition("=")[0])
+                return 1
         gz = None
         for option in args:
             if option.startswith("-gz"):
@@ -191,7 +251,7 @@ def dcmd(out, line):
 
 
 def properties(out):
-    for key, value in (("java.vm.version", VERSION), ("java.version", "21.0.5"), ("java.home", JAVA_HOME),
+    for key, value in (("java.vm.version", RELEASE["vm"]), ("java.version", RELEASE["java"]), ("java.home", JAVA_HOME),
                        ("java.vm.name", "OpenJDK 64-Bit Server VM"), ("user.dir", os.getcwd()),
                        ("sun.java.command", JVM.main_name)):
         out.append("%s=%s" % (key, value))
@@ -204,7 +264,8 @@ def class_histogram(out):
     out.append(" num     #instances         #bytes  class name (module)")
     out.append("-------------------------------------------------------")
     for n, (name, size) in enumerate(rows, 1):
-        out.append("%4d:      %10d     %10d  %s (java.base@21.0.5)" % (n, max(size // 24, 1), size, name))
+        module = " (java.base@%s)" % RELEASE["java"] if RELEASE["major"] >= 9 else ""
+        out.append("%4d:      %10d     %10d  %s%s" % (n, max(size // 24, 1), size, name, module))
     out.append("Total      %10d     %10d" % (sum(max(s // 24, 1) for _, s in rows), sum(s for _, s in rows)))
     return 0
 
@@ -225,7 +286,9 @@ def operation(cmd, args):
             rc = 1
         else:
             level = args[2]
-            rc = heap_dump(out, args[0], gz=int(level) if level.isdigit() and int(level) > 0 else None)
+            # jmap's gz= reaches the JVM as the third argument, read from JDK 17 on (JDK-8256450)
+            gz = int(level) if RELEASE["major"] >= 17 and level.isdigit() and int(level) > 0 else None
+            rc = heap_dump(out, args[0], gz=gz)
     elif cmd == "inspectheap":
         rc = class_histogram(out)
     elif cmd in ("properties", "agentProperties"):
@@ -457,6 +520,9 @@ def run(main, shown_argv):
 
 
 def main(argv):
+    global RELEASE
+    if argv and argv[0].startswith(RELEASE_OPTION):
+        RELEASE = parse_release(argv.pop(0)[len(RELEASE_OPTION):])
     options, main_name = parse(argv)
     if not main_name:
         print("Usage: java [options] <mainclass> [args...]\n           (to execute a class)\n   or  java [options] "
