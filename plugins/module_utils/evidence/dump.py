@@ -65,6 +65,12 @@ def needed_seconds(params):
     return int(params["timeout"])
 
 
+def dump_stamp():
+    """The time and a random part, for a dump's file name: two dumps in the same second (two tasks, or a rerun)
+    must not meet one name, in the container (the JVM refuses an existing file) or in the bundle."""
+    return "%s-%s" % (time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()), uuid.uuid4().hex[:6])
+
+
 class Session(object):
     """Exec helpers bound to one container: the target itself, or (``debug``: {"name", "image"}) the debug
     container that targets it. ``attach`` is how diagnostic commands reach the JVM ("jcmd", "jattach" or None,
@@ -367,8 +373,7 @@ def heap(session, target, container, params, result):
                 help_options = jvm.parse_dcmd_options(out) or None
             except jvm.JvmError:
                 help_options = None
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    path = posixpath.join(directory, "triage-heap-%d-%s.hprof" % (pid, stamp))
+    path = posixpath.join(directory, "triage-heap-%d-%s.hprof" % (pid, dump_stamp()))
     try:
         command = jvm.build_heap_dump(pid, path, major=major, help_options=help_options,
                                       all_objects=params["all_objects"], compress=params["compress"],
@@ -459,7 +464,7 @@ def threads(session, target, container, params, result):
         if index:
             time.sleep(params["interval"])
         taken_at = now_rfc3339()
-        relpath = "dumps/threads-%d-%s-%d.txt" % (pid, time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()), index + 1)
+        relpath = "dumps/threads-%d-%s-%d.txt" % (pid, dump_stamp(), index + 1)
         summary_capture = fetch.Capped(4 * 1024 * 1024)
         art = target.artifact(relpath, MODULE, {"kind": "threads", "count": params["count"],
                                                 "interval": params["interval"]},
