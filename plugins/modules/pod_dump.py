@@ -34,6 +34,17 @@ description:
     runtimes without a preset (see docs/pod_dump.md for Python, Go and Node recipes).
   - The JVM is found with C(jcmd -l), else in the process table; O(pid) chooses one when there are several
     (the error lists them).
+  - O(via=debug_container) is for images without a JDK (JRE-only, distroless). An ephemeral container of
+    O(debug_image) is added to the pod with C(targetContainerName) set to O(container), so it shares that
+    container's PID namespace. It runs a bounded C(sleep) (it ends by itself), and a later run reuses it while it
+    is running with the same image and has time left for that run. Everything then runs in it. The JVM is found
+    in C(/proc), among the processes whose mount namespace is not the debug container's own. It must be proved a JVM
+    (C(libjvm.so) mapped, or its executable a java launcher) before anything is signalled. Then
+    C(jattach PID jcmd "GC.heap_dump ...") or C(jattach PID threaddump -l) runs, else the image's C(jcmd).
+    The JVM writes the dump in its own filesystem. The debug container checks the free space there and reads,
+    hashes and deletes the dump at C(/proc/PID/root/<path>). The manifest records the via, the debug
+    container's name and its image.
+  - The debug container is never removed (see the notes).
   - Long commands run detached in the container (in a session of their own, output and exit code in files
     beside the dump) and are polled with short execs, bounded by O(timeout), because proxies and load balancers cut a
     silent exec stream after 20 s to 10 min.
@@ -42,7 +53,23 @@ author:
 options:
   container:
     description: The container. Default the C(kubectl.kubernetes.io/default-container) annotation's, else the
-      first container.
+      first container. With O(via=debug_container), the container the debug container targets.
+    type: str
+  via:
+    description:
+      - V(exec) runs the tools in O(container) itself (it needs C(jcmd), C(jmap) or C(jstack)).
+      - V(debug_container) runs them in an ephemeral container of O(debug_image) that shares O(container)'s
+        PID namespace (see the description).
+    type: str
+    choices: [exec, debug_container]
+    default: exec
+  debug_image:
+    description:
+      - The image of the debug container, required with O(via=debug_container). It needs C(/bin/sh), C(grep),
+        C(cat), C(df) and C(sha256sum), and either C(jattach) (any JVM version) or a JDK of the JVM's major
+        version (C(jcmd)).
+      - It must run as the JVM's user, or as root (with O(debug_profile=general) when the JVM's user is not in the
+        pod spec; see the notes), because HotSpot accepts an attach only from its own user or root.
     type: str
   kind:
     description: What to dump.
@@ -114,10 +141,12 @@ options:
 extends_documentation_fragment:
   - triage.k8s.k8s_auth
   - triage.k8s.evidence
+  - triage.k8s.debug_container
 attributes:
   check_mode:
     support: full
-    description: Sends no exec (an exec is a write to C(pods/exec)) and writes nothing; returns what it would do.
+    description: Sends no exec (an exec is a write to C(pods/exec)) and no patch, and writes nothing; returns
+      what it would do (RV(would_run), and RV(debug_container) with the body it would add).
   diff_mode:
     support: none
     description: Nothing in the cluster changes; the dump is a file in the container, deleted after the copy.
@@ -127,8 +156,8 @@ attributes:
     description: Use C(group/triage.k8s.pods) in C(module_defaults) to set the connection options.
 notes:
   - Needs C(get) on C(pods) and C(create) on C(pods/exec) (the shipped Role grants them).
-  - Not built yet, O(kind=heap) through an ephemeral debug container for images without a JDK (the issue's
-    C(via=debug_container)); such an image gets a clear error.
+  - With O(via=debug_container) and O(kind=custom), O(command) runs in the debug container and O(output_path) is
+    a path of the debug container's own filesystem.
 '''
 
 EXAMPLES = r'''
@@ -147,6 +176,16 @@ EXAMPLES = r'''
     kind: threads
     count: 3
     interval: 10
+    bundle: "{{ incident.path }}"
+
+- name: Heap dump of a JRE-only image, through a debug container with jattach
+  triage.k8s.pod_dump:
+    name: web-7d9c-abcde
+    namespace: shop
+    container: app
+    kind: heap
+    via: debug_container
+    debug_image: registry.example.com/tools/jattach:2.2
     bundle: "{{ incident.path }}"
 
 - name: A Python stack dump with py-spy (the image must have it, and the capability SYS_PTRACE)
@@ -218,25 +257,34 @@ would_run:
   description: In check mode, what would be done.
   returned: in check mode
   type: str
+debug_container:
+  description: The debug container (name, image, target_container, action V(add), V(reuse) or V(wait), added,
+    skipped (earlier names passed over, with why), state, remains (that it stays in the pod spec for good); in
+    check mode body, the container it would add).
+  returned: with O(via=debug_container), once chosen
+  type: dict
 '''
 
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.triage.k8s.plugins.module_utils.glue.module import api_client as get_api_client
 from ansible_collections.triage.k8s.plugins.module_utils.kube.reads import read_pod
-from ansible_collections.triage.k8s.plugins.module_utils.evidence import dump, exec_collect, pod_facts
+from ansible_collections.triage.k8s.plugins.module_utils.evidence import debug, dump, exec_collect, pod_facts
+from ansible_collections.triage.k8s.plugins.module_utils.model.durations import utc_now
 from ansible_collections.triage.k8s.plugins.module_utils.evidence import module_support
 
 
 # The errors this module reports as one sentence (a tuple named here: older pylint misreads a sum in except).
 EXEC_ERRORS = (exec_collect.ExecError,) + module_support.KNOWN_ERRORS
-DUMP_ERRORS = (dump.DumpError, exec_collect.ExecError) + module_support.KNOWN_ERRORS
+DUMP_ERRORS = (dump.DumpError, debug.DebugError, exec_collect.ExecError) + module_support.KNOWN_ERRORS
 
 
 def main():
     module = AnsibleModule(
         argument_spec=module_support.collector_argument_spec(
             container=dict(type="str"),
+            via=dict(type="str", default="exec", choices=["exec", "debug_container"]),
+            debug_image=dict(type="str"),
             kind=dict(type="str", required=True, choices=["heap", "threads", "custom"]),
             runtime=dict(type="str", default="jvm", choices=["jvm"]),
             pid=dict(type="int"),
@@ -254,14 +302,15 @@ def main():
             timeout=dict(type="int", default=1800),
             retries=dict(type="int", default=3),
             max_bytes=dict(type="int", default=64 * 1024 ** 3),
+            **module_support.DEBUG_OPTIONS
         ),
         mutually_exclusive=module_support.COLLECTOR_MUTUALLY_EXCLUSIVE,
         required_one_of=module_support.COLLECTOR_REQUIRED_ONE_OF,
-        required_if=[("kind", "custom", ("command", "output_path"))],
+        required_if=[("kind", "custom", ("command", "output_path")), ("via", "debug_container", ("debug_image",))],
         supports_check_mode=True,
     )
     params = module.params
-    for option, low in (("count", 1), ("timeout", 1), ("max_bytes", 1), ("retries", 0)):
+    for option, low in (("count", 1), ("timeout", 1), ("max_bytes", 1), ("retries", 0), ("debug_timeout", 1)):
         if params[option] < low:
             module.fail_json(msg="%s must be at least %d, got %d" % (option, low, params[option]))
     if params["interval"] < 0:
@@ -275,15 +324,35 @@ def main():
     except EXEC_ERRORS as exc:
         module.fail_json(msg=module_support.describe(exc))
     identity = pod_facts.identity(container)
+    via_debug = params["via"] == "debug_container"
     if module.check_mode:
         module_support.open_target(module)
-        module.exit_json(changed=True, container=identity, commands=[], failures=[],
-                         would_run="%s dump of %s in container %s (no exec in check mode)"
-                                   % (params["kind"], params["name"], container["name"]))
+        result = {"changed": True, "container": identity, "commands": [], "failures": []}
+        doing = "no exec in check mode"
+        if via_debug:
+            try:
+                choice = debug.choose(pod, container["name"], params["debug_image"], params["debug_name"],
+                                      dump.needed_seconds(params), utc_now(), params["debug_profile"])
+            except debug.DebugError as exc:
+                module.fail_json(msg=str(exc))
+            result["debug_container"] = dict(debug.describe_choice(choice, pod, container["name"],
+                                                                   params["debug_image"]), body=choice["container"])
+            doing = "%s the debug container %s first; no patch and no exec in check mode" % (
+                "adding" if choice["action"] == "add" else "reusing", choice["name"])
+        result["would_run"] = "%s dump of %s in container %s (%s)" % (params["kind"], params["name"],
+                                                                      container["name"], doing)
+        module.exit_json(**result)
     target = module_support.open_target(module)
-    session = dump.Session(api_client, pod, container, params["timeout"])
-    result = {"changed": False, "container": identity, "warnings": [], "commands": session.commands, "failures": []}
+    result = {"changed": False, "container": identity, "warnings": [], "commands": [], "failures": []}
     try:
+        debug_container = None
+        if via_debug:
+            pod, debug_name = debug.ensure(api_client, pod, container["name"], params["debug_image"],
+                                           params["debug_name"], dump.needed_seconds(params), params["debug_timeout"],
+                                           utc_now(), result, params["debug_profile"])
+            debug_container = {"name": debug_name, "image": params["debug_image"]}
+        session = dump.Session(api_client, pod, container, params["timeout"], debug_container=debug_container)
+        result["commands"] = session.commands
         {"heap": dump.heap, "threads": dump.threads, "custom": dump.custom}[params["kind"]](
             session, target, container, params, result)
         if params["kind"] == "threads":

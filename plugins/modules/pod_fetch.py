@@ -30,6 +30,13 @@ description:
     file that changed meanwhile. A cut C(tar) stream is an error for that path (the files before it are kept).
   - Every file copied is listed in the bundle's manifest (remote path, remote sha256, method, resumes), and
     C(fetch/<n>.json) lists everything the run saw, skipped members and links included.
+  - When the container has neither C(tar) nor C(cat) (a distroless image) and O(debug_image) is given, a debug
+    container of that image targeting O(container) is added (see O(debug_name)). The same transfers then run in
+    it, on the target's files at C(/proc/<pid>/root/<path>), where C(<pid>) is the target's process in the
+    shared PID namespace. Every containment rule holds, since the bytes are as untrusted as before. A path with
+    a symbolic link among its directories is refused, because C(/proc/<pid>/root) would resolve that link in
+    the debug container's own filesystem. The manifest names the target container, the path in it, and the
+    debug container and its image.
   - A second run that finds the same content already in place reports C(changed=false). Different content
     under the same name is an error, and the earlier copy is never replaced.
 author:
@@ -69,14 +76,22 @@ options:
     description: Times a cut C(cat) stream is resumed before the file is given up.
     type: int
     default: 3
+  debug_image:
+    description:
+      - The image of a debug container for a container that has neither C(tar) nor C(cat). It needs
+        C(/bin/sh) and C(tar) or C(cat), and C(sha256sum) for the hash comparison.
+      - Without it, such a container gets a clear error.
+    type: str
 extends_documentation_fragment:
   - triage.k8s.k8s_auth
   - triage.k8s.evidence
+  - triage.k8s.debug_container
 attributes:
   check_mode:
     support: full
     description: Sends no exec (an exec is a write to C(pods/exec)) and writes nothing; returns RV(would_copy),
       the paths it would copy. Their sizes are not known without an exec, so C(size) in RV(would_copy) is null.
+      With O(debug_image), RV(debug_container) says which debug container would be added or used (no patch).
   diff_mode:
     support: none
     description: Nothing in the cluster changes; files are only read from the container.
@@ -153,6 +168,12 @@ container:
   description: The container (name, kind, image, imageID, containerID, restartCount).
   returned: always
   type: dict
+debug_container:
+  description: The debug container used because the container had neither tar nor cat (name, image,
+    target_container, action, added, state, target_pid, remains); in check mode the one that would be used,
+    with body.
+  returned: when O(debug_image) was given and a debug container was (or, in check mode, would be) used
+  type: dict
 would_copy:
   description: In check mode, the paths that would be copied (size null).
   returned: in check mode
@@ -183,13 +204,15 @@ def main():
             max_total_bytes=dict(type="int", default=8 * 1024 ** 3),
             timeout=dict(type="int", default=900),
             retries=dict(type="int", default=3),
+            debug_image=dict(type="str"),
+            **module_support.DEBUG_OPTIONS
         ),
         mutually_exclusive=module_support.COLLECTOR_MUTUALLY_EXCLUSIVE,
         required_one_of=module_support.COLLECTOR_REQUIRED_ONE_OF,
         supports_check_mode=True,
     )
     params = module.params
-    for option in ("max_bytes", "max_total_bytes", "timeout"):
+    for option in ("max_bytes", "max_total_bytes", "timeout", "debug_timeout"):
         if params[option] < 1:
             module.fail_json(msg="%s must be at least 1, got %d" % (option, params[option]))
     if params["retries"] < 0:
@@ -208,7 +231,7 @@ def main():
     try:
         result = fetch.fetch(api_client, target, pod, container, paths, params, check_mode=module.check_mode)
     except FETCH_ERRORS as exc:
-        module.fail_json(msg=module_support.describe(exc), changed=False)
+        module.fail_json(msg=module_support.describe(exc), changed=bool(getattr(exc, "changed", False)))
     finally:
         if target is not None and not target.is_bundle:
             target.close()

@@ -19,6 +19,14 @@ decisions); this file only runs things and records them:
   repeated, up to POLL_CUTS in a row);
 - threads: `jcmd PID Thread.print -l` (else `jstack -l PID`), `count` times, `interval` seconds apart, each one
   streamed into its own artifact.
+
+With ``via: debug_container`` (evidence/debug.py adds or reuses the ephemeral container) every command runs in the
+debug container instead, which shares the target's PID namespace: the JVM is found in /proc (processes of another
+mount namespace than the debug container's own) and proved a JVM (libjvm.so mapped, or its executable a java
+launcher) before anything signals it; `jattach PID jcmd "<dcmd>"` (`jattach PID threaddump -l`) is preferred,
+else the image's jcmd; the JVM writes the dump in its own filesystem, which the debug container reads, hashes
+and deletes at /proc/PID/root/<path> (Session.path), and the detached command's own files go to the debug
+container's /tmp.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -30,7 +38,7 @@ import re
 import time
 import uuid
 
-from ansible_collections.triage.k8s.plugins.module_utils.evidence import exec_run, fetch, jvm, pod_facts, storage
+from ansible_collections.triage.k8s.plugins.module_utils.evidence import debug, exec_run, fetch, jvm, pod_facts, storage
 from ansible_collections.triage.k8s.plugins.module_utils.evidence.bundle import now_rfc3339
 from ansible_collections.triage.k8s.plugins.module_utils.kube.streams import StreamError
 
@@ -49,18 +57,61 @@ class DumpError(Exception):
     """The dump cannot be taken as asked; the message names the pod and says why (with figures)."""
 
 
-class Session(object):
-    """Exec helpers bound to one container."""
+def needed_seconds(params):
+    """How long a debug container must still run to serve this run: the dump's bound (a thread dump series: its
+    count and interval, each dump bounded by 300 s)."""
+    if params["kind"] == "threads":
+        return int(params["count"] * (params["interval"] + min(params["timeout"], 300)))
+    return int(params["timeout"])
 
-    def __init__(self, api_client, pod, container, timeout):
+
+def dump_stamp():
+    """The time and a random part, for a dump's file name: two dumps in the same second (two tasks, or a rerun)
+    must not meet one name, in the container (the JVM refuses an existing file) or in the bundle."""
+    return "%s-%s" % (time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()), uuid.uuid4().hex[:6])
+
+
+class Session(object):
+    """Exec helpers bound to one container: the target itself, or (``debug``: {"name", "image"}) the debug
+    container that targets it. ``attach`` is how diagnostic commands reach the JVM ("jcmd", "jattach" or None,
+    set by pick_jvm); ``root_pid`` the JVM whose /proc/PID/root the debug container reads the JVM's files at."""
+
+    def __init__(self, api_client, pod, container, timeout, debug_container=None):
         self.api_client = api_client
         self.pod_object = pod
         self.namespace = pod["metadata"]["namespace"]
         self.pod = pod["metadata"]["name"]
-        self.container = container["name"]
+        self.debug = debug_container
+        self.container = debug_container["name"] if debug_container else container["name"]
         self.timeout = timeout
-        self.where = "container %s of pod %s in namespace %s" % (self.container, self.pod, self.namespace)
+        self.attach = None
+        self.root_pid = None
+        if debug_container:
+            self.where = "debug container %s (image %s) targeting container %s of pod %s in namespace %s" % (
+                self.container, debug_container["image"], container["name"], self.pod, self.namespace)
+        else:
+            self.where = "container %s of pod %s in namespace %s" % (self.container, self.pod, self.namespace)
         self.commands = []
+
+    def path(self, jvm_path):
+        """Where the exec'd commands reach a file of the JVM's filesystem."""
+        if self.debug and self.root_pid is not None:
+            return debug.proc_root(self.root_pid, jvm_path)
+        return jvm_path
+
+    def scratch(self, directory):
+        """Where a detached command keeps its output and exit code: beside the dump, or in the debug container's
+        own /tmp (the target's filesystem is only for the JVM's file)."""
+        return "/tmp" if self.debug else directory
+
+    def dcmd_argv(self, argv):
+        """A `jcmd PID ...` argv as this session's attach tool sends it."""
+        return jvm.as_jattach(argv) if self.attach == "jattach" else argv
+
+    def dcmd(self, pid, *words):
+        """(rc, output, stderr) of one diagnostic command, jattach's own lines removed."""
+        rc, out, err = self.run(self.dcmd_argv(["jcmd", str(pid)] + list(words)))
+        return rc, jvm.strip_jattach(out) if self.attach == "jattach" else out, err
 
     def run(self, argv, timeout=SHORT, on_stdout=None):
         """(rc, stdout text, stderr text); rc None when it timed out. Raises exec_run.ExecError for a missing
@@ -105,21 +156,44 @@ def find_jvms(session):
     return jvm.jvms_from_processes(processes), False
 
 
-def pick_jvm(session, pid):
-    jvms, has_jcmd = find_jvms(session)
+def pick_jvm_debug(session, pid):
+    """(jvms, chosen) from the debug container: the target's processes, the JVM proved before anything signals it,
+    and the attach tool (jattach, else jcmd)."""
+    if session.has("jattach"):
+        session.attach = "jattach"
+    elif session.has("jcmd"):
+        session.attach = "jcmd"
+    else:
+        raise DumpError("%s: the debug image has neither jattach nor jcmd; use an image with jattach, or a JDK of "
+                        "the JVM's major version" % session.where)
     try:
-        chosen = jvm.choose_jvm(jvms, pid)
-    except jvm.JvmError as exc:
+        jvms = jvm.jvms_from_scan(debug.scan_processes(session.run, session.where))
+        chosen = jvm.choose_verified_jvm(jvms, pid)
+    except (jvm.JvmError, debug.DebugError) as exc:
         raise DumpError("%s: %s" % (session.where, exc))
+    session.root_pid = chosen["pid"]
+    return jvms, chosen
+
+
+def pick_jvm(session, pid):
+    if session.debug:
+        jvms, chosen = pick_jvm_debug(session, pid)
+    else:
+        jvms, has_jcmd = find_jvms(session)
+        try:
+            chosen = jvm.choose_jvm(jvms, pid)
+        except jvm.JvmError as exc:
+            raise DumpError("%s: %s" % (session.where, exc))
+        session.attach = "jcmd" if has_jcmd else None
     version = None
-    if has_jcmd:
-        rc, out, _err = session.run(["jcmd", str(chosen["pid"]), "VM.version"])
+    if session.attach:
+        rc, out, _err = session.dcmd(chosen["pid"], "VM.version")
         if rc == 0:
             try:
                 version = jvm.parse_vm_version(out)
             except jvm.JvmError:
                 version = None
-    return chosen, version, has_jcmd, jvms
+    return chosen, version, jvms
 
 
 # ---------------------------------------------------------------- detached commands
@@ -237,7 +311,7 @@ def ephemeral_storage(session, container, directory):
     where.update(used_bytes=None, used_source=None)
     if where["limits"] and where["du_path"]:
         try:
-            rc, out, _err = session.run(["du", "-s", "-k", "-x", where["du_path"]])
+            rc, out, _err = session.run(["du", "-s", "-k", "-x", session.path(where["du_path"])])
             if rc == 0:
                 where.update(used_bytes=storage.parse_du(out), used_source="du -s -k -x %s" % where["du_path"])
         except (exec_run.ExecError, storage.StorageError):
@@ -247,13 +321,13 @@ def ephemeral_storage(session, container, directory):
 
 def used_heap(session, pid):
     """(bytes, source) of the heap in use: GC.heap_info, else VM.flags' MaxHeapSize (an upper bound)."""
-    rc, out, _err = session.run(["jcmd", str(pid), "GC.heap_info"])
+    rc, out, _err = session.dcmd(pid, "GC.heap_info")
     if rc == 0:
         try:
             return jvm.parse_heap_info(out)["used_bytes"], "GC.heap_info"
         except jvm.JvmError:
             pass
-    rc, out, _err = session.run(["jcmd", str(pid), "VM.flags"])
+    rc, out, _err = session.dcmd(pid, "VM.flags")
     if rc == 0:
         try:
             return jvm.parse_max_heap(out), "VM.flags MaxHeapSize"
@@ -272,43 +346,61 @@ def _check_dir(directory):
     return directory.rstrip("/") or "/"
 
 
+def _via(session):
+    """What the manifest and the result record of how the JVM was reached."""
+    if not session.debug:
+        return {"via": "exec"}
+    return {"via": "debug_container", "debug_container": session.container, "debug_image": session.debug["image"]}
+
+
 def heap(session, target, container, params, result):
     directory = _check_dir(params["dump_dir"])
-    chosen, version, has_jcmd, _jvms = pick_jvm(session, params["pid"])
+    chosen, version, _jvms = pick_jvm(session, params["pid"])
     pid = chosen["pid"]
     major = (version or {}).get("major")
-    tool = "jcmd" if has_jcmd else None
+    tool = session.attach
     if tool is None:
         if session.has("jmap"):
             tool = "jmap"
         else:
             raise DumpError("%s has neither jcmd nor jmap (a JRE-only or distroless image): use via=debug_container "
-                            "with a debug_image that has a JDK" % session.where)
+                            "with a debug_image that has jattach or a JDK" % session.where)
     help_options = None
-    if tool == "jcmd":
-        rc, out, _err = session.run(["jcmd", str(pid), "help", "GC.heap_dump"])
+    if tool != "jmap":
+        rc, out, _err = session.dcmd(pid, "help", "GC.heap_dump")
         if rc == 0:
             try:
                 help_options = jvm.parse_dcmd_options(out) or None
             except jvm.JvmError:
                 help_options = None
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    path = posixpath.join(directory, "triage-heap-%d-%s.hprof" % (pid, stamp))
+    path = posixpath.join(directory, "triage-heap-%d-%s.hprof" % (pid, dump_stamp()))
     try:
         command = jvm.build_heap_dump(pid, path, major=major, help_options=help_options,
                                       all_objects=params["all_objects"], compress=params["compress"],
-                                      gz_level=params["gz_level"], tool=tool,
+                                      gz_level=params["gz_level"], tool="jmap" if tool == "jmap" else "jcmd",
                                       openj9=bool((version or {}).get("openj9")))
+        argv = command["argv"] if tool == "jmap" else session.dcmd_argv(command["argv"])
     except jvm.JvmError as exc:
         raise DumpError("%s: %s" % (session.where, exc))
-    space = free_space(session, directory)
+    # The JVM writes in its own filesystem; the debug container measures and reads it through /proc/PID/root, where
+    # a linked directory on the way would lead into the debug container's own files.
+    if session.debug:
+        try:
+            linked = debug.linked_directories(session.run, session.path("/").rstrip("/"), [directory + "/dump"])[0]
+        except debug.DebugError as exc:
+            raise DumpError("%s: %s" % (session.where, exc))
+        if linked:
+            raise DumpError("%s: %s is a symbolic link in the JVM's filesystem, which /proc/PID/root would resolve in "
+                            "the debug container's: choose a dump_dir without links (the path it points to)"
+                            % (session.where, linked))
+    space = free_space(session, session.path(directory))
     if params["force"]:
         try:
-            used, used_source = used_heap(session, pid) if tool == "jcmd" else (0, "not read (force)")
+            used, used_source = used_heap(session, pid) if tool != "jmap" else (0, "not read (force)")
         except DumpError:
             used, used_source = 0, "not read (force)"
     else:
-        used, used_source = used_heap(session, pid) if tool == "jcmd" else (None, None)
+        used, used_source = used_heap(session, pid) if tool != "jmap" else (None, None)
         if used is None:
             raise DumpError("%s: jmap gives no heap figure to check the free space with; set force" % session.where)
     limits = ephemeral_storage(session, container, directory)
@@ -326,65 +418,69 @@ def heap(session, target, container, params, result):
                         % (directory, session.pod, session.namespace, decision["message"]))
     result["warnings"].append(PAUSE_WARNING)
     dump_path = command["path"]
-    ran = run_detached(session, command["argv"], directory, params["timeout"],
+    ran = run_detached(session, argv, session.scratch(directory), params["timeout"],
                        on_started=lambda: result.update(changed=True, remote_path=dump_path))
     try:
         report = jvm.parse_heap_dump_result(ran["output"])
     except jvm.JvmError as exc:
-        _remove(session, [dump_path])
+        _remove(session, [session.path(dump_path)])
         raise DumpError("%s: %s" % (session.where, exc))
     if ran["rc"] != 0:
-        _remove(session, [dump_path])
+        _remove(session, [session.path(dump_path)])
         raise DumpError("%s: %s exited with rc %s: %s" % (session.where, tool, ran["rc"], ran["output"][-300:]))
     compressed_by = "jvm" if command["compressed"] else None
     if params["compress"] and not command["compressed"] and session.has("gzip"):
-        size = remote_size(session, dump_path)
-        post = jvm.decide_post_compress(size or 0, free_space(session, directory)["available_bytes"])
+        size = remote_size(session, session.path(dump_path))
+        post = jvm.decide_post_compress(size or 0, free_space(session, session.path(directory))["available_bytes"])
         if post["ok"]:
-            gz = jvm.build_gzip(dump_path)
-            gzipped = run_detached(session, gz["argv"], directory, params["timeout"])
+            gz = jvm.build_gzip(session.path(dump_path))
+            gzipped = run_detached(session, gz["argv"], session.scratch(directory), params["timeout"])
             if gzipped["rc"] == 0:
-                dump_path, compressed_by = gz["path"], "gzip"
+                dump_path, compressed_by = dump_path + ".gz", "gzip"
             else:
                 result["warnings"].append("gzip failed in the container (rc %s): fetching the dump raw"
                                           % gzipped["rc"])
         else:
             result["warnings"].append(post["message"])
-    meta = {"kind": "heap", "runtime": "jvm", "pid": pid, "jvm": version, "jvm_main": chosen["main"],
-            "tool": tool, "argv": command["argv"], "all_objects": params["all_objects"],
-            "gc_before_dump": command["gc_before_dump"], "compressed": compressed_by,
-            "dump_seconds": report.get("seconds"), "wall_seconds": ran["seconds"], "polls": ran["polls"],
-            "free_space": result["free_space"], "paused": True}
+    meta = dict(_via(session), kind="heap", runtime="jvm", pid=pid, jvm=version, jvm_main=chosen["main"],
+                tool=tool, argv=argv, all_objects=params["all_objects"], gc_before_dump=command["gc_before_dump"],
+                compressed=compressed_by, dump_seconds=report.get("seconds"), wall_seconds=ran["seconds"],
+                polls=ran["polls"], free_space=result["free_space"], paused=True)
     entry = _bring_out(session, target, container, dump_path, "dumps/%s" % posixpath.basename(dump_path), params,
                        result, meta)
     result.update(pid=pid, jvm=version, dump=entry, compressed=compressed_by, dump_seconds=report.get("seconds"))
 
 
 def threads(session, target, container, params, result):
-    chosen, version, has_jcmd, _jvms = pick_jvm(session, params["pid"])
+    chosen, version, _jvms = pick_jvm(session, params["pid"])
     pid = chosen["pid"]
-    tool = "jcmd" if has_jcmd else ("jstack" if session.has("jstack") else None)
+    tool = session.attach or ("jstack" if session.has("jstack") else None)
     if tool is None:
-        raise DumpError("%s has neither jcmd nor jstack: use via=debug_container with a debug_image that has a JDK"
-                        % session.where)
+        raise DumpError("%s has neither jcmd nor jstack: use via=debug_container with a debug_image that has "
+                        "jattach or a JDK" % session.where)
     argv = jvm.build_thread_dump(pid, tool=tool, locks=True)
     dumps = []
     for index in range(params["count"]):
         if index:
             time.sleep(params["interval"])
         taken_at = now_rfc3339()
-        relpath = "dumps/threads-%d-%s-%d.txt" % (pid, time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()), index + 1)
+        relpath = "dumps/threads-%d-%s-%d.txt" % (pid, dump_stamp(), index + 1)
         summary_capture = fetch.Capped(4 * 1024 * 1024)
         art = target.artifact(relpath, MODULE, {"kind": "threads", "count": params["count"],
                                                 "interval": params["interval"]},
                               container=pod_facts.identity(container), kind="threads", runtime="jvm", pid=pid,
-                              jvm=version, tool=tool, argv=argv, index=index + 1, taken_at=taken_at)
+                              jvm=version, tool=tool, argv=argv, index=index + 1, taken_at=taken_at,
+                              **_via(session))
 
         def sink(data, art=art, capture=summary_capture):
             art.write(data)
             capture(data)
+        # jattach prints its own lines before the JVM's answer: they are not part of the thread dump.
+        stdout = jvm.JattachFilter(sink) if tool == "jattach" else sink
         try:
-            rc, _out, err = session.run(argv, timeout=min(params["timeout"], 300), on_stdout=sink)
+            rc, _out, err = session.run(argv, timeout=min(params["timeout"], 300), on_stdout=stdout)
+            if tool == "jattach":
+                stdout.close()
         except Exception:
             art.discard()
             raise
@@ -415,17 +511,19 @@ def custom(session, target, container, params, result):
     if ran["rc"] != 0:
         raise DumpError("%s: the dump command exited with rc %s: %s"
                         % (session.where, ran["rc"], ran["output"].strip()[-300:]))
-    meta = {"kind": "custom", "argv": argv, "wall_seconds": ran["seconds"], "polls": ran["polls"],
-            "command_output": ran["output"][-2000:]}
+    meta = dict(_via(session), kind="custom", argv=argv, wall_seconds=ran["seconds"], polls=ran["polls"],
+                command_output=ran["output"][-2000:])
     entry = _bring_out(session, target, container, output_path, "dumps/%s" % posixpath.basename(output_path),
                        params, result, meta)
     result.update(dump=entry)
 
 
 def _bring_out(session, target, container, remote, local_rel, params, result, meta):
-    """Fetch the finished dump (verified), then delete it in the container unless keep_remote."""
+    """Fetch the finished dump (verified), then delete it in the container unless keep_remote. ``remote`` is the
+    path in the dumped container's filesystem (read at session.path(remote) from a debug container)."""
+    reach = session.path(remote)
     tools = set(t for t in ("tail", "sha256sum") if session.has(t))
-    size = remote_size(session, remote)
+    size = remote_size(session, reach)
     if size is not None and size > params["max_bytes"]:
         raise DumpError("the dump %s in %s is %d bytes, over max_bytes %d: left in the container"
                         % (remote, session.where, size, params["max_bytes"]))
@@ -433,19 +531,23 @@ def _bring_out(session, target, container, remote, local_rel, params, result, me
     caps = {"member": params["max_bytes"], "total": params["max_bytes"]}
     pod = {"metadata": {"namespace": session.namespace, "name": session.pod}}
     fetch_params = {"timeout": params["timeout"], "retries": params["retries"]}
+    meta = dict(meta, module=MODULE)
+    if reach != remote:
+        meta.update(remote_path=remote, read_at=reach)
     try:
-        entry = fetch.fetch_file(session.api_client, target, pod, container, remote, local_rel, caps, tools,
-                                 fetch_params, files, expected_size=size, meta=dict(meta, module=MODULE))
+        entry = fetch.fetch_file(session.api_client, target, pod, container, reach, local_rel, caps, tools,
+                                 fetch_params, files, expected_size=size, meta=meta, exec_container=session.container)
     except fetch.FetchError as exc:
         result.update(changed=True, remote_path=remote, remote_deleted=False, resumes=files["resumes"] + exc.resumes)
         raise DumpError("the dump was taken (%s in %s, left there) but could not be copied out: %s. Copy it with "
                         "triage.k8s.pod_fetch (method file, more retries) or delete it there"
                         % (remote, session.where, exc))
+    entry = dict(entry, remote_path=remote)
     result["resumes"] = files["resumes"]
     result["changed"] = True
     if not params["keep_remote"]:
-        _remove(session, [remote])
-        result["remote_deleted"] = remote_size(session, remote) is None
+        _remove(session, [reach])
+        result["remote_deleted"] = remote_size(session, reach) is None
         if not result["remote_deleted"]:
             result["warnings"].append("the dump %s could not be deleted in %s" % (remote, session.where))
     else:

@@ -15,6 +15,12 @@ safe sinks of untar.py:
 - file (one regular file, `cat`): stdout goes straight into an untar.FileSink; a dropped stream is resumed from
   the sink's verified offset with `tail -c +N` (or restarted with `cat`) up to `retries` times.
 
+When the container has neither tar nor cat (distroless) and `debug_image` is given, an ephemeral debug container
+targeting it is added (evidence/debug.py) and the same transfers run in it, on the target's files at
+/proc/<pid>/root/<path> (pid: the target's process in the shared PID namespace). A path with a symbolic link
+among its directories is refused there: the link would resolve in the debug container's filesystem, not the
+target's. The bytes are as untrusted as ever, the manifest names the target container and the path in it.
+
 Everything is written into a staging directory under the target's .work/ and moved to its place only when
 complete, then listed in the manifest with the remote path, the remote sha256 (when the container has sha256sum)
 and whether it matched. Nothing the container sends is trusted: its probe answers (type, size, tools) only decide
@@ -35,7 +41,7 @@ import threading
 import time
 import uuid
 
-from ansible_collections.triage.k8s.plugins.module_utils.evidence import exec_run, pod_facts, untar
+from ansible_collections.triage.k8s.plugins.module_utils.evidence import debug, exec_run, pod_facts, untar
 from ansible_collections.triage.k8s.plugins.module_utils.evidence.bundle import now_rfc3339
 from ansible_collections.triage.k8s.plugins.module_utils.evidence.files import (
     make_private_dir,
@@ -43,6 +49,7 @@ from ansible_collections.triage.k8s.plugins.module_utils.evidence.files import (
     sha256_file,
 )
 from ansible_collections.triage.k8s.plugins.module_utils.kube.streams import StreamError
+from ansible_collections.triage.k8s.plugins.module_utils.model.durations import utc_now
 
 MODULE = "pod_fetch"
 TOOLS = ("tar", "cat", "tail", "sha256sum", "stat", "wc")
@@ -64,6 +71,7 @@ class FetchError(Exception):
     streams before a copy that was given up."""
 
     resumes = 0
+    changed = False
 
 
 class _ConsumerGone(Exception):
@@ -320,27 +328,39 @@ def fetch(api_client, target, pod, container, paths, params, check_mode=False):
     identity = pod_facts.identity(container)
     where = "container %s of pod %s in namespace %s" % (container["name"], name, namespace)
     if check_mode:
-        return {"changed": bool(paths), "container": identity, "files": [], "skipped_members": [], "failures": [],
-                "would_copy": [{"path": p, "size": None} for p in paths],
-                "warnings": ["check mode sends no exec (an exec is a write), so the sizes are not known"]}
+        result = {"changed": bool(paths), "container": identity, "files": [], "skipped_members": [], "failures": [],
+                  "would_copy": [{"path": p, "size": None} for p in paths],
+                  "warnings": ["check mode sends no exec (an exec is a write), so the sizes are not known"]}
+        if params.get("debug_image"):
+            choice = _debug_choice(pod, container, params)
+            result["debug_container"] = dict(debug.describe_choice(choice, pod, container["name"],
+                                                                   params["debug_image"]), body=choice["container"])
+            result["warnings"].append("without an exec it is not known whether the container has tar or cat: if it "
+                                      "has neither, the debug container %s would be %s" % (
+                                          choice["name"], "added" if choice["action"] == "add" else "used"))
+        return result
     caps = {"member": params["max_bytes"], "total": params["max_total_bytes"]}
     timeout = params["timeout"]
     started = time.monotonic()
+    result = {"container": identity, "files": [], "skipped_members": [], "failures": [], "resumes": 0,
+              "bytes": 0, "warnings": []}
     info = probe(api_client, namespace, name, container["name"], paths, min(timeout, 60))
     tools = info["tools"] if info else set()
     method = params["method"]
+    reach = {"container": container["name"], "root": ""}
+    if params.get("debug_image") and method == "auto" and not tools & set(("tar", "cat")):
+        reach, info = _through_debug(api_client, pod, container, paths, params, result)
+        tools = info["tools"]
     base = local_base(target, container["name"])
     staging_root = os.path.join(target.work_dir, "fetch-%s" % uuid.uuid4().hex)
     make_private_dir(staging_root)
-    result = {"container": identity, "files": [], "skipped_members": [], "failures": [], "resumes": 0,
-              "bytes": 0, "warnings": []}
     try:
         for index, remote in enumerate(paths):
             hint = info["paths"][index] if info else {"kind": "unknown", "size": None}
             budget = caps["total"] - result["bytes"]
             try:
                 _fetch_one(api_client, target, pod, container, remote, hint, tools, method, base, staging_root,
-                           dict(member=caps["member"], total=budget), params, result, where)
+                           dict(member=caps["member"], total=budget), params, result, where, reach)
             except (FetchError, untar.SinkError, untar.UntarError) as exc:
                 result["resumes"] += getattr(exc, "resumes", 0)
                 result["failures"].append(target.record_failure(MODULE, "fetch %s from %s" % (remote, where),
@@ -348,16 +368,77 @@ def fetch(api_client, target, pod, container, paths, params, check_mode=False):
     finally:
         shutil.rmtree(staging_root, ignore_errors=True)
     elapsed = time.monotonic() - started
-    result.update(changed=any(f["changed"] for f in result["files"]), seconds=round(elapsed, 3),
+    result.update(changed=any(f["changed"] for f in result["files"]) or bool(result.get("changed")),
+                  seconds=round(elapsed, 3),
                   bytes_per_second=int(result["bytes"] / elapsed) if elapsed > 0 else None)
     _write_listing(target, result, paths, identity, params)
     return result
+
+
+def _debug_choice(pod, container, params):
+    try:
+        return debug.choose(pod, container["name"], params["debug_image"], params.get("debug_name"),
+                            params["timeout"], utc_now(), params.get("debug_profile") or "baseline")
+    except debug.DebugError as exc:
+        raise FetchError(str(exc))
+
+
+def _through_debug(api_client, pod, container, paths, params, result):
+    """Add (or reuse) the debug container, find the target's process, probe the paths at /proc/PID/root.
+    Returns (reach, info). FetchError (changed when the container was added) when that cannot be done."""
+    namespace, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
+    timeout = min(params["timeout"], 60)
+    _debug_choice(pod, container, params)  # a bad image or name: refused before anything is sent
+    if (pod.get("spec") or {}).get("shareProcessNamespace"):
+        # Every container's processes (and the pause process, pid 1) share one namespace there: which of them is
+        # the target's cannot be told from inside, and another container's root would be read.
+        raise FetchError("container %s of pod %s in namespace %s has neither tar nor cat, and the pod shares one "
+                         "process namespace between its containers (shareProcessNamespace), so a debug container "
+                         "cannot tell the target's processes from the others'" % (container["name"], name, namespace))
+    try:
+        _pod, debug_name = debug.ensure(api_client, pod, container["name"], params["debug_image"],
+                                        params.get("debug_name"), params["timeout"], params["debug_timeout"],
+                                        utc_now(), result, params.get("debug_profile") or "baseline")
+        pid = debug.find_target_pid(api_client, namespace, name, debug_name, timeout=timeout)
+    except (debug.DebugError, exec_run.ExecError, StreamError) as exc:
+        failure = FetchError("container %s of pod %s in namespace %s has neither tar nor cat, and the debug "
+                             "container could not reach it: %s" % (container["name"], name, namespace, exc))
+        failure.changed = bool(result.get("changed"))
+        raise failure
+    root = debug.proc_root(pid, "/").rstrip("/")
+    where = "the debug container %s of pod %s in namespace %s" % (debug_name, name, namespace)
+    info = probe(api_client, namespace, name, debug_name, [root + p for p in paths], timeout)
+
+    def run(argv):
+        out, err = Capped(64 * 1024), Capped(STDERR_KEEP)
+        ran = exec_run.run(api_client, namespace, name, debug_name, argv, out, err, timeout=timeout)
+        return ran["rc"], out.text(), err.text()
+    try:
+        if info is None:
+            raise debug.DebugError("no answer to the probe")
+        links = debug.linked_directories(run, root, paths)
+    except (debug.DebugError, exec_run.ExecError, StreamError) as exc:
+        failure = FetchError("%s cannot read the target's files (a debug image needs /bin/sh, tar or cat): %s"
+                             % (where, exc))
+        failure.changed = bool(result.get("changed"))
+        raise failure
+    for index, linked in enumerate(links):
+        if linked:
+            info["paths"][index] = {"kind": "linked", "size": None, "link": linked}
+    result["debug_container"]["target_pid"] = pid
+    meta = {"via": "debug_container", "debug_container": debug_name, "debug_image": params["debug_image"],
+            "read_at": root}
+    return {"container": debug_name, "root": root, "meta": meta}, info
 
 
 def _choose(method, hint, tools, remote, info_known):
     kind = hint["kind"]
     if kind == "missing":
         raise FetchError("%s does not exist in the container" % remote)
+    if kind == "linked":
+        raise FetchError("%s: %s is a symbolic link in the container, which /proc/PID/root would resolve in the "
+                         "debug container's filesystem: not followed (name the path it points to)"
+                         % (remote, hint["link"]))
     if method == "tar":
         return "tar"
     if method == "file":
@@ -375,27 +456,32 @@ def _choose(method, hint, tools, remote, info_known):
                          "(list them in paths)" % remote)
     if "cat" in tools:
         return "file"
-    raise FetchError("the container has neither tar nor cat to read %s" % remote)
+    raise FetchError("the container has neither tar nor cat to read %s: set debug_image to read it through a debug "
+                     "container" % remote)
 
 
 def _fetch_one(api_client, target, pod, container, remote, hint, tools, method, base, staging_root, caps, params,
-               result, where):
+               result, where, reach):
+    """One path. ``reach``: {"container": where the commands run, "root": "" or the /proc/PID/root a debug
+    container reads the target's files at}; everything recorded names ``remote`` as the target sees it."""
     namespace, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
-    chosen = _choose(method, hint, tools, remote, bool(tools))
+    runs_in, reached = reach["container"], reach["root"] + remote
+    chosen = _choose(method, hint, tools, remote, hint["kind"] != "unknown")
     if hint["kind"] == "file" and hint["size"] is not None and hint["size"] > caps["member"]:
         raise FetchError("%s is %d bytes, over max_bytes %d: not copied" % (remote, hint["size"], caps["member"]))
     if hint["kind"] == "file" and hint["size"] is not None and hint["size"] > caps["total"]:
         raise FetchError("%s is %d bytes, over what remains of max_total_bytes (%d): not copied"
                          % (remote, hint["size"], caps["total"]))
     if chosen == "file":
-        fetch_file(api_client, target, pod, container, remote, _local_rel(base, remote), caps, tools, params, result,
-                   expected_size=hint["size"])
+        fetch_file(api_client, target, pod, container, reached, _local_rel(base, remote), caps, tools, params, result,
+                   expected_size=hint["size"], meta=reach.get("meta"), exec_container=runs_in, shown_remote=remote)
         return
     staging = os.path.join(staging_root, str(len(os.listdir(staging_root))))
     make_private_dir(staging)
     started = now_rfc3339()
-    summary, outcome, stderr, directory, top = _tar_into(api_client, namespace, name, container["name"], remote,
+    summary, outcome, stderr, directory, top = _tar_into(api_client, namespace, name, runs_in, reached,
                                                          staging, caps, params["timeout"])
+    shown_directory = posixpath.dirname(remote.rstrip("/")) or "/"
     written = [m for m in summary["members"] if m["status"] == "written" and m["type"] == "file"]
     for member in summary["members"]:
         if member["status"] in ("written", "exists") and member["type"] in ("file", "dir"):
@@ -409,15 +495,16 @@ def _fetch_one(api_client, target, pod, container, remote, hint, tools, method, 
                                       % (remote, member["name"], member["reason"]))
     hashes = {}
     if written and "sha256sum" in tools:
-        hashes = remote_sha256(api_client, namespace, name, container["name"], directory,
+        hashes = remote_sha256(api_client, namespace, name, runs_in, directory,
                                [_member_rel(m["name"]) for m in written], min(params["timeout"], 600))
     for member in written:
         expected = hashes.get(_member_rel(member["name"]))
-        member.update(remote_path=posixpath.join(directory, _member_rel(member["name"])), remote_sha256=expected,
-                      verified=expected is not None)
+        member.update(remote_path=posixpath.join(shown_directory, _member_rel(member["name"])),
+                      remote_sha256=expected, verified=expected is not None)
     mismatched = [m for m in written if m["remote_sha256"] and m["remote_sha256"] != m["sha256"]]
     good = [m for m in written if m not in mismatched]
-    _place(target, staging, good, directory, base, container, started, "tar", 0, result)
+    _place(target, staging, good, shown_directory, base, container, started, "tar", 0, result,
+           reach.get("meta"))
     for member in mismatched:
         result["failures"].append(target.record_failure(
             MODULE, "fetch %s from %s" % (member["remote_path"], where),
@@ -430,28 +517,33 @@ def _fetch_one(api_client, target, pod, container, remote, hint, tools, method, 
 
 
 def fetch_file(api_client, target, pod, container, remote, local_rel, caps, tools, params, result,
-               expected_size=None, meta=None):
+               expected_size=None, meta=None, exec_container=None, shown_remote=None):
     """One regular file with cat (resumed when cut), checked against expected_size and the container's sha256,
-    placed at local_rel in the target and listed in the manifest with meta; appends to result["files"]."""
+    placed at local_rel in the target and listed in the manifest with meta; appends to result["files"].
+    ``exec_container``: the container the commands run in when it is not ``container`` (a debug container that
+    reads ``remote`` at /proc/PID/root/...; ``shown_remote`` is then the path in ``container``, which the
+    manifest and the result name)."""
     namespace, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
+    runs_in = exec_container or container["name"]
     started = now_rfc3339()
     staging_root = os.path.join(target.work_dir, "fetch-%s" % uuid.uuid4().hex)
     make_private_dir(staging_root)
     try:
         leaf = posixpath.basename(remote)
-        sink, resumes = _file_into(api_client, namespace, name, container["name"], remote, staging_root, leaf,
+        sink, resumes = _file_into(api_client, namespace, name, runs_in, remote, staging_root, leaf,
                                    min(caps["member"], caps["total"]), tools, params["timeout"], params["retries"])
         result["resumes"] += resumes
         expected = None
         if "sha256sum" in tools:
-            expected = remote_sha256(api_client, namespace, name, container["name"], posixpath.dirname(remote),
+            expected = remote_sha256(api_client, namespace, name, runs_in, posixpath.dirname(remote),
                                      [leaf], min(params["timeout"], 600)).get(leaf)
         try:
             record = sink.commit(expected_size=expected_size, expected_sha256=expected)
         except untar.SinkError as exc:
             sink.abort()
             raise FetchError(str(exc))
-        record.update(remote_path=remote, remote_sha256=expected, verified=expected is not None, local_rel=local_rel)
+        record.update(remote_path=shown_remote or remote, remote_sha256=expected, verified=expected is not None,
+                      local_rel=local_rel)
         _place(target, staging_root, [record], posixpath.dirname(remote), "", container, started, "file", resumes,
                result, meta)
     finally:

@@ -200,6 +200,96 @@ def verify_jvm(exe=None, maps=None, argv=None):
     return False, "neither /proc/PID/maps nor /proc/PID/exe shows a JVM"
 
 
+def jvms_from_scan(processes):
+    """The JVM candidates among the target's processes seen from a debug container ([{"pid", "exe", "libjvm",
+    "uid", "argv"}], evidence/debug.py's scan): a java launcher as executable or argv[0], or libjvm.so mapped.
+    Each carries "verified": verify_jvm's (ok, why) from the mapping and the executable, never from argv alone.
+    """
+    found = []
+    for process in processes:
+        argv = process.get("argv") or []
+        exe = process.get("exe") or ""
+        named = posixpath.basename(exe) in _JAVA_LAUNCHERS or (argv and posixpath.basename(argv[0]) in _JAVA_LAUNCHERS)
+        if not (named or process.get("libjvm")):
+            continue
+        main = main_class(argv)
+        if any(tool in main for tool in _TOOL_MAIN_CLASSES) or main.startswith("jdk.jcmd/"):
+            continue
+        found.append({"pid": int(process["pid"]), "main": main, "source": "/proc", "uid": process.get("uid"),
+                      "verified": verify_jvm(exe=exe or None, maps=process.get("libjvm"), argv=argv)})
+    return found
+
+
+def choose_verified_jvm(candidates, pid=None):
+    """choose_jvm among the candidates verify_jvm proved (jattach and jcmd SIGQUIT the target, which kills anything
+    but a JVM); JvmError saying why for a pid, or for all of them, that is not proved."""
+    proved = [jvm for jvm in candidates if jvm["verified"][0]]
+    if pid is not None:
+        for jvm in candidates:
+            if jvm["pid"] == int(pid) and not jvm["verified"][0]:
+                raise JvmError("pid %s is not shown to be a JVM (%s): nothing is signalled"
+                               % (pid, jvm["verified"][1]), candidates=candidates)
+    if not proved and candidates:
+        raise JvmError("no process is shown to be a JVM (%s): nothing is signalled. /proc/PID/maps and "
+                       "/proc/PID/exe of another user's process are readable only as that user, or with SYS_PTRACE "
+                       "(debug_profile=general)"
+                       % "; ".join("pid %d: %s" % (jvm["pid"], jvm["verified"][1]) for jvm in candidates),
+                       candidates=candidates)
+    return choose_jvm(proved, pid)
+
+
+_JATTACH_BANNER = re.compile(r"^(Connected to remote JVM|JVM response code = -?\d+)\s*$")
+
+
+def strip_jattach(text):
+    """jattach's output without its own lines (`Connected to remote JVM`, `JVM response code = N`) before the
+    JVM's answer."""
+    lines = _text(text).split("\n")
+    while lines and _JATTACH_BANNER.match(lines[0]):
+        lines.pop(0)
+    return "\n".join(lines)
+
+
+class JattachFilter(object):
+    """A stream filter (bytes in, bytes to ``write``) that drops jattach's leading lines, for a thread dump
+    streamed into an artifact: it holds back at most the first LIMIT bytes until they are decided."""
+
+    LIMIT = 4096
+
+    def __init__(self, write):
+        self.write = write
+        self.pending = b""
+        self.decided = False
+
+    def __call__(self, data):
+        if self.decided:
+            self.write(data)
+            return
+        self.pending += data
+        while not self.decided:
+            end = self.pending.find(b"\n")
+            if end < 0:
+                if len(self.pending) > self.LIMIT:
+                    self._flush()
+                return
+            if _JATTACH_BANNER.match(self.pending[:end].decode("utf-8", "replace")):
+                self.pending = self.pending[end + 1:]
+            else:
+                self._flush()
+
+    def _flush(self):
+        self.decided = True
+        data, self.pending = self.pending, b""
+        if data:
+            self.write(data)
+
+    def close(self):
+        if not self.decided:
+            if not _JATTACH_BANNER.match(self.pending.decode("utf-8", "replace")):
+                self._flush()
+            self.decided = True
+
+
 def choose_jvm(jvms, pid=None):
     """The one JVM to dump: the given pid (which must be one of them), or the only one. JvmError otherwise."""
     listing = ", ".join("%d (%s)" % (jvm["pid"], jvm["main"] or "main class unknown") for jvm in jvms)
@@ -523,6 +613,18 @@ def build_heap_dump(pid, path, major=None, help_options=None, all_objects=False,
     return {"argv": argv, "path": path, "compressed": compressed, "gc_before_dump": not all_objects, "tool": tool}
 
 
+def as_jattach(argv, executable="jattach"):
+    """A `jcmd PID <dcmd> <args...>` argv as jattach sends it: `jattach PID jcmd "<dcmd> <args...>"` (the JVM
+    splits the command line on spaces itself, so every argument must be free of them)."""
+    if len(argv) < 3:
+        raise JvmError("not a jcmd command: %r" % (argv,))
+    words = list(argv[2:])
+    if any(not word or " " in word or "\0" in word for word in words):
+        raise JvmError("a diagnostic command sent through jattach cannot carry an empty argument or a space: %r"
+                       % (words,))
+    return [executable, str(int(argv[1])), "jcmd", " ".join(words)]
+
+
 def build_gzip(path):
     """Compress a finished raw dump in the container: {"argv", "path"}. `-n` keeps name and time out of the file."""
     if not _SAFE_DUMP_PATH.match(path):
@@ -542,13 +644,16 @@ def decide_post_compress(dump_bytes, available_bytes):
 
 
 def build_thread_dump(pid, tool="jcmd", locks=True, executable=None):
-    """`jcmd PID Thread.print -l`, or the fallback `jstack -l PID`: the argv."""
+    """`jcmd PID Thread.print -l`, `jattach PID threaddump -l` (a debug image), or the fallback `jstack -l PID`:
+    the argv."""
     pid = str(int(pid))
     if tool == "jcmd":
         return [executable or "jcmd", pid, "Thread.print"] + (["-l"] if locks else [])
+    if tool == "jattach":
+        return [executable or "jattach", pid, "threaddump"] + (["-l"] if locks else [])
     if tool == "jstack":
         return [executable or "jstack"] + (["-l"] if locks else []) + [pid]
-    raise JvmError("unknown thread dump tool %r (jcmd or jstack)" % (tool,))
+    raise JvmError("unknown thread dump tool %r (jcmd, jattach or jstack)" % (tool,))
 
 
 def build_sigquit(pid, verified):

@@ -17,6 +17,7 @@ from ansible_collections.triage.k8s.plugins.module_utils.kube.reads import PodNo
 from ansible_collections.triage.k8s.plugins.module_utils.evidence.files import EvidencePathError
 from ansible_collections.triage.k8s.plugins.module_utils.evidence.manifest import ManifestError
 from ansible_collections.triage.k8s.plugins.module_utils.kube.streams import StreamError
+from ansible_collections.triage.k8s.plugins.module_utils.model.ephemeral import DEBUG_PROFILES
 
 KNOWN_ERRORS = (KubeError, PodNotFound, EvidencePathError, ManifestError, StreamError, OSError)
 
@@ -33,6 +34,13 @@ def collector_argument_spec(**extra):
     spec.update(extra)
     return spec
 
+
+# The debug container's options other than debug_image (documented by the triage.k8s.debug_container fragment).
+DEBUG_OPTIONS = dict(
+    debug_name=dict(type="str"),
+    debug_timeout=dict(type="int", default=120),
+    debug_profile=dict(type="str", default="baseline", choices=sorted(DEBUG_PROFILES)),
+)
 
 COLLECTOR_MUTUALLY_EXCLUSIVE = [("bundle", "dest")]
 COLLECTOR_REQUIRED_ONE_OF = [("bundle", "dest")]

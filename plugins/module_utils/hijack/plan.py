@@ -16,7 +16,9 @@ Why the bodies look the way they do:
 - Every patch carries ``metadata.resourceVersion`` of the pod that was read, so a concurrent change
   gives 409 Conflict instead of silently winning.
 - Ephemeral containers go through the ``ephemeralcontainers`` subresource as a strategic-merge patch of
-  ``spec.ephemeralContainers`` (merged by name). They can never be changed or removed afterwards.
+  ``spec.ephemeralContainers`` (merged by name). They can never be changed or removed afterwards. Their body,
+  check and patch are shared with the evidence modules (model/ephemeral.py); this file words their refusals
+  as pod_hijack's.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -26,7 +28,7 @@ __metaclass__ = type
 import copy
 import re
 
-from ansible_collections.triage.k8s.plugins.module_utils.model import record
+from ansible_collections.triage.k8s.plugins.module_utils.model import ephemeral, record
 from ansible_collections.triage.k8s.plugins.module_utils.model.images import image_reference_problem
 from ansible_collections.triage.k8s.plugins.module_utils.model.names import MAX_NAME_LENGTH, is_dns_label, is_dns_subdomain
 from ansible_collections.triage.k8s.plugins.module_utils.model.outcomes import Refused
@@ -43,31 +45,8 @@ DEFAULT_CONTAINER_ANNOTATION = "kubectl.kubernetes.io/default-container"
 
 MODES = ("image", "debug_container", "copy")
 
-# Security settings for ephemeral containers, modelled on the profiles of `kubectl debug --profile`.
-DEBUG_PROFILES = {
-    # No extra privilege: admitted by the baseline Pod Security level. The default.
-    "baseline": {},
-    # kubectl's "general": ptrace into the target container's processes.
-    "general": {"capabilities": {"add": ["SYS_PTRACE"]}},
-    # Admitted by the restricted Pod Security level; the image must run as a non-root user.
-    "restricted": {
-        "runAsNonRoot": True,
-        "allowPrivilegeEscalation": False,
-        "capabilities": {"drop": ["ALL"]},
-        "seccompProfile": {"type": "RuntimeDefault"},
-    },
-    # tcpdump, ip, iptables.
-    "netadmin": {"capabilities": {"add": ["NET_ADMIN", "NET_RAW"]}},
-    # Everything; only for clusters that allow privileged pods.
-    "sysadmin": {"privileged": True},
-}
-
-# Waiting reasons that mean the new image will not come up without a human (kubelet images/types.go,
-# kuberuntime). CrashLoopBackOff means it started and keeps dying.
-FAILURE_REASONS = frozenset((
-    "ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull", "CrashLoopBackOff",
-    "CreateContainerConfigError", "CreateContainerError", "RunContainerError",
-))
+# Security settings for ephemeral containers (kubectl debug --profile's), shared with the evidence modules.
+DEBUG_PROFILES = ephemeral.DEBUG_PROFILES
 
 _ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
 
@@ -240,28 +219,13 @@ def image_mode_diff(pod, container, image, patch):
 def build_ephemeral_container(name, image, command=None, args=None, env=None, target_container=None,
                               profile="baseline", security_context=None, tty=False, stdin=False):
     """The EphemeralContainer object. ``security_context`` replaces the profile's settings entirely."""
-    if profile not in DEBUG_PROFILES:
-        raise HijackError("unknown profile %r; choose one of: %s" % (profile, ", ".join(sorted(DEBUG_PROFILES))))
-    container = {
-        "name": name,
-        "image": image,
-        "imagePullPolicy": "IfNotPresent",
-        "terminationMessagePolicy": "File",
-        "stdin": bool(stdin),
-        "tty": bool(tty),
-    }
-    if command:
-        container["command"] = list(command)
-    if args:
-        container["args"] = list(args)
-    if env:
-        container["env"] = normalize_env(env)
-    if target_container:
-        container["targetContainerName"] = target_container
-    context = copy.deepcopy(security_context if security_context is not None else DEBUG_PROFILES[profile])
-    if context:
-        container["securityContext"] = context
-    return container
+    try:
+        return ephemeral.build_ephemeral_container(
+            name, image, command=command, args=args, env=normalize_env(env) if env else None,
+            target_container=target_container, profile=profile, security_context=security_context, tty=tty,
+            stdin=stdin)
+    except ephemeral.EphemeralContainerError as exc:
+        raise HijackError(str(exc))
 
 
 def check_debug_container(pod, container):
@@ -270,32 +234,13 @@ def check_debug_container(pod, container):
     Ephemeral containers can never be changed, so an existing one with the same name but different
     settings cannot be fixed: the user must pick another name.
     """
-    if container.get("targetContainerName") and container["targetContainerName"] not in container_names(pod):
-        raise HijackError("target_container %r is not in pod %s; its containers are: %s"
-                          % (container["targetContainerName"], pod_ref(pod), ", ".join(container_names(pod))))
-    if container["name"] in container_names(pod):
-        raise HijackError("%r is already the name of a regular container of pod %s; choose another debug_name"
-                          % (container["name"], pod_ref(pod)))
-    for existing in (pod.get("spec") or {}).get("ephemeralContainers") or []:
-        if existing.get("name") != container["name"]:
-            continue
-        differences = [key for key in ("image", "command", "args", "targetContainerName")
-                       if existing.get(key) != container.get(key)]
-        if differences:
-            raise HijackError(
-                "pod %s already has an ephemeral container %r with a different %s; ephemeral containers can "
-                "never be changed or removed, so choose another debug_name"
-                % (pod_ref(pod), container["name"], ", ".join(differences)))
-        return "same"
-    return "absent"
+    try:
+        return ephemeral.check_ephemeral_container(pod, container)
+    except ephemeral.EphemeralContainerError as exc:
+        raise HijackError(str(exc))
 
 
-def build_ephemeral_patch(pod, container):
-    """Strategic-merge patch for the ephemeralcontainers subresource (ephemeral containers merge by name)."""
-    return {
-        "metadata": {"resourceVersion": pod["metadata"]["resourceVersion"]},
-        "spec": {"ephemeralContainers": [container]},
-    }
+build_ephemeral_patch = ephemeral.build_ephemeral_patch
 
 
 def build_hijack_record_patch(pod, mode, now, user):

@@ -5,8 +5,9 @@
 
 """What pod_hijack does against the API server, one function per mode.
 
-Reads, writes and watches go through the kube layer; the request bodies come from hijack/plan.py and the
-verdicts from hijack/verdicts.py. Each ``hijack_*`` function returns the module result, or raises HijackError
+Reads, writes and watches go through the kube layer (the ephemeral container's patch through kube/ephemeral.py,
+shared with the evidence modules); the request bodies come from hijack/plan.py and the verdicts from
+hijack/verdicts.py. Each ``hijack_*`` function returns the module result, or raises HijackError
 (a Refused: nothing or only a rolled-back change happened) or PartialFailure (a change happened; its result
 says what).
 
@@ -25,11 +26,11 @@ __metaclass__ = type
 from ansible_collections.triage.k8s.plugins.module_utils.hijack import plan
 from ansible_collections.triage.k8s.plugins.module_utils.hijack import verdicts as waits
 from ansible_collections.triage.k8s.plugins.module_utils.hijack.plan import HijackError
+from ansible_collections.triage.k8s.plugins.module_utils.kube.ephemeral import EphemeralRefused, add_ephemeral_container
 from ansible_collections.triage.k8s.plugins.module_utils.kube.errors import ApiError, Conflict, Forbidden, Invalid
 from ansible_collections.triage.k8s.plugins.module_utils.kube.reads import PodNotFound, read_pod, read_pod_if_exists
 from ansible_collections.triage.k8s.plugins.module_utils.kube.writes import (
     KeptChanging,
-    SubresourceMissing,
     create_pod,
     strategic_patch_pod,
     write_with_replan,
@@ -52,22 +53,18 @@ def _read(api_client, namespace, name):
         raise HijackError(str(exc))
 
 
-def _strategic_patch(api_client, pod, body, subresource=None):
+def _strategic_patch(api_client, pod, body):
     """strategic_patch_pod, with the refusals that pod_hijack words itself: which RBAC verb is missing."""
     namespace = pod["metadata"]["namespace"]
-    resource = "pods/" + subresource if subresource else "pods"
     try:
-        return strategic_patch_pod(api_client, pod, body, subresource=subresource)
-    except SubresourceMissing as exc:
-        raise HijackError(str(exc))
+        return strategic_patch_pod(api_client, pod, body)
     except Forbidden as exc:
         raise HijackError(
-            "permission denied: patching %s of pod %s needs the RBAC verb 'patch' on the resource '%s' "
-            "(API group \"\") in namespace %s. Server said: %s"
-            % (resource, pod_ref(pod), resource, namespace, exc.server_message()))
+            "permission denied: patching pods of pod %s needs the RBAC verb 'patch' on the resource 'pods' "
+            "(API group \"\") in namespace %s. Server said: %s" % (pod_ref(pod), namespace, exc.server_message()))
     except Invalid as exc:
-        raise HijackError("the API server refused the change to %s of pod %s: %s"
-                          % (resource, pod_ref(pod), exc.server_message()))
+        raise HijackError("the API server refused the change to pods of pod %s: %s"
+                          % (pod_ref(pod), exc.server_message()))
 
 
 def _write_with_retry(api_client, pod, replan):
@@ -249,14 +246,15 @@ def hijack_debug_container(api_client, params, check_mode, diff_mode, now, who):
             result["changed"] = True
             return result
 
-        def replan(fresh):
+        def still_needed(fresh):
             plan.check_hijackable(fresh, "debug_container", params["force"])
-            if plan.check_debug_container(fresh, wanted) == "same":
-                return None
-            body = plan.build_ephemeral_patch(fresh, wanted)
-            return lambda p: _strategic_patch(api_client, p, body, subresource="ephemeralcontainers")
+            return plan.check_debug_container(fresh, wanted) != "same"
 
-        updated, pod = _write_with_retry(api_client, pod, replan)
+        try:
+            updated, pod = add_ephemeral_container(api_client, pod, wanted, still_needed,
+                                                   "hijacking pod %s" % pod_ref(pod))
+        except (EphemeralRefused, KeptChanging, PodNotFound) as exc:
+            raise HijackError(str(exc))
         if updated is not None:
             result["changed"] = True
             pod = updated

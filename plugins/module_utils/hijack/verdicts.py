@@ -6,46 +6,30 @@
 """Waiting for what pod_hijack asked the kubelet to do, by watching the pod (never polling).
 
 Each ``*_verdict`` function is pure: it looks at one Pod (a dict as the API serves it) and says
-``("done", detail)``, ``("failed", detail)`` or ``("pending", detail)``. ``watch_pod`` feeds it every
-version of the pod from a watch until the verdict is not pending or the time is up.
+``("done", detail)``, ``("failed", detail)`` or ``("pending", detail)``. ``watch_pod`` (kube/watch.py) feeds it
+every version of the pod from a watch until the verdict is not pending or the time is up. The ephemeral
+container's verdict is shared with the evidence modules (model/ephemeral.py).
 """
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import time
-
-from ansible_collections.triage.k8s.plugins.module_utils.hijack.plan import FAILURE_REASONS
-from ansible_collections.triage.k8s.plugins.module_utils.kube.errors import WaitTimeout
-from ansible_collections.triage.k8s.plugins.module_utils.kube.watch import watch_until
-from ansible_collections.triage.k8s.plugins.module_utils.model.durations import Deadline
+from ansible_collections.triage.k8s.plugins.module_utils.kube.watch import watch_pod
+from ansible_collections.triage.k8s.plugins.module_utils.model.ephemeral import ephemeral_verdict
 from ansible_collections.triage.k8s.plugins.module_utils.model.images import images_equivalent, status_runs_image
-from ansible_collections.triage.k8s.plugins.module_utils.model.pods import container_status
+from ansible_collections.triage.k8s.plugins.module_utils.model.pods import (
+    DONE,
+    FAILED,
+    FAILURE_REASONS,
+    PENDING,
+    TIMEOUT,
+    container_status,
+    describe_container,
+)
 
-DONE = "done"
-FAILED = "failed"
-PENDING = "pending"
-TIMEOUT = "timeout"
-
-
-def describe_container(status):
-    """The facts a person wants about a container status, flattened."""
-    if not status:
-        return {"state": "unknown", "reason": None, "message": None}
-    state = status.get("state") or {}
-    name = next(iter(state), "unknown") if state else "unknown"
-    detail = state.get(name) or {}
-    return {
-        "state": name,
-        "reason": detail.get("reason"),
-        "message": detail.get("message"),
-        "image": status.get("image"),
-        "image_id": status.get("imageID"),
-        "restart_count": status.get("restartCount"),
-        "ready": bool(status.get("ready")),
-        "container_id": status.get("containerID"),
-    }
+# The shared pieces pod_hijack's flow reaches through this module (kube/watch.py, model/ephemeral.py, model/pods.py).
+__all__ = ["DONE", "FAILED", "PENDING", "TIMEOUT", "copy_verdict", "ephemeral_verdict", "image_verdict", "watch_pod"]
 
 
 def _status_reflects_spec(pod, status, image, generation):
@@ -81,19 +65,6 @@ def image_verdict(pod, container, image, restart_count_before, generation=None):
     return PENDING, detail
 
 
-def ephemeral_verdict(pod, name):
-    """Is the ephemeral container running (or already finished its command)?"""
-    status = container_status(pod, name, ephemeral=True)
-    detail = describe_container(status)
-    if status is None:
-        return PENDING, detail
-    if detail["state"] in ("running", "terminated"):
-        return DONE, detail
-    if detail["state"] == "waiting" and detail["reason"] in FAILURE_REASONS:
-        return FAILED, detail
-    return PENDING, detail
-
-
 def copy_verdict(pod, container):
     """Is the copy up: Running with the hijacked container ready, or Succeeded (a one-shot command)?"""
     phase = (pod.get("status") or {}).get("phase")
@@ -113,34 +84,3 @@ def copy_verdict(pod, container):
     if phase == "Running" and status and status.get("ready"):
         return DONE, detail
     return PENDING, detail
-
-
-def watch_pod(api_client, namespace, name, pod, verdict, timeout, clock=time.monotonic):
-    """Watch one pod until ``verdict(pod)`` is not pending, or ``timeout`` seconds pass.
-
-    ``pod`` is the latest version already in hand (from the write's response), so the watch starts from its
-    resourceVersion and misses nothing (kube/watch.py resumes dropped watches and lists again on 410 Gone).
-    Returns ``(outcome, detail, last_pod, seconds)``; a deleted pod fails with reason Deleted.
-    """
-    started = clock()
-    deadline = Deadline(timeout, clock)
-    state = {"pod": pod, "detail": verdict(pod)[1]}
-
-    def settled(objects):
-        current = objects.get(name)
-        if current is None:
-            detail = dict(state["detail"], reason="Deleted", message="pod %s/%s was deleted" % (namespace, name))
-            return FAILED, detail
-        state["pod"] = current
-        outcome, detail = verdict(current)
-        state["detail"] = detail
-        return (outcome, detail) if outcome != PENDING else None
-
-    try:
-        outcome, detail = watch_until(api_client, "api/v1", "pods", namespace, settled, deadline,
-                                      lambda objects: "pod %s/%s" % (namespace, name),
-                                      field_selector="metadata.name=%s" % name,
-                                      start=({name: pod}, pod["metadata"]["resourceVersion"]))
-    except WaitTimeout:
-        return TIMEOUT, state["detail"], state["pod"], clock() - started
-    return outcome, detail, state["pod"], clock() - started

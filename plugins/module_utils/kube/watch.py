@@ -16,6 +16,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import time
+
 from ansible_collections.triage.k8s.plugins.module_utils.kube.errors import (
     Gone,
     StatusFailure,
@@ -26,6 +28,8 @@ from ansible_collections.triage.k8s.plugins.module_utils.kube.errors import (
 )
 from ansible_collections.triage.k8s.plugins.module_utils.kube import transport
 from ansible_collections.triage.k8s.plugins.module_utils.kube.transport import api_path
+from ansible_collections.triage.k8s.plugins.module_utils.model.durations import Deadline
+from ansible_collections.triage.k8s.plugins.module_utils.model.pods import FAILED, PENDING, TIMEOUT
 
 
 def _key(obj):
@@ -110,3 +114,36 @@ def watch_until(api_client, prefix, plural, namespace, condition, deadline, desc
                 # Leaving the loop early (return, 410, error) must close the stream now, not whenever the
                 # generator is garbage-collected: watch_events then closes the half-read connection.
                 events.close()
+
+
+def watch_pod(api_client, namespace, name, pod, verdict, timeout, clock=time.monotonic):
+    """Watch one pod until ``verdict(pod)`` is not pending, or ``timeout`` seconds pass.
+
+    ``verdict`` is pure: it looks at one Pod and says ``(DONE | FAILED | PENDING, detail)`` (model/pods.py's
+    words). ``pod`` is the latest version already in hand (from a write's response), so the watch starts from
+    its resourceVersion and misses nothing (watch_until resumes dropped watches and lists again on 410 Gone).
+    Returns ``(outcome, detail, last_pod, seconds)``, outcome TIMEOUT when the time is up; a deleted pod fails
+    with reason Deleted.
+    """
+    started = clock()
+    deadline = Deadline(timeout, clock)
+    state = {"pod": pod, "detail": verdict(pod)[1]}
+
+    def settled(objects):
+        current = objects.get(name)
+        if current is None:
+            detail = dict(state["detail"], reason="Deleted", message="pod %s/%s was deleted" % (namespace, name))
+            return FAILED, detail
+        state["pod"] = current
+        outcome, detail = verdict(current)
+        state["detail"] = detail
+        return (outcome, detail) if outcome != PENDING else None
+
+    try:
+        outcome, detail = watch_until(api_client, "api/v1", "pods", namespace, settled, deadline,
+                                      lambda objects: "pod %s/%s" % (namespace, name),
+                                      field_selector="metadata.name=%s" % name,
+                                      start=({name: pod}, pod["metadata"]["resourceVersion"]))
+    except WaitTimeout:
+        return TIMEOUT, state["detail"], state["pod"], clock() - started
+    return outcome, detail, state["pod"], clock() - started

@@ -100,6 +100,39 @@ def container_status(pod, name, ephemeral=False):
     return None
 
 
+# The words of a wait's verdict on one pod (kube/watch.py's watch_pod, hijack and model/ephemeral.py's verdicts).
+DONE = "done"
+FAILED = "failed"
+PENDING = "pending"
+TIMEOUT = "timeout"
+
+# Waiting reasons that mean a container will not come up without a human (kubelet images/types.go,
+# kuberuntime). CrashLoopBackOff means it started and keeps dying.
+FAILURE_REASONS = frozenset((
+    "ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull", "CrashLoopBackOff",
+    "CreateContainerConfigError", "CreateContainerError", "RunContainerError",
+))
+
+
+def describe_container(status):
+    """The facts a person wants about a container status, flattened."""
+    if not status:
+        return {"state": "unknown", "reason": None, "message": None}
+    state = status.get("state") or {}
+    name = next(iter(state), "unknown") if state else "unknown"
+    detail = state.get(name) or {}
+    return {
+        "state": name,
+        "reason": detail.get("reason"),
+        "message": detail.get("message"),
+        "image": status.get("image"),
+        "image_id": status.get("imageID"),
+        "restart_count": status.get("restartCount"),
+        "ready": bool(status.get("ready")),
+        "container_id": status.get("containerID"),
+    }
+
+
 def pod_summary(pod, annotation_prefix=None):
     """What every module reports about a pod it handled. ``annotation_prefix`` keeps only the annotations
     in that prefix (pod_hijack reports just the triage.k8s/ record)."""

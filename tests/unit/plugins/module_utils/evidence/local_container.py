@@ -25,6 +25,8 @@ class LocalContainer(object):
         self.calls = []
         # [(predicate(argv), after_bytes)]: the next call matching predicate is cut after that many bytes.
         self.cuts = []
+        # {container: PATH}: a container whose commands see only that PATH (a distroless one: no tar, no cat).
+        self.paths = {}
 
     def tool(self, name, script):
         path = os.path.join(self.tools_dir, name)
@@ -43,6 +45,8 @@ class LocalContainer(object):
         env = dict(os.environ)
         if self.tools_dir:
             env["PATH"] = self.tools_dir + ":" + env.get("PATH", "/usr/bin:/bin")
+        if self.paths.get(container):
+            env["PATH"] = self.paths[container]
         started = time.time()
         try:
             proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
