@@ -235,8 +235,6 @@ def main():
     finally:
         if target is not None and not target.is_bundle:
             target.close()
-    if target is not None and target.is_bundle and result["failures"]:
-        result["changed"] = True  # each failure was recorded in the manifest (and the listing): local writes
     for warning in result.pop("warnings", []):
         module.warn(warning)
     module_support.finish(module, result, result["failures"], "paths")

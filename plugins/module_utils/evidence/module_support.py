@@ -61,7 +61,10 @@ def open_target(module):
 
 
 def finish(module, result, failures, what):
-    """Warn about each failure; fail at the end when the user asked for it."""
+    """Warn about each failure; fail at the end when the user asked for it. A failure recorded in a bundle is a
+    write (its manifest lists it), so the run says changed."""
+    if failures and module.params.get("bundle") and not module.check_mode:
+        result["changed"] = True
     for failure in failures:
         module.warn("%s: %s" % (failure.get("what"), failure.get("error")))
     if failures and module.params.get("fail_on_error"):
