@@ -15,15 +15,31 @@ if [[ -z "${TRIAGE_IN_MOUNT_NS:-}" ]]; then
 fi
 size="$1" volume="$2" report="$3"
 shift 3
-case "$(realpath "$(dirname "${report}")")/" in
-    /tmp/*|/var/tmp/*) echo "on_volume.sh: put REPORT outside /tmp and /var/tmp (they are overlaid here)" >&2; exit 2 ;;
+# A checkout under /tmp or /var/tmp (CI's clean clone may be one) stays the real one: the test's output dir
+# (REPORT, VOLUME, what the hook ships) and the collection (ansible-test's junit, Python's caches) are in it. A handle
+# on its top directory (/tmp/<name>) is kept before /tmp and /var/tmp are covered, and bound back over it afterwards;
+# the rest of /tmp stays overlaid. Stray bundle writes into the checkout are still caught by the write audit.
+outputs="$(realpath "$(dirname "${report}")")"
+checkout=""
+case "${outputs}/" in
+    /tmp/*/*) checkout="/tmp/$(cut -d/ -f3 <<<"${outputs}")" ;;
+    /var/tmp/*/*) checkout="/var/tmp/$(cut -d/ -f4 <<<"${outputs}")" ;;
 esac
+if [[ -n "${checkout}" ]]; then
+    handle="$(mktemp -d /run/triage-bundle-volume.XXXXXX)"
+    trap 'umount "${handle}" 2>/dev/null; rmdir "${handle}"' EXIT
+    mount --bind "${checkout}" "${handle}"
+fi
 # The scratch tmpfs replaces /var/tmp here (short paths: ansible-core 2.21 puts a Unix socket under TMPDIR, and a
 # socket path has at most 107 bytes); /tmp becomes an overlay whose upper layer is on it.
 scratch=/var/tmp
 mount -t tmpfs -o size=8m,mode=1777 triage-scratch "${scratch}"
 mkdir -p "${scratch}/upper-tmp" "${scratch}/work-tmp"
 mount -t overlay triage-tmp -o "lowerdir=/tmp,upperdir=${scratch}/upper-tmp,workdir=${scratch}/work-tmp" /tmp
+if [[ -n "${checkout}" ]]; then
+    mkdir -p "${checkout}"   # under /var/tmp: a directory of the scratch tmpfs
+    mount --bind "${handle}" "${checkout}"
+fi
 mkdir -p "${scratch}/tmp" "${scratch}/ansible-local" "${scratch}/ansible-remote" "${volume}"
 mount -t tmpfs -o "size=${size},mode=0755" triage-evidence "${volume}"
 export TMPDIR="${scratch}/tmp" ANSIBLE_LOCAL_TEMP="${scratch}/ansible-local" ANSIBLE_REMOTE_TMP="${scratch}/ansible-remote"
