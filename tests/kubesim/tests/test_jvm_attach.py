@@ -58,7 +58,9 @@ def machine_processes_of(pod):
 
 
 def test_the_jvm_is_pid_1_of_its_namespace_and_an_exec_sees_only_it_and_itself(core, namespace):
-    pod = java_pod(core, namespace)
+    # a name no other test's pod has: the machine's processes are told apart by HOSTNAME=<pod name> below, and a
+    # "java" pod of another test may still be terminating
+    pod = java_pod(core, namespace, name="jvm-" + namespace)
     own, pids = visible_pids(core, namespace, pod)
     assert pids == {"1", own}
     out, _, code, _ = run(core, namespace, pod, ["sh", "-c", "cat /proc/1/cmdline; echo; readlink /proc/1/exe; "
